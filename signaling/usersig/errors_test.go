@@ -62,6 +62,8 @@ func TestVerifyErrors(t *testing.T) {
 		want   *usersig.Error
 	}{
 		{name: "ok", sig: valid},
+		{name: "ok padded to 60 KiB", sig: encodeDoc(plainDoc + strings.Repeat(" ", 60<<10))},
+		{name: "padded past 64 KiB", sig: encodeDoc(plainDoc + strings.Repeat(" ", 64<<10)), want: usersig.ErrMalformed},
 		{name: "empty", sig: "", want: usersig.ErrMalformed},
 		{name: "bad base64", sig: "eJyrVkrOz!!", want: usersig.ErrMalformed},
 		{name: "standard alphabet", sig: strings.NewReplacer("*", "+", "-", "/", "_", "=").Replace(valid) + "+/", want: usersig.ErrMalformed},

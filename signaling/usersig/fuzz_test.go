@@ -9,6 +9,8 @@ import (
 	"callbox/signaling/usersig"
 )
 
+//go:generate go run gen_corpus.go
+
 // The seed corpus in testdata/fuzz/FuzzVerify is written by gen_corpus.go
 // with these same values; keep them in step.
 const (
