@@ -1,0 +1,92 @@
+package turn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync/atomic"
+)
+
+// SocketBuffer is the kernel send and receive buffer asked for on the
+// listening UDP socket and on every relay socket: media arrives in bursts
+// (a keyframe is dozens of packets) and the default ~200 KiB overflows.
+const SocketBuffer = 4 << 20
+
+var errNoTCPRelay = errors.New("tcp relay (RFC 6062) not supported")
+
+// relayGen opens one UDP socket per allocation on bindIP and advertises it
+// as publicIP (pion's RelayAddressGeneratorStatic, plus socket buffers and
+// packet counters).
+type relayGen struct {
+	bindIP   netip.Addr
+	publicIP netip.Addr
+	c        *counters
+}
+
+// counters are the relay totals in Stats; one atomic add per packet.
+type counters struct {
+	toPeer, fromPeer           atomic.Uint64 // packets
+	toPeerBytes, fromPeerBytes atomic.Uint64
+}
+
+func (g *relayGen) Validate() error {
+	if !g.bindIP.IsValid() || !g.publicIP.IsValid() {
+		return errors.New("relay address unset")
+	}
+	return nil
+}
+
+func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.PacketConn, net.Addr, error) {
+	bind := g.bindIP
+	if network == "udp4" && bind.Is6() && bind.IsUnspecified() {
+		bind = netip.IPv4Unspecified()
+	}
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(requestedPort))))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open relay socket: %w", err)
+	}
+	setBuffers(conn)
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, uint16(port)))
+	return &countingConn{UDPConn: conn, c: g.c}, relayAddr, nil
+}
+
+func (g *relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
+	return nil, nil, errNoTCPRelay
+}
+
+// setBuffers asks for SocketBuffer each way. The kernel caps the request at
+// net.core.rmem_max/wmem_max; a smaller grant is not an error.
+func setBuffers(c *net.UDPConn) {
+	_ = c.SetReadBuffer(SocketBuffer)
+	_ = c.SetWriteBuffer(SocketBuffer)
+}
+
+// countingConn counts what a relay socket exchanges with peers.
+type countingConn struct {
+	*net.UDPConn
+	c *counters
+}
+
+func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, addr, err := c.UDPConn.ReadFrom(b)
+	if err == nil {
+		c.c.fromPeer.Add(1)
+		c.c.fromPeerBytes.Add(uint64(n))
+	}
+	return n, addr, err
+}
+
+// WriteTo counts before sending, so the count is already up when the peer
+// sees the packet; a failed send takes it back.
+func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.c.toPeer.Add(1)
+	c.c.toPeerBytes.Add(uint64(len(b)))
+	n, err := c.UDPConn.WriteTo(b, addr)
+	if err != nil {
+		c.c.toPeer.Add(^uint64(0))
+		c.c.toPeerBytes.Add(^uint64(len(b) - 1))
+	}
+	return n, err
+}

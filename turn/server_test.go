@@ -1,0 +1,181 @@
+package turn
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestRelayUDP(t *testing.T) {
+	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed()})
+	peer := echoPeer(t)
+	user, pass := creds("alice")
+	c := newClient(t, s, user, pass, false)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	if ra := relay.LocalAddr().(*net.UDPAddr); !ra.IP.Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("relay address %v, want 127.0.0.1", ra)
+	}
+	waitAllocs(t, s, 1)
+	if got := s.Stats().PerUser["alice"]; got != 1 {
+		t.Errorf("PerUser[alice] = %d, want 1", got)
+	}
+	roundTrip(t, relay, peer, "hello")
+	st := s.Stats()
+	if st.ToPeerPackets == 0 || st.FromPeerPackets == 0 || st.ToPeerBytes < 5 {
+		t.Errorf("relay counters not moving: %+v", st)
+	}
+	relay.Close()
+	waitAllocs(t, s, 0)
+	if len(s.Stats().PerUser) != 0 {
+		t.Errorf("PerUser after close = %v", s.Stats().PerUser)
+	}
+}
+
+func TestRelayTCP(t *testing.T) {
+	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed()})
+	peer := echoPeer(t)
+	user, pass := creds("bob")
+	c := newClient(t, s, user, pass, true)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate over TCP: %v", err)
+	}
+	waitAllocs(t, s, 1)
+	roundTrip(t, relay, peer, "over tcp")
+	// Ending the TCP session deletes the allocation (no leak).
+	c.Close()
+	relay.Close()
+	waitAllocs(t, s, 0)
+}
+
+func TestPeerRefusedByDefault(t *testing.T) {
+	s, logs := startServer(t, Config{})
+	user, pass := creds("mallory")
+	for _, peer := range []string{"127.0.0.1", "10.0.0.1", "169.254.169.254"} {
+		t.Run(peer, func(t *testing.T) {
+			c := newClient(t, s, user, pass, false)
+			relay, err := c.Allocate()
+			if err != nil {
+				t.Fatalf("Allocate: %v", err)
+			}
+			defer relay.Close()
+			err = c.CreatePermission(&net.UDPAddr{IP: net.ParseIP(peer), Port: 9})
+			if err == nil {
+				t.Fatalf("CreatePermission to %s succeeded, want refusal", peer)
+			}
+			wantLog(t, logs, "turn peer refused", "peer="+peer)
+		})
+	}
+	if s.Stats().PeersRefused < 3 {
+		t.Errorf("PeersRefused = %d", s.Stats().PeersRefused)
+	}
+}
+
+func TestPeerAllowListed(t *testing.T) {
+	s, _ := startServer(t, Config{
+		AllowPeers: loopbackAllowed(),
+	})
+	peer := echoPeer(t)
+	user, pass := creds("carol")
+	c := newClient(t, s, user, pass, false)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	defer relay.Close()
+	if err := c.CreatePermission(peer); err != nil {
+		t.Fatalf("CreatePermission to allow-listed %v: %v", peer, err)
+	}
+	if err := c.CreatePermission(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 1), Port: 9}); err == nil {
+		t.Errorf("10.0.0.1 allowed though only 127.0.0.1/32 is listed")
+	}
+	roundTrip(t, relay, peer, "allowed")
+}
+
+func TestAlwaysAllow(t *testing.T) {
+	s, _ := startServer(t, Config{AlwaysAllow: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+	peer := echoPeer(t)
+	user, pass := creds("dave")
+	c := newClient(t, s, user, pass, false)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	defer relay.Close()
+	roundTrip(t, relay, peer, "to the sfu")
+}
+
+func TestQuota(t *testing.T) {
+	const quota = 3
+	s, logs := startServer(t, Config{UserQuota: quota})
+	var relays []net.PacketConn
+	for i := 0; i < quota; i++ {
+		// Different credentials of one user share the quota.
+		user, pass := Credentials(testSecret, "erin", time.Now().Add(time.Duration(i+1)*time.Hour))
+		relay, err := newClient(t, s, user, pass, i%2 == 1).Allocate()
+		if err != nil {
+			t.Fatalf("Allocate %d: %v", i, err)
+		}
+		relays = append(relays, relay)
+	}
+	user, pass := creds("erin")
+	if _, err := newClient(t, s, user, pass, false).Allocate(); err == nil {
+		t.Fatalf("allocation %d over quota %d succeeded", quota+1, quota)
+	}
+	wantLog(t, logs, "turn allocation refused", "user quota reached", "user_id=erin")
+	// Another user is not affected.
+	ou, op := creds("frank")
+	other, err := newClient(t, s, ou, op, false).Allocate()
+	if err != nil {
+		t.Fatalf("other user: %v", err)
+	}
+	defer other.Close()
+
+	relays[0].Close()
+	waitAllocs(t, s, quota)
+	relay, err := newClient(t, s, user, pass, false).Allocate()
+	if err != nil {
+		t.Fatalf("Allocate after freeing one: %v", err)
+	}
+	relays[0] = relay
+	if got := s.Stats().PerUser["erin"]; got != quota {
+		t.Errorf("PerUser[erin] = %d, want %d", got, quota)
+	}
+	for _, r := range relays {
+		r.Close()
+	}
+	other.Close()
+	waitAllocs(t, s, 0)
+	if st := s.Stats(); st.QuotaRefused != 1 || len(st.PerUser) != 0 {
+		t.Errorf("stats after all closed: %+v", st)
+	}
+}
+
+func TestServerICEServers(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	s, _ := startServer(t, Config{Now: func() time.Time { return now }, CredentialTTL: time.Hour})
+	_, tcp := s.Addr()
+	got := s.ICEServers("example.org", "alice")
+	want := ICEServers("example.org", int(tcp.Port()), 0, testSecret, "alice", now, time.Hour)
+	if got[1].Username != want[1].Username || got[1].Credential != want[1].Credential || len(got[1].URLs) != 2 {
+		t.Errorf("ICEServers = %+v, want %+v", got, want)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	if _, err := New(Config{ListenIP: "127.0.0.1"}); err == nil {
+		t.Errorf("New without secret succeeded")
+	}
+	if _, err := New(Config{Secret: "x", ListenIP: "nope"}); err == nil {
+		t.Errorf("New with bad listen ip succeeded")
+	}
+	s, _ := startServer(t, Config{})
+	udp, _ := s.Addr()
+	if _, err := New(Config{Secret: "x", ListenIP: "127.0.0.1", Port: int(udp.Port())}); err == nil {
+		t.Errorf("New on a taken port succeeded")
+	}
+}

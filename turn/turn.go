@@ -1,0 +1,244 @@
+// Package turn is callbox's embedded TURN server (pion/turn v4) and the
+// ephemeral TURN credentials of spec §5.
+//
+// It owns the TURN sockets (UDP and TCP on one port, TLS on another), the
+// credential check, the peer filter that keeps the relay away from the host's
+// own and private networks, and the per-user allocation quota. It must not
+// know about calls, rooms or the store: the secret arrives in Config, and the
+// login reply gets its ICE servers from ICEServers.
+package turn
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionturn "github.com/pion/turn/v4"
+)
+
+// Defaults applied by New; the CLI uses them for its flag defaults.
+const (
+	DefaultRealm         = "callbox"
+	DefaultListenIP      = "0.0.0.0"
+	DefaultPort          = 3478
+	DefaultTLSPort       = 5349
+	DefaultUserQuota     = 10
+	DefaultCredentialTTL = 24 * time.Hour
+)
+
+// closeWait bounds how long Close waits for pion to tear allocations down.
+const closeWait = 2 * time.Second
+
+// Config configures the TURN server. Zero values get the Default* constants,
+// except Port, where 0 asks for an ephemeral port (tests).
+type Config struct {
+	Secret    string      // HMAC secret of spec §5; required
+	Realm     string      // default DefaultRealm
+	ListenIP  string      // default DefaultListenIP
+	Port      int         // UDP and TCP; 0 = ephemeral, the same for both
+	TLSPort   int         // used when TLSConfig != nil; 0 = DefaultTLSPort, or ephemeral when Port is 0
+	TLSConfig *tls.Config // nil: no TLS listener
+	// PublicIP is the relay address advertised in Allocate replies. Default:
+	// ListenIP when it is specific, else the host's outbound IPv4 address.
+	PublicIP    string
+	AllowPeers  []netip.Prefix // peers allowed despite the private-range filter (--turn-allow-peer)
+	AlwaysAllow []netip.Addr   // the SFU's own addresses, always reachable
+	UserQuota   int            // live allocations per user; default DefaultUserQuota
+	// CredentialTTL is the lifetime of the credentials this server's owner
+	// hands out at login (the server itself only checks the expiry in the
+	// username); default DefaultCredentialTTL.
+	CredentialTTL time.Duration
+	Logger        *slog.Logger     // default slog.Default()
+	Now           func() time.Time // default time.Now; used for credential expiry
+}
+
+func (c Config) withDefaults() Config {
+	if c.Realm == "" {
+		c.Realm = DefaultRealm
+	}
+	if c.ListenIP == "" {
+		c.ListenIP = DefaultListenIP
+	}
+	if c.TLSPort == 0 && c.Port != 0 {
+		c.TLSPort = DefaultTLSPort
+	}
+	if c.UserQuota <= 0 {
+		c.UserQuota = DefaultUserQuota
+	}
+	if c.CredentialTTL <= 0 {
+		c.CredentialTTL = DefaultCredentialTTL
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Server is a running TURN server.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	peers  peerFilter
+	quota  *quota
+	relay  counters
+	pion   *pionturn.Server
+	udp    *net.UDPConn
+	tcp    *trackingListener
+	tlsLn  *trackingListener
+	tlsAdr netip.AddrPort
+
+	authRefused, quotaRefused, refusedPeers atomic.Uint64
+
+	mu      sync.Mutex
+	live    int           // allocations, from pion's events
+	drained chan struct{} // closed when live drops to 0 during Close
+	changed chan struct{} // closed and replaced whenever live changes
+	closed  bool
+}
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	Allocations     int            `json:"allocations"`
+	PerUser         map[string]int `json:"perUser"`
+	ToPeerPackets   uint64         `json:"toPeerPackets"` // client -> relay -> peer
+	FromPeerPackets uint64         `json:"fromPeerPackets"`
+	ToPeerBytes     uint64         `json:"toPeerBytes"`
+	FromPeerBytes   uint64         `json:"fromPeerBytes"`
+	AuthRefused     uint64         `json:"authRefused"`
+	QuotaRefused    uint64         `json:"quotaRefused"`
+	PeersRefused    uint64         `json:"peersRefused"`
+}
+
+// New binds the TURN sockets and starts serving. pion/turn runs its own
+// goroutines; Close stops them.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Secret == "" {
+		return nil, errors.New("turn: secret is empty")
+	}
+	listenIP, err := netip.ParseAddr(cfg.ListenIP)
+	if err != nil {
+		return nil, fmt.Errorf("turn: listen ip %q: %w", cfg.ListenIP, err)
+	}
+	publicIP, err := choosePublicIP(cfg.PublicIP, listenIP)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "turn"),
+		peers: peerFilter{allow: cfg.AllowPeers, always: cfg.AlwaysAllow},
+		quota: newQuota(cfg.UserQuota, cfg.Now),
+	}
+	if err := s.listen(listenIP); err != nil {
+		return nil, err
+	}
+	if err := s.start(listenIP, publicIP); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	s.log.Info("turn listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(),
+		"tls", s.tlsAdr.String(), "relay_ip", publicIP.String())
+	return s, nil
+}
+
+// start hands the bound sockets to pion.
+func (s *Server) start(listenIP, publicIP netip.Addr) error {
+	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay} }
+	lcs := []pionturn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler}}
+	if s.tlsLn != nil {
+		lcs = append(lcs, pionturn.ListenerConfig{
+			Listener:              tls.NewListener(s.tlsLn, s.cfg.TLSConfig),
+			RelayAddressGenerator: gen(),
+			PermissionHandler:     s.permissionHandler,
+		})
+	}
+	srv, err := pionturn.NewServer(pionturn.ServerConfig{
+		PacketConnConfigs: []pionturn.PacketConnConfig{{
+			PacketConn: s.udp, RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler,
+		}},
+		ListenerConfigs: lcs,
+		LoggerFactory:   pionLogs{log: s.log},
+		Realm:           s.cfg.Realm,
+		AuthHandler:     s.authHandler,
+		QuotaHandler:    s.quotaHandler,
+		EventHandler:    s.events(),
+	})
+	if err != nil {
+		return fmt.Errorf("turn: start pion server: %w", err)
+	}
+	s.pion = srv
+	return nil
+}
+
+// Close stops the listeners, ends TCP sessions and waits (briefly) for pion
+// to delete the remaining allocations.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.drained = make(chan struct{})
+	if s.live == 0 {
+		close(s.drained)
+	}
+	drained := s.drained
+	s.mu.Unlock()
+
+	err := s.pion.Close()
+	s.tcp.closeConns()
+	if s.tlsLn != nil {
+		s.tlsLn.closeConns()
+	}
+	select {
+	case <-drained:
+	case <-time.After(closeWait):
+		s.log.Warn("turn close: allocations still open", "allocations", s.pion.AllocationCount())
+	}
+	if err != nil {
+		return fmt.Errorf("close turn: %w", err)
+	}
+	return nil
+}
+
+// Addr returns the bound UDP and TCP addresses (the same port).
+func (s *Server) Addr() (udp, tcp netip.AddrPort) {
+	return s.udp.LocalAddr().(*net.UDPAddr).AddrPort(), s.tcp.Addr().(*net.TCPAddr).AddrPort()
+}
+
+// TLSAddr returns the bound TLS address, or the zero AddrPort without TLS.
+func (s *Server) TLSAddr() netip.AddrPort { return s.tlsAdr }
+
+// Stats returns the current counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Allocations:     s.pion.AllocationCount(),
+		PerUser:         s.quota.snapshot(),
+		ToPeerPackets:   s.relay.toPeer.Load(),
+		FromPeerPackets: s.relay.fromPeer.Load(),
+		ToPeerBytes:     s.relay.toPeerBytes.Load(),
+		FromPeerBytes:   s.relay.fromPeerBytes.Load(),
+		AuthRefused:     s.authRefused.Load(),
+		QuotaRefused:    s.quotaRefused.Load(),
+		PeersRefused:    s.refusedPeers.Load(),
+	}
+}
+
+// ICEServers returns the ICE servers for userID pointing at host (the name
+// or address clients reach this server by), with credentials valid for
+// Config.CredentialTTL from Config.Now.
+func (s *Server) ICEServers(host, userID string) []ICEServer {
+	_, tcp := s.Addr()
+	return ICEServers(host, int(tcp.Port()), int(s.tlsAdr.Port()), s.cfg.Secret, userID, s.cfg.Now(), s.cfg.CredentialTTL)
+}
