@@ -1,0 +1,140 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"callbox/store"
+)
+
+// Admin is what the CLI can do to a callbox, whether or not a server is
+// running: through the control socket of the running server, or directly
+// on the store file when none runs.
+type Admin interface {
+	CreateApp(ctx context.Context, name string) (store.App, error)
+	Apps(ctx context.Context) ([]store.App, error)
+	RotateKey(ctx context.Context, id uint32) (store.App, error)
+	DeleteApp(ctx context.Context, id uint32) error
+	// App returns one app with its key (UserSig issuing needs it).
+	App(ctx context.Context, id uint32) (store.App, error)
+	LiveCalls(ctx context.Context) ([]store.CallRecord, error)
+	EndCall(ctx context.Context, app uint32, callID string) error
+	Records(ctx context.Context, f store.CallFilter) ([]store.CallRecord, error)
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Close() error
+}
+
+// ErrNoServer is returned for operations that need a running server.
+var ErrNoServer = errors.New("no callbox server is running on this data directory")
+
+// OpenAdmin connects to the server running on dataDir, or, when none runs,
+// opens the store itself. A data directory that does not exist yet is
+// created only by a command that writes (create); readers get an error.
+func OpenAdmin(ctx context.Context, dataDir string, write bool) (Admin, error) {
+	sock := filepath.Join(dataDir, ControlSocketName)
+	if c, err := dialControl(ctx, sock); err == nil {
+		return c, nil
+	}
+	if !write {
+		if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no callbox data in %s (run `callbox serve` or `callbox app create` first)", dataDir)
+		}
+	}
+	st, err := OpenStore(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &localAdmin{st: st, now: time.Now}, nil
+}
+
+// localAdmin works on the store file directly; no server runs.
+type localAdmin struct {
+	st  *store.Store
+	now func() time.Time
+}
+
+func (l *localAdmin) Close() error { return l.st.Close() }
+
+func (l *localAdmin) CreateApp(_ context.Context, name string) (store.App, error) {
+	return l.st.CreateApp(name, l.now())
+}
+
+func (l *localAdmin) Apps(context.Context) ([]store.App, error) {
+	var apps []store.App
+	err := l.st.View(func(tx *store.Tx) error {
+		var err error
+		apps, err = tx.Apps()
+		return err
+	})
+	return apps, err
+}
+
+func (l *localAdmin) App(_ context.Context, id uint32) (store.App, error) {
+	var app store.App
+	err := l.st.View(func(tx *store.Tx) error {
+		var err error
+		app, err = tx.App(id)
+		return err
+	})
+	return app, err
+}
+
+func (l *localAdmin) RotateKey(_ context.Context, id uint32) (store.App, error) {
+	return rotateKey(l.st, id)
+}
+
+func rotateKey(st *store.Store, id uint32) (store.App, error) {
+	var app store.App
+	err := st.Update(func(tx *store.Tx) error {
+		var err error
+		if app, err = tx.App(id); err != nil {
+			return err
+		}
+		app.Key = store.NewKey()
+		return tx.PutApp(app)
+	})
+	return app, err
+}
+
+func (l *localAdmin) DeleteApp(_ context.Context, id uint32) error {
+	return l.st.Update(func(tx *store.Tx) error { return tx.DeleteApp(id) })
+}
+
+func (l *localAdmin) LiveCalls(context.Context) ([]store.CallRecord, error) {
+	// With no server running no call is live: the next start closes
+	// whatever the last process left open.
+	return []store.CallRecord{}, nil
+}
+
+func (l *localAdmin) EndCall(context.Context, uint32, string) error { return ErrNoServer }
+
+func (l *localAdmin) Records(_ context.Context, f store.CallFilter) ([]store.CallRecord, error) {
+	var recs []store.CallRecord
+	err := l.st.View(func(tx *store.Tx) error {
+		var err error
+		recs, err = tx.Calls(f)
+		return err
+	})
+	return recs, err
+}
+
+func (l *localAdmin) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	return l.st.Backup(ctx, w)
+}
+
+// unixClient is an HTTP client whose every request goes to the socket.
+func unixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+}

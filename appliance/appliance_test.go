@@ -1,0 +1,116 @@
+package appliance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"callbox/appliance"
+	"callbox/store"
+)
+
+var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var out bytes.Buffer
+	a, err := appliance.New(appliance.Config{DataDir: dir, Out: &out, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "SDKAppID:") || !strings.Contains(out.String(), "Key:") {
+		t.Fatalf("banner = %q", out.String())
+	}
+	// A call left live by a "crash" is closed on the next start.
+	err = a.Store().Update(func(tx *store.Tx) error {
+		return tx.PutCall(store.CallRecord{SDKAppID: 1400000001, CallID: "c1", State: store.CallActive, StartAt: t0,
+			Participants: []store.Participant{{UserID: "a", Role: "caller", State: store.PartJoined}}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Store().Close()
+
+	out.Reset()
+	a, err = appliance.New(appliance.Config{DataDir: dir, Out: &out, Now: func() time.Time { return t0.Add(time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Store().Close()
+	if out.Len() != 0 {
+		t.Fatalf("second start printed %q", out.String())
+	}
+	a.Store().View(func(tx *store.Tx) error {
+		apps, _ := tx.Apps()
+		if len(apps) != 1 {
+			t.Errorf("%d apps after two starts", len(apps))
+		}
+		rec, err := tx.Call(1400000001, "c1")
+		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultInterrupt || !rec.EndAt.Equal(t0.Add(time.Hour)) {
+			t.Errorf("left-over call = %+v, %v", rec, err)
+		}
+		return nil
+	})
+}
+
+func TestRunServesHealthAndStops(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := appliance.New(appliance.Config{DataDir: dir, HTTPListener: ln, Version: "1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct {
+		Status, Version string
+		Uptime          *float64
+	}
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if h.Status != "ok" || h.Version != "1.2.3" || h.Uptime == nil {
+		t.Fatalf("healthz = %+v", h)
+	}
+	adm, err := appliance.OpenAdmin(ctx, dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps, err := adm.Apps(ctx)
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("apps over the control socket = %v, %v", apps, err)
+	}
+	if _, err := adm.RotateKey(ctx, 1); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("rotate a missing app: %v", err)
+	}
+	adm.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{})
+	if err != nil {
+		t.Fatalf("store not closed cleanly: %v", err)
+	}
+	st.Close()
+}

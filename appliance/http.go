@@ -1,0 +1,58 @@
+package appliance
+
+import (
+	"encoding/json"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// routes is the one list of public HTTP mounts.
+func (a *Appliance) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /{$}", a.handleIndex)
+	return securityHeaders(mux)
+}
+
+type health struct {
+	Status    string  `json:"status"`
+	Version   string  `json:"version"`
+	Commit    string  `json:"commit,omitempty"`
+	GoVersion string  `json:"goVersion"`
+	Uptime    float64 `json:"uptime"` // seconds
+	StartedAt string  `json:"startedAt"`
+}
+
+func (a *Appliance) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, health{
+		Status:    "ok",
+		Version:   a.cfg.Version,
+		Commit:    a.cfg.Commit,
+		GoVersion: runtime.Version(),
+		Uptime:    a.cfg.Now().Sub(a.started).Round(time.Millisecond).Seconds(),
+		StartedAt: a.started.UTC().Format(time.RFC3339),
+	})
+}
+
+// handleIndex is a placeholder until the web app lands in embed/.
+func (a *Appliance) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>callbox</title>
+<h1>callbox</h1><p>The server is running. The web app is not built yet; see <a href="/healthz">/healthz</a>.</p>`))
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:")
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,299 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+
+	"callbox/signaling/usersig"
+	"callbox/store"
+)
+
+// TestMain lets a test run the real binary's main in a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("CALLBOX_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+type result struct {
+	out, err string
+	failed   bool
+}
+
+// run executes the CLI in-process with --data dir.
+func run(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	argv := append([]string{"callbox", "--data", dir}, args...)
+	err := newApp(&out, &errb).Run(argv)
+	r := result{out: out.String(), err: errb.String(), failed: err != nil}
+	if err != nil {
+		r.err += err.Error()
+	}
+	return r
+}
+
+func mustRun(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	r := run(t, dir, args...)
+	if r.failed {
+		t.Fatalf("callbox %v: %s", args, r.err)
+	}
+	return r.out
+}
+
+func TestAppLifecycle(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var app appJSON
+	if err := json.Unmarshal([]byte(mustRun(t, dir, "app", "create", "--name", "team", "--json")), &app); err != nil {
+		t.Fatal(err)
+	}
+	if app.SDKAppID < store.MinSDKAppID || app.SDKAppID > store.MaxSDKAppID || len(app.Key) != 64 || app.Name != "team" {
+		t.Fatalf("created %+v", app)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode: %v, %v", st, err)
+	}
+	var list []appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "list", "--json")), &list)
+	if len(list) != 1 || list[0] != app {
+		t.Fatalf("list = %+v, want [%+v]", list, app)
+	}
+	var rotated appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "rotate-key", "--sdkappid", itoa(app.SDKAppID), "--json")), &rotated)
+	if rotated.SDKAppID != app.SDKAppID || rotated.Key == app.Key || len(rotated.Key) != 64 {
+		t.Fatalf("rotated %+v from %+v", rotated, app)
+	}
+	mustRun(t, dir, "app", "delete", "--sdkappid", itoa(app.SDKAppID))
+	if out := mustRun(t, dir, "app", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("list after delete = %s", out)
+	}
+}
+
+func itoa(n uint32) string { return jsonNum(n) }
+
+func jsonNum(n uint32) string { b, _ := json.Marshal(n); return string(b) }
+
+// Sigs issued by the CLI verify with Tencent's official library, and the
+// CLI verifies the library's sigs.
+func TestUserSigInteropThroughCLI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var app appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "create", "--name", "t", "--json")), &app)
+	sig := strings.TrimSpace(mustRun(t, dir, "usersig", "issue", "--sdkappid", itoa(app.SDKAppID), "--user", "alice", "--expire", "3600"))
+	if err := tencentyun.VerifyUserSig(uint64(app.SDKAppID), app.Key, "alice", sig, time.Now()); err != nil {
+		t.Fatalf("official library rejects the CLI's sig: %v (app %+v, sig %s)", err, app, sig)
+	}
+	official, err := tencentyun.GenUserSig(int(app.SDKAppID), app.Key, "bob", 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res verifyResult
+	json.Unmarshal([]byte(mustRun(t, dir, "usersig", "verify", "--sdkappid", itoa(app.SDKAppID), "--user", "bob", "--sig", official)), &res)
+	if !res.OK || res.ExpiresAt < time.Now().Unix()+590 {
+		t.Fatalf("verify official sig = %+v", res)
+	}
+	// --key needs no data directory at all.
+	nodir := filepath.Join(t.TempDir(), "absent")
+	sig = strings.TrimSpace(mustRun(t, nodir, "usersig", "issue", "--sdkappid", "1400000000", "--user", "x", "--key", app.Key))
+	if err := tencentyun.VerifyUserSig(1400000000, app.Key, "x", sig, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(nodir); !os.IsNotExist(err) {
+		t.Fatalf("--key created the data directory")
+	}
+}
+
+func TestVerifyFailureCodes(t *testing.T) {
+	const key = "5bd2850fff3ecb11d7c805251c51ee463a25727bddc2385f3fa8bfee1bb93b5e"
+	dir := t.TempDir()
+	good, _ := tencentyun.GenUserSig(1400000000, key, "alice", 600)
+	expired, err := usersig.Issue(1400000000, key, "alice", time.Hour, time.Now().Add(-2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"expired", []string{"--user", "alice", "--sig", expired}, 70001},
+		{"garbage", []string{"--user", "alice", "--sig", "not-a-sig"}, 70003},
+		{"wrong key", []string{"--user", "alice", "--sig", good, "--key", strings.Repeat("0", 64)}, 70009},
+		{"other user", []string{"--user", "bob", "--sig", good}, 70013},
+		{"other app", []string{"--user", "alice", "--sig", good, "--sdkappid", "1400000001"}, 70014},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"usersig", "verify", "--sdkappid", "1400000000", "--key", key}, tc.args...)
+			r := run(t, dir, args...)
+			var res verifyResult
+			if err := json.Unmarshal([]byte(r.out), &res); err != nil {
+				t.Fatalf("output %q: %v", r.out, err)
+			}
+			if !r.failed || res.OK || res.Code != tc.code || res.Error == "" {
+				t.Fatalf("got failed=%v %+v, want code %d", r.failed, res, tc.code)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var app appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "create", "--name", "t", "--json")), &app)
+	id := itoa(app.SDKAppID)
+	corrupt := filepath.Join(t.TempDir(), "corrupt")
+	os.MkdirAll(corrupt, 0o700)
+	os.WriteFile(filepath.Join(corrupt, store.FileName), []byte("not a database at all"), 0o600)
+	tests := []struct {
+		name string
+		dir  string
+		args []string
+		want string
+	}{
+		{"unknown flag", dir, []string{"app", "create", "--nme", "x"}, "flag provided but not defined"},
+		{"unknown command flag", dir, []string{"serve", "--htp", "x"}, "flag provided but not defined"},
+		{"malformed sdkappid", dir, []string{"usersig", "issue", "--sdkappid", "14e9", "--user", "a"}, "invalid --sdkappid"},
+		{"negative sdkappid", dir, []string{"app", "delete", "--sdkappid", "-1"}, "invalid --sdkappid"},
+		{"empty user", dir, []string{"usersig", "issue", "--sdkappid", id, "--user", ""}, "invalid --user"},
+		{"long user", dir, []string{"usersig", "issue", "--sdkappid", id, "--user", strings.Repeat("u", 33)}, "invalid --user"},
+		{"user with comma", dir, []string{"usersig", "issue", "--sdkappid", id, "--user", "a,b"}, "invalid --user"},
+		{"bad expire", dir, []string{"usersig", "issue", "--sdkappid", id, "--user", "a", "--expire", "0"}, "invalid --expire"},
+		{"no such app", dir, []string{"usersig", "issue", "--sdkappid", "1400000000", "--user", "a"}, "no app with SDKAppID 1400000000"},
+		{"rotate missing app", dir, []string{"app", "rotate-key", "--sdkappid", "1400000000"}, "no app with SDKAppID 1400000000"},
+		{"empty name", dir, []string{"app", "create", "--name", " "}, "invalid --name"},
+		{"corrupt database", corrupt, []string{"app", "list"}, "not a callbox database"},
+		{"corrupt database on create", corrupt, []string{"app", "create", "--name", "x"}, "not a callbox database"},
+		{"stray argument", dir, []string{"serve", "now"}, "unexpected argument"},
+		{"bad log level", dir, []string{"serve", "--log-level", "loud"}, "invalid --log-level"},
+		{"bad since", dir, []string{"record", "list", "--since", "yesterday"}, "invalid --since"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := filepath.Join(tc.dir, store.FileName)
+			before, _ := os.ReadFile(db)
+			r := run(t, tc.dir, tc.args...)
+			if !r.failed || !strings.Contains(r.err, tc.want) {
+				t.Fatalf("got failed=%v stderr %q, want error containing %q", r.failed, r.err, tc.want)
+			}
+			if strings.Count(strings.TrimSpace(r.err), "\n") > 0 {
+				t.Errorf("error is not one line: %q", r.err)
+			}
+			if after, _ := os.ReadFile(db); !bytes.Equal(before, after) {
+				t.Errorf("a failed command changed %s", db)
+			}
+		})
+	}
+}
+
+// TestServe runs the real binary's serve in a child process: first start
+// prints the default app, /healthz answers, the CLI works through the
+// control socket while the store is locked, and SIGTERM shuts down cleanly.
+func TestServe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "--data", dir, "serve", "--http", "127.0.0.1:0", "--log-format", "json")
+	cmd.Env = append(os.Environ(), "CALLBOX_TEST_MAIN=1")
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := waitForLog(t, stderr, "callbox serving")["http"].(string)
+	go io.Copy(io.Discard, stderr)
+
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if h["status"] != "ok" || h["version"] == "" || h["uptime"] == nil {
+		t.Fatalf("healthz = %v", h)
+	}
+	if !strings.Contains(stdout.String(), "SDKAppID:") {
+		t.Fatalf("first start did not print the default app: %q", stdout.String())
+	}
+	// The server holds the store; the CLI goes through the control socket.
+	var apps []appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "list", "--json")), &apps)
+	if len(apps) != 1 || apps[0].Name != "default" {
+		t.Fatalf("apps via control socket = %+v", apps)
+	}
+	created := mustRun(t, dir, "app", "create", "--name", "second", "--json")
+	if !strings.Contains(created, "second") {
+		t.Fatalf("create via control socket: %s", created)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	mustRun(t, dir, "backup", "--out", backup)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("serve exited with %v", err)
+	}
+	// Closed cleanly: the store opens at once, and holds what was made.
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.View(func(tx *store.Tx) error {
+		if all, _ := tx.Apps(); len(all) != 2 {
+			t.Errorf("after shutdown: %d apps, want 2", len(all))
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dir, "callbox.sock")); !os.IsNotExist(err) {
+		t.Errorf("control socket left behind: %v", err)
+	}
+	b, err := store.Open(backup, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("backup does not open: %v", err)
+	}
+	b.Close()
+}
+
+// waitForLog reads JSON log lines until one has the message msg.
+func waitForLog(t *testing.T, r io.Reader, msg string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var rec map[string]any
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
+			return rec
+		}
+	}
+	t.Fatalf("process ended before logging %q", msg)
+	return nil
+}
+
+func TestVersion(t *testing.T) {
+	out := mustRun(t, t.TempDir(), "version")
+	if !strings.HasPrefix(out, "callbox dev (commit unknown, go1.") {
+		t.Fatalf("version = %q", out)
+	}
+}
