@@ -1,0 +1,374 @@
+package signaling
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"callbox/signaling/call"
+	"callbox/signaling/usersig"
+	"callbox/store"
+)
+
+// maxTimeout bounds the per-call invite timeout a client may ask for.
+const maxTimeout = 24 * time.Hour
+
+type callReply struct {
+	CallID string         `json:"callID"`
+	RoomID string         `json:"roomID"`
+	Type   call.MediaType `json:"type,omitempty"`
+}
+
+// persist writes a transition's record and webhook outbox entries in one
+// transaction (DESIGN "Store"). Called with s.mu held, before anyone is told.
+func (s *Server) persist(tr call.Transition, now time.Time) error {
+	if tr.IsZero() {
+		return nil
+	}
+	err := s.cfg.Store.Update(func(tx *store.Tx) error {
+		if err := tx.PutCall(tr.Call); err != nil {
+			return err
+		}
+		for _, h := range tr.Hooks {
+			body, err := json.Marshal(h.Body)
+			if err != nil {
+				return fmt.Errorf("encode hook %s: %w", h.Command, err)
+			}
+			if _, err := tx.AppendOutbox(store.OutboxEntry{
+				SDKAppID: tr.Call.SDKAppID, Command: h.Command, Body: body, Created: now,
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return &Error{Code: CodeInternal, Msg: "internal error", Err: fmt.Errorf("persist call %s: %w", tr.Call.CallID, err)}
+	}
+	return nil
+}
+
+// apply acts on a persisted transition: media room joins and leaves, then
+// the events, each to its recipient's current session. noJoin names a
+// participant signaling must not join to the room (a server-side caller
+// that brings its own media). Called with s.mu held.
+func (s *Server) apply(tr call.Transition, noJoin string) {
+	if tr.IsZero() {
+		return
+	}
+	rec := tr.Call
+	if s.cfg.Rooms != nil {
+		for _, u := range tr.Left {
+			k := peerKey{rec.SDKAppID, u, rec.CallID}
+			if p := s.peers[k]; p != nil {
+				delete(s.peers, k)
+				p.Leave()
+			}
+		}
+		for _, u := range tr.Joined {
+			if u != noJoin {
+				s.joinRoom(rec, u)
+			}
+		}
+	}
+	for _, ev := range tr.Events {
+		b, err := encodeEvent(ev.Name, ev.CallID, ev.Data)
+		if err != nil {
+			s.log.Error("encode event", "event", ev.Name, "call_id", ev.CallID, "err", err)
+			continue
+		}
+		if c := s.current(userKey{rec.SDKAppID, ev.To}); c != nil {
+			c.send(b)
+		}
+	}
+	if !tr.Ended() || len(tr.Events) > 0 {
+		s.Kick() // deadlines may have moved
+	}
+}
+
+// joinRoom puts a joined participant into the call's media room. The send
+// func routes SFU messages to whatever session is the user's current one,
+// so a resumed session gets them.
+func (s *Server) joinRoom(rec store.CallRecord, user string) {
+	k := peerKey{rec.SDKAppID, user, rec.CallID}
+	if s.peers[k] != nil {
+		return
+	}
+	room := fmt.Sprintf("%d/%s", rec.SDKAppID, rec.RoomID)
+	uk := userKey{rec.SDKAppID, user}
+	p, err := s.cfg.Rooms.Join(room, user, func(msg json.RawMessage) {
+		b, err := encodeEvent("media", "", msg)
+		if err != nil {
+			return
+		}
+		if c := s.current(uk); c != nil {
+			c.send(b)
+		}
+	})
+	if err != nil {
+		s.log.Warn("room join", "room_id", room, "user_id", user, "err", err)
+		return
+	}
+	s.peers[k] = p
+}
+
+// step runs one engine operation for a request: persist, reply (so the
+// reply precedes the requester's own events), apply. Called with s.mu held.
+func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(store.CallRecord) any) error {
+	if err != nil {
+		return err
+	}
+	s := c.srv
+	if err := s.persist(tr, now); err != nil {
+		return err
+	}
+	var data any
+	if reply != nil {
+		data = reply(tr.Call)
+	}
+	// Joins come before the reply: a client may send "media" right after it.
+	if s.cfg.Rooms != nil {
+		for _, u := range tr.Joined {
+			s.joinRoom(tr.Call, u)
+		}
+	}
+	c.replyNow(req, data)
+	s.apply(tr, "")
+	return nil
+}
+
+func roomReply(rec store.CallRecord) any {
+	return callReply{CallID: rec.CallID, RoomID: rec.RoomID}
+}
+
+func validMedia(t int) (call.MediaType, error) {
+	switch call.MediaType(t) {
+	case call.MediaAudio, call.MediaVideo:
+		return call.MediaType(t), nil
+	}
+	return 0, errorf(CodeBadRequest, "type must be 1 (audio) or 2 (video)")
+}
+
+func timeoutOf(t *float64) (*time.Duration, error) {
+	if t == nil {
+		return nil, nil
+	}
+	if *t < 0 || *t > maxTimeout.Seconds() {
+		return nil, errorf(CodeBadRequest, "timeout must be 0..%d seconds", int(maxTimeout.Seconds()))
+	}
+	d := time.Duration(*t * float64(time.Second))
+	return &d, nil
+}
+
+func validUser(u string) error {
+	if err := usersig.ValidUserID(u); err != nil {
+		return &Error{Code: CodeInvalidUser, Msg: err.Error()}
+	}
+	return nil
+}
+
+// call implements docs/protocol.md §4.4.
+func (c *session) call(req Request) (any, error) {
+	var d callData
+	if err := decodeData(req, &d); err != nil {
+		return nil, err
+	}
+	if err := validUser(d.UserID); err != nil {
+		return nil, err
+	}
+	inv, err := c.invite(d.Type, d.Timeout, d.RoomID, d.UserData)
+	if err != nil {
+		return nil, err
+	}
+	inv.Callees = []string{d.UserID}
+	return nil, c.start(req, inv)
+}
+
+// invite builds the common part of a call / groupCall invitation.
+func (c *session) invite(typ int, timeout *float64, roomID json.RawMessage, userData string) (call.Invite, error) {
+	media, err := validMedia(typ)
+	if err != nil {
+		return call.Invite{}, err
+	}
+	to, err := timeoutOf(timeout)
+	if err != nil {
+		return call.Invite{}, err
+	}
+	room, roomType, err := roomIDOf(roomID)
+	if err != nil {
+		return call.Invite{}, err
+	}
+	if len(userData) > 4096 {
+		return call.Invite{}, errorf(CodeBadRequest, "userData longer than 4096 bytes")
+	}
+	return call.Invite{
+		SDKAppID: c.app, Caller: c.user, Media: media,
+		RoomID: room, RoomIDType: roomType, Timeout: to, UserData: userData,
+	}, nil
+}
+
+func (c *session) start(req Request, inv call.Invite) error {
+	s := c.srv
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tr, err := s.engine.Call(now, inv)
+	return c.step(req, now, tr, err, roomReply)
+}
+
+// groupCall implements §4.5, including the midway invite.
+func (c *session) groupCall(req Request) (any, error) {
+	var d groupCallData
+	if err := decodeData(req, &d); err != nil {
+		return nil, err
+	}
+	if len(d.UserIDList) == 0 {
+		return nil, errorf(CodeBadRequest, "userIDList is empty")
+	}
+	if max := c.srv.cfg.Engine.MaxInvitees; len(d.UserIDList) > max {
+		return nil, errorf(CodeTooManyInvitees, "%d invitees, at most %d", len(d.UserIDList), max)
+	}
+	for _, u := range d.UserIDList {
+		if err := validUser(u); err != nil {
+			return nil, err
+		}
+	}
+	s := c.srv
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	callID := d.CallID
+	if callID == "" {
+		callID = c.joinedGroupCallLocked()
+	}
+	if callID != "" {
+		tr, err := s.engine.InviteMore(now, c.app, c.user, callID, d.UserIDList)
+		return nil, c.step(req, now, tr, err, roomReply)
+	}
+	inv, err := c.invite(d.Type, d.Timeout, d.RoomID, d.UserData)
+	if err != nil {
+		return nil, err
+	}
+	inv.Callees, inv.Group = d.UserIDList, true
+	tr, err := s.engine.Call(now, inv)
+	return nil, c.step(req, now, tr, err, roomReply)
+}
+
+// joinedGroupCallLocked returns the group call the user is joined to, or "".
+func (c *session) joinedGroupCallLocked() string {
+	for _, id := range c.srv.engine.CallsOf(c.app, c.user) {
+		if rec, ok := c.srv.engine.Get(c.app, id); ok && rec.CallType == "group" && isJoined(rec, c.user) {
+			return id
+		}
+	}
+	return ""
+}
+
+func isJoined(rec store.CallRecord, user string) bool {
+	for _, p := range rec.Participants {
+		if p.UserID == user {
+			return p.State == store.PartJoined
+		}
+	}
+	return false
+}
+
+// callOf resolves the callID of accept/reject/hangup/switch: the given one,
+// or the user's one live call. Called with s.mu held.
+func (c *session) callOf(data json.RawMessage, req Request) (string, error) {
+	var d callRef
+	if err := decodeData(req, &d); err != nil {
+		return "", err
+	}
+	if d.CallID != "" {
+		return d.CallID, nil
+	}
+	ids := c.srv.engine.CallsOf(c.app, c.user)
+	if len(ids) == 0 {
+		return "", errorf(CodeNoCall, "no call")
+	}
+	return ids[0], nil
+}
+
+// callOp runs an engine operation on the user's call (§4.6–4.9).
+func (c *session) callOp(req Request, op func(now time.Time, callID string) (call.Transition, error), reply func(store.CallRecord) any) error {
+	s := c.srv
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, err := c.callOf(req.Data, req)
+	if err != nil {
+		return err
+	}
+	tr, err := op(now, id)
+	return c.step(req, now, tr, err, reply)
+}
+
+func (c *session) accept(req Request) (any, error) {
+	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
+		return c.srv.engine.Accept(now, c.app, c.user, id)
+	}, func(rec store.CallRecord) any {
+		r := callReply{CallID: rec.CallID, RoomID: rec.RoomID, Type: call.MediaAudio}
+		if rec.MediaType == call.MediaVideo.String() {
+			r.Type = call.MediaVideo
+		}
+		return r
+	})
+}
+
+func (c *session) reject(req Request) (any, error) {
+	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
+		return c.srv.engine.Reject(now, c.app, c.user, id)
+	}, nil)
+}
+
+func (c *session) hangup(req Request) (any, error) {
+	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
+		return c.srv.engine.Hangup(now, c.app, c.user, id)
+	}, nil)
+}
+
+func (c *session) switchToAudio(req Request) (any, error) {
+	return nil, c.switchMedia(req, call.MediaAudio, call.ErrSwitchToAudio)
+}
+
+func (c *session) switchToVideo(req Request) (any, error) {
+	return nil, c.switchMedia(req, call.MediaVideo, call.ErrSwitchToVideo)
+}
+
+// switchMedia answers "not in a call" with TRTCCalling's 60001/60002
+// (call-semantics §7.6) rather than 4005.
+func (c *session) switchMedia(req Request, to call.MediaType, notHere *call.Error) error {
+	err := c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
+		return c.srv.engine.SwitchMedia(now, c.app, c.user, id, to)
+	}, nil)
+	if code, _ := wireError(err); code == CodeNoCall {
+		return &call.Error{Code: notHere.Code, Msg: notHere.Msg}
+	}
+	return err
+}
+
+// media implements §4.10: the data goes to the user's room peer. The peer
+// is looked up under s.mu but called without it (the SFU may take time).
+func (c *session) media(req Request) (any, error) {
+	s := c.srv
+	if s.cfg.Rooms == nil {
+		return nil, errorf(CodeNoMedia, "this server has no media")
+	}
+	if req.Data == nil {
+		return nil, errorf(CodeBadRequest, "media needs a data object")
+	}
+	s.mu.Lock()
+	var p RoomPeer
+	for _, id := range s.engine.CallsOf(c.app, c.user) {
+		p = s.peers[peerKey{c.app, c.user, id}]
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return nil, errorf(CodeNoMedia, "not in a media room")
+	}
+	if err := p.Handle(req.Data); err != nil {
+		return nil, &Error{Code: CodeBadRequest, Msg: "media: " + err.Error(), Err: err}
+	}
+	return nil, nil
+}

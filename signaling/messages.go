@@ -1,0 +1,223 @@
+package signaling
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ProtocolVersion is the version this server speaks (docs/protocol.md §7).
+const ProtocolVersion = 1
+
+// Error codes of replies (docs/protocol.md §6). The 700xx codes come from
+// usersig.Error and 60001/60002 from the call engine; these are ours.
+const (
+	CodeBadRequest      = 4000
+	CodeUnknownType     = 4001
+	CodeNotLoggedIn     = 4002
+	CodeTooLarge        = 4003
+	CodeInvalidUser     = 4004
+	CodeNoCall          = 4005
+	CodeTooManyInvitees = 4006
+	CodeBusy            = 4007
+	CodeVersion         = 4008
+	CodeAlreadyLoggedIn = 4009
+	CodeNoMedia         = 4010
+	CodeSigExpired      = 70001
+	CodeSwitchAudio     = 60001
+	CodeSwitchVideo     = 60002
+	CodeInternal        = 5000
+)
+
+// Error is a failed request as the client sees it: a code from
+// docs/protocol.md §6 and text safe to show. Internal causes stay in Err
+// for the log and never reach the wire.
+type Error struct {
+	Code int
+	Msg  string
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("signaling %d: %s: %v", e.Code, e.Msg, e.Err)
+	}
+	return fmt.Sprintf("signaling %d: %s", e.Code, e.Msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Request is one decoded client message (docs/protocol.md §2).
+type Request struct {
+	ID   uint64
+	Type string
+	Data json.RawMessage // nil when absent or null; otherwise a JSON object
+}
+
+// rawRequest is the wire form; ID is a json.Number so that a bad id can be
+// reported rather than failing the whole decode silently.
+type rawRequest struct {
+	ID   json.Number     `json:"id"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// DecodeRequest parses one text frame. Every failure is an *Error with
+// CodeBadRequest; the returned Request still carries the id when one could
+// be read, so the error reply can echo it.
+func DecodeRequest(b []byte) (Request, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return Request{}, errorf(CodeBadRequest, "message is not a JSON object")
+	}
+	var raw rawRequest
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return Request{}, &Error{Code: CodeBadRequest, Msg: "malformed JSON", Err: err}
+	}
+	if dec.More() {
+		return Request{}, errorf(CodeBadRequest, "trailing data after the JSON object")
+	}
+	var req Request
+	if raw.ID != "" {
+		id, err := strconv.ParseUint(raw.ID.String(), 10, 64)
+		if err != nil {
+			return Request{}, errorf(CodeBadRequest, "id must be a non-negative integer")
+		}
+		req.ID = id
+	}
+	if raw.Type == "" {
+		return req, errorf(CodeBadRequest, "missing type")
+	}
+	req.Type = raw.Type
+	data := bytes.TrimSpace(raw.Data)
+	switch {
+	case len(data) == 0 || bytes.Equal(data, []byte("null")):
+	case data[0] == '{':
+		req.Data = data
+	default:
+		return req, errorf(CodeBadRequest, "data must be an object")
+	}
+	return req, nil
+}
+
+// decodeData unmarshals a request's data into v; absent data leaves v zero.
+func decodeData(req Request, v any) error {
+	if req.Data == nil {
+		return nil
+	}
+	if err := json.Unmarshal(req.Data, v); err != nil {
+		return &Error{Code: CodeBadRequest, Msg: "bad data for " + req.Type + ": " + jsonProblem(err), Err: err}
+	}
+	return nil
+}
+
+// jsonProblem turns a json error into short text naming the field.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
+	}
+	return "malformed JSON"
+}
+
+// Wire shapes of server messages (docs/protocol.md §2).
+type replyMsg struct {
+	ID    uint64 `json:"id"`
+	Type  string `json:"type"` // "reply"
+	OK    bool   `json:"ok"`
+	Data  any    `json:"data,omitempty"`
+	Code  int    `json:"code,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+type eventMsg struct {
+	Type   string `json:"type"` // "event"
+	Event  string `json:"event"`
+	CallID string `json:"callID,omitempty"`
+	Data   any    `json:"data"`
+}
+
+func encodeReply(id uint64, data any, err error) []byte {
+	m := replyMsg{ID: id, Type: "reply", OK: err == nil, Data: data}
+	if err != nil {
+		m.Data = nil
+		m.Code, m.Error = wireError(err)
+	}
+	b, merr := json.Marshal(m)
+	if merr != nil {
+		b, _ = json.Marshal(replyMsg{ID: id, Type: "reply", Code: CodeInternal, Error: "internal error"})
+	}
+	return b
+}
+
+func encodeEvent(name, callID string, data any) ([]byte, error) {
+	if data == nil {
+		data = struct{}{}
+	}
+	return json.Marshal(eventMsg{Type: "event", Event: name, CallID: callID, Data: data})
+}
+
+// Request data shapes (docs/protocol.md §4).
+
+type loginData struct {
+	Version  int    `json:"version"`
+	SDKAppID uint32 `json:"sdkappid"`
+	UserID   string `json:"userID"`
+	UserSig  string `json:"userSig"`
+	Presence bool   `json:"presence"`
+}
+
+type renewData struct {
+	UserSig string `json:"userSig"`
+}
+
+type callData struct {
+	UserID   string          `json:"userID"`
+	Type     int             `json:"type"`
+	Timeout  *float64        `json:"timeout"`
+	RoomID   json.RawMessage `json:"roomID"`
+	UserData string          `json:"userData"`
+}
+
+type groupCallData struct {
+	UserIDList []string        `json:"userIDList"`
+	Type       int             `json:"type"`
+	GroupID    string          `json:"groupID"`
+	Timeout    *float64        `json:"timeout"`
+	RoomID     json.RawMessage `json:"roomID"`
+	UserData   string          `json:"userData"`
+	CallID     string          `json:"callID"`
+}
+
+type callRef struct {
+	CallID string `json:"callID"`
+}
+
+// roomIDOf accepts a room id as a JSON string or integer (as the REST API
+// does, tencent-compat.md §2). It returns "" when absent.
+func roomIDOf(raw json.RawMessage) (string, int, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", 0, nil
+	}
+	if raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil || s == "" || len(s) > 64 {
+			return "", 0, errorf(CodeBadRequest, "roomID must be a non-empty string of at most 64 bytes or an integer")
+		}
+		return s, 2, nil
+	}
+	n, err := strconv.ParseUint(string(raw), 10, 32)
+	if err != nil {
+		return "", 0, errorf(CodeBadRequest, "roomID must be a string or an integer 0..4294967295")
+	}
+	return strconv.FormatUint(n, 10), 1, nil
+}

@@ -1,0 +1,260 @@
+// Package signaling owns callbox's WebSocket sessions (docs/protocol.md):
+// login with a UserSig, presence, kick-out on a second login, UserSig expiry
+// and renewal, keep-alive, per-connection send queues, and routing of
+// requests to the call engine and of its events to the right sessions.
+//
+// It persists every engine transition (call record + webhook outbox, one
+// store transaction) before anyone hears of it. It knows nothing about RTP:
+// media goes through the Rooms interface, which the SFU implements.
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"callbox/signaling/call"
+	"callbox/store"
+)
+
+// Defaults applied by New to zero Config fields (docs/protocol.md §1, §3).
+const (
+	DefaultMaxFrame     = 64 << 10
+	DefaultSendQueue    = 1024
+	DefaultPingInterval = 20 * time.Second
+	DefaultDeadAfter    = 45 * time.Second
+	DefaultLoginTimeout = 10 * time.Second
+	DefaultWriteTimeout = 5 * time.Second
+	DefaultSigGrace     = 5 * time.Minute
+)
+
+// Rooms is the media side as signaling sees it; the SFU implements it.
+// room is "<sdkappid>/<roomID>". send delivers an SFU message to the user's
+// current session as a "media" event; it never blocks.
+type Rooms interface {
+	Join(room, userID string, send func(json.RawMessage)) (RoomPeer, error)
+}
+
+// RoomPeer is one user's presence in a media room.
+type RoomPeer interface {
+	// Handle takes the data of a client "media" message (docs/media.md).
+	Handle(msg json.RawMessage) error
+	Leave()
+}
+
+// Config configures a Server. Zero fields get the Default* values.
+type Config struct {
+	Store  *store.Store // required
+	Engine call.Config
+	Rooms  Rooms // nil = no media; "media" requests get CodeNoMedia
+	// ICEServers returns the RTCIceServer list for a user's login reply;
+	// nil = none.
+	ICEServers func(userID string, now time.Time) any
+	Now        func() time.Time // the call/sig clock; default time.Now
+	Logger     *slog.Logger
+	// DevLogin accepts a login without a UserSig (callbox serve --dev).
+	DevLogin bool
+	// OriginPatterns are extra allowed browser origins (host[:port]
+	// patterns as in path.Match); the request's own host is always allowed.
+	OriginPatterns []string
+
+	MaxFrame     int           // largest accepted message, bytes
+	SendQueue    int           // messages queued per connection before "too slow"
+	PingInterval time.Duration // idle time before a ping
+	DeadAfter    time.Duration // silence after which a connection is dead
+	LoginTimeout time.Duration // time to log in after connecting
+	WriteTimeout time.Duration // per message write deadline
+	SigGrace     time.Duration // how long an expired sig may keep a session
+}
+
+func (c *Config) withDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	def(&c.PingInterval, DefaultPingInterval)
+	def(&c.DeadAfter, DefaultDeadAfter)
+	def(&c.LoginTimeout, DefaultLoginTimeout)
+	def(&c.WriteTimeout, DefaultWriteTimeout)
+	def(&c.SigGrace, DefaultSigGrace)
+	if c.Engine.MaxInvitees <= 0 {
+		c.Engine.MaxInvitees = call.DefaultMaxInvitees
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server is the signaling endpoint. Create it with New, mount it at /ws,
+// and run Run for its timers.
+type Server struct {
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{} // capacity 1: deadlines changed, look again
+
+	// mu serializes the engine, the store writes that follow each
+	// transition, the room peers and the login state of sessions, so every
+	// transition is persisted and delivered in order. Never held while
+	// calling into a session's network I/O (sends only enqueue).
+	mu     sync.Mutex
+	engine *call.Engine
+	peers  map[peerKey]RoomPeer
+	sigs   sigHeap
+
+	// regMu guards the session registry. It is a leaf lock: room send
+	// callbacks take it from SFU goroutines, so nothing is called under it.
+	regMu    sync.RWMutex
+	users    map[userKey]*session             // the current session of a logged-in user
+	apps     map[uint32]map[string]*session   // app -> user -> session
+	watchers map[uint32]map[*session]struct{} // presence subscribers per app
+	conns    map[*session]struct{}            // every open connection
+	closing  bool                             // Shutdown started
+	connWG   sync.WaitGroup                   // serve calls in flight
+}
+
+type userKey struct {
+	app  uint32
+	user string
+}
+
+type peerKey struct {
+	app    uint32
+	user   string
+	callID string
+}
+
+// New checks cfg and returns a Server. It starts no goroutines.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("signaling: Config.Store is required")
+	}
+	cfg.withDefaults()
+	return &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "signaling"),
+		wake:     make(chan struct{}, 1),
+		engine:   call.New(cfg.Engine),
+		peers:    make(map[peerKey]RoomPeer),
+		users:    make(map[userKey]*session),
+		apps:     make(map[uint32]map[string]*session),
+		watchers: make(map[uint32]map[*session]struct{}),
+		conns:    make(map[*session]struct{}),
+	}, nil
+}
+
+// ServeHTTP upgrades to a WebSocket and serves the session until it ends.
+// The browser Origin must be the request's host or match
+// Config.OriginPatterns (coder/websocket's check).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := newSession(s, s.log.With("remote", r.RemoteAddr))
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns: s.cfg.OriginPatterns,
+		OnPongReceived: func(context.Context, []byte) { c.touch() },
+	})
+	if err != nil {
+		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
+		return
+	}
+	conn.SetReadLimit(hardFrameLimit)
+	c.conn = conn
+	if !s.addConn(c) {
+		conn.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	defer s.connWG.Done()
+	// The request context ends when the handler returns; the session's
+	// own close is what stops it.
+	c.serve(context.WithoutCancel(r.Context()))
+}
+
+// addConn registers a connection unless Shutdown has begun.
+func (s *Server) addConn(c *session) bool {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+// Kick makes Run look at its deadlines now. Tests call it after moving a
+// fake clock; production code never needs to.
+func (s *Server) Kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run owns the one timer of the server: engine deadlines (ringing timeouts,
+// reconnect grace) and UserSig expiries. It returns when ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := s.cfg.Now()
+		s.mu.Lock()
+		s.expireLocked(now)
+		next, ok := s.nextDeadlineLocked()
+		s.mu.Unlock()
+		d := time.Hour
+		if ok {
+			d = max(next.Sub(now), 0)
+		}
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		case <-s.wake:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// Shutdown closes every session with "server shutting down" and waits for
+// them to end, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.regMu.Lock()
+	s.closing = true
+	conns := make([]*session, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.regMu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.StatusGoingAway, "server shutting down", true)
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("signaling shutdown: %w", ctx.Err())
+	}
+}

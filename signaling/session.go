@@ -1,0 +1,275 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// hardFrameLimit is the largest message the reader drains and answers with
+// CodeTooLarge; above it the connection is closed with 1009
+// (docs/protocol.md §1).
+const hardFrameLimit = 1 << 20
+
+// Close codes of docs/protocol.md §3.
+const (
+	closeKicked     websocket.StatusCode = 4001
+	closeSigExpired websocket.StatusCode = 4002
+	closeLoginTime  websocket.StatusCode = 4003
+	closeDead       websocket.StatusCode = 4004
+)
+
+// session is one WebSocket connection. Its run loop handles requests one at
+// a time; readLoop and writeLoop only move bytes (STYLE §1.4). Other
+// goroutines reach a session only through its sendq and close.
+type session struct {
+	srv  *Server
+	conn *websocket.Conn
+	log  *slog.Logger
+	q    *sendq
+	in   chan inbound
+	done chan struct{} // closed by close
+
+	closeOnce sync.Once
+	closeCode websocket.StatusCode
+	closeMsg  string
+	flush     bool // write what is queued before closing
+
+	lastRead  atomic.Int64 // unix ns of the last frame or pong (real clock)
+	connected time.Time
+
+	// Guarded by srv.mu: the login state.
+	app        uint32
+	user       string
+	loggedIn   bool
+	presence   bool
+	sigExpires time.Time
+	sigExpired bool
+	sigEntry   *sigEntry
+	departed   bool // the engine has already been told the user left (logout, kick)
+
+	replied bool // owned by the run loop: the current request's reply is queued
+}
+
+// inbound is what the reader hands the run loop: a frame, a frame-level
+// error to answer, or the end of the connection.
+type inbound struct {
+	data []byte
+	err  *Error
+	eof  error
+}
+
+// newSession makes a session; its conn is set once the upgrade succeeds.
+func newSession(srv *Server, log *slog.Logger) *session {
+	c := &session{
+		srv:       srv,
+		log:       log,
+		q:         newSendq(srv.cfg.SendQueue),
+		in:        make(chan inbound),
+		done:      make(chan struct{}),
+		connected: time.Now(),
+	}
+	c.touch()
+	return c
+}
+
+func (c *session) touch() { c.lastRead.Store(time.Now().UnixNano()) }
+
+// close ends the session with a close code and reason. With flush the
+// writer first sends what is queued (so a kicked session sees onKickedOut).
+// Only the first call counts.
+func (c *session) close(code websocket.StatusCode, reason string, flush bool) {
+	c.closeOnce.Do(func() {
+		c.closeCode, c.closeMsg, c.flush = code, reason, flush
+		close(c.done)
+	})
+}
+
+// send queues an encoded message; a full queue drops the session.
+func (c *session) send(b []byte) {
+	if !c.q.push(b) {
+		select {
+		case <-c.done:
+		default:
+			c.log.Warn("session dropped", "reason", "too slow", "queued", c.srv.cfg.SendQueue)
+			c.close(websocket.StatusPolicyViolation, "too slow", false)
+		}
+	}
+}
+
+// serve runs the session until it ends; it owns the reader and writer.
+func (c *session) serve(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); c.readLoop(ctx) }()
+	go func() { defer wg.Done(); c.writeLoop() }()
+	c.run()
+	c.srv.sessionGone(c)
+	wg.Wait()
+}
+
+func (c *session) run() {
+	timer := time.NewTimer(c.srv.cfg.LoginTimeout)
+	defer timer.Stop()
+	for {
+		select {
+		case m := <-c.in:
+			switch {
+			case m.eof != nil:
+				c.close(websocket.StatusNormalClosure, "", false)
+				return
+			case m.err != nil:
+				c.send(encodeReply(0, nil, m.err))
+			default:
+				c.handle(m.data)
+			}
+		case <-timer.C:
+			timer.Reset(c.keepalive(time.Now()))
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// keepalive enforces the login deadline and the dead-connection rule, asks
+// for a ping when the line has been idle, and returns when to look again.
+// It uses the real clock: these are transport timers.
+func (c *session) keepalive(now time.Time) time.Duration {
+	cfg := &c.srv.cfg
+	c.srv.mu.Lock()
+	loggedIn := c.loggedIn
+	c.srv.mu.Unlock()
+	if !loggedIn && now.Sub(c.connected) >= cfg.LoginTimeout {
+		c.close(closeLoginTime, "login timeout", true)
+		return time.Hour
+	}
+	idle := now.Sub(time.Unix(0, c.lastRead.Load()))
+	if idle >= cfg.DeadAfter {
+		c.log.Info("session dropped", "reason", "keep-alive timeout", "idle", idle)
+		c.close(closeDead, "keep-alive timeout", false)
+		return time.Hour
+	}
+	next := cfg.PingInterval
+	if idle >= cfg.PingInterval {
+		c.q.wantPing()
+		next = min(cfg.PingInterval, cfg.DeadAfter-idle)
+	} else {
+		next = cfg.PingInterval - idle
+	}
+	if !loggedIn {
+		next = min(next, cfg.LoginTimeout-now.Sub(c.connected))
+	}
+	return max(next, time.Millisecond)
+}
+
+// post hands m to the run loop unless the session is closing.
+func (c *session) post(m inbound) bool {
+	select {
+	case c.in <- m:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *session) readLoop(ctx context.Context) {
+	max := int64(c.srv.cfg.MaxFrame)
+	for {
+		typ, r, err := c.conn.Reader(ctx)
+		if err != nil {
+			c.post(inbound{eof: err})
+			return
+		}
+		c.touch()
+		if typ != websocket.MessageText {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				c.post(inbound{eof: err})
+				return
+			}
+			c.post(inbound{err: errorf(CodeBadRequest, "binary frames are not accepted")})
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(r, max+1))
+		if err == nil && int64(len(b)) > max {
+			// Drain the rest (the hard limit closes with 1009 past 1 MiB)
+			// so the connection stays usable after a too-large message.
+			if _, err = io.Copy(io.Discard, r); err == nil {
+				c.post(inbound{err: errorf(CodeTooLarge, "message larger than %d bytes", max)})
+				continue
+			}
+		}
+		if err != nil {
+			c.post(inbound{eof: err})
+			return
+		}
+		if !c.post(inbound{data: b}) {
+			return
+		}
+	}
+}
+
+func (c *session) writeLoop() {
+	for {
+		select {
+		case <-c.q.notify:
+		case <-c.done:
+			c.finish()
+			return
+		}
+		items, ping := c.q.take()
+		for _, b := range items {
+			if err := c.write(b); err != nil {
+				c.log.Debug("write failed", "err", err)
+				c.close(websocket.StatusAbnormalClosure, "write failed", false)
+				c.finish()
+				return
+			}
+		}
+		if ping {
+			c.ping()
+		}
+	}
+}
+
+func (c *session) write(b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	defer cancel()
+	return c.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// ping sends a ping frame. The pong is noticed by OnPongReceived (touch),
+// so waiting here is only bounded by the write timeout, not the peer's RTT
+// being useful: a late pong still counts.
+func (c *session) ping() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	defer cancel()
+	if err := c.conn.Ping(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		c.log.Debug("ping failed", "err", err)
+	}
+}
+
+// finish flushes (when asked) and closes the WebSocket. Called only by the
+// writer, so nothing else writes concurrently with the close frame.
+func (c *session) finish() {
+	items := c.q.close()
+	if c.flush {
+		for _, b := range items {
+			if c.write(b) != nil {
+				break
+			}
+		}
+	}
+	if c.closeCode == websocket.StatusAbnormalClosure {
+		c.conn.CloseNow() // the line is already broken
+		return
+	}
+	if err := c.conn.Close(c.closeCode, c.closeMsg); err != nil {
+		c.conn.CloseNow()
+	}
+}
