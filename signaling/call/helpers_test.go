@@ -79,8 +79,9 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Fatalf("step %d (t=%v): error %v, want %v", i, st.at, err, st.err)
 		}
 		var evs, hooks []string
-		for _, tr := range trs {
-			checkTransition(t, e, tr)
+		for i, tr := range trs {
+			later := slices.ContainsFunc(trs[i+1:], func(x Transition) bool { return x.Call.CallID == tr.Call.CallID })
+			checkTransition(t, e, tr, !later)
 			for _, ev := range tr.Events {
 				evs = append(evs, renderEvent(t, ev))
 			}
@@ -259,8 +260,10 @@ func kicked(u string) op {
 	return func(e *Engine, now time.Time) (Transition, error) { return e.KickedOut(now, app, u) }
 }
 
-// checkTransition checks one Transition against the engine.
-func checkTransition(t *testing.T, e *Engine, tr Transition) {
+// checkTransition checks one Transition against the engine; last says
+// whether it is the last one of its call in the batch (else the engine may
+// have moved on).
+func checkTransition(t *testing.T, e *Engine, tr Transition, last bool) {
 	t.Helper()
 	r := tr.Call
 	parts := map[string]bool{}
@@ -286,6 +289,12 @@ func checkTransition(t *testing.T, e *Engine, tr Transition) {
 			t.Errorf("hook %s: body %+v does not match record", h.Command, h.Body)
 		}
 	}
+	if r.Result != "" && !tr.Ended() {
+		t.Errorf("live call %s has result %q", r.CallID, r.Result)
+	}
+	if !last {
+		return
+	}
 	live, inLive := e.Get(r.SDKAppID, r.CallID)
 	if tr.Ended() {
 		if inLive {
@@ -306,9 +315,6 @@ func checkTransition(t *testing.T, e *Engine, tr Transition) {
 		t.Errorf("call %s not live after a non-ending transition", r.CallID)
 	} else if renderRecord(live) != renderRecord(r) {
 		t.Errorf("transition record %s != engine record %s", renderRecord(r), renderRecord(live))
-	}
-	if r.Result != "" {
-		t.Errorf("live call %s has result %q", r.CallID, r.Result)
 	}
 }
 
