@@ -1,0 +1,201 @@
+package signaling_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"callbox/signaling"
+	"callbox/signaling/client"
+	"callbox/signaling/usersig"
+	"callbox/store"
+)
+
+// fakeClock is the call/sig clock of a test server; Advance moves it and
+// makes the server look at its deadlines.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+	srv *signaling.Server
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+	c.srv.Kick()
+}
+
+type harness struct {
+	t     *testing.T
+	srv   *signaling.Server
+	st    *store.Store
+	url   string
+	app   store.App
+	clock *fakeClock
+}
+
+// newHarness starts a real server (real store file, loopback HTTP, Run
+// loop) with a fake clock; mod may change the config.
+func newHarness(t *testing.T, mod func(*signaling.Config)) *harness {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "callbox.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := &fakeClock{now: time.Now().Truncate(time.Second)}
+	app, err := st.CreateApp("test", clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := signaling.Config{Store: st, Now: clock.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	srv, err := signaling.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.srv = srv
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-runDone; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return &harness{t: t, srv: srv, st: st, url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/ws", app: app, clock: clock}
+}
+
+// sig issues a UserSig valid for d from the fake clock's now.
+func (h *harness) sig(user string, d time.Duration) string {
+	h.t.Helper()
+	s, err := usersig.Issue(h.app.SDKAppID, h.app.Key, user, d, h.clock.Now())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// login connects a logged-in client, closed at the end of the test.
+func (h *harness) login(user string, presence bool) *client.Client {
+	h.t.Helper()
+	c, _ := h.loginReply(user, presence)
+	return c
+}
+
+func (h *harness) loginReply(user string, presence bool) (*client.Client, client.LoginReply) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, rep, err := client.Dial(ctx, h.url, h.app.SDKAppID, user, h.sig(user, 24*time.Hour), &client.Options{Presence: presence})
+	if err != nil {
+		h.t.Fatalf("login %s: %v", user, err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c, rep
+}
+
+// raw connects without logging in.
+func (h *harness) raw() *client.Client {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.DialRaw(ctx, h.url, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// expect waits for the named event (skipping others) and returns it.
+func expect(t *testing.T, c *client.Client, name string) client.Event {
+	t.Helper()
+	ev, err := c.WaitFor(ctxT(t), client.Named(name))
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", name, err)
+	}
+	return ev
+}
+
+// nextEvents reads events until the named one and returns every name
+// seen on the way, in order (the named one last).
+func eventsUntil(t *testing.T, c *client.Client, name string) []string {
+	t.Helper()
+	var seen []string
+	_, err := c.WaitFor(ctxT(t), func(ev client.Event) bool {
+		seen = append(seen, ev.Name)
+		return ev.Name == name
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s (saw %v): %v", name, seen, err)
+	}
+	return seen
+}
+
+// wantCode checks that err is a protocol error with code.
+func wantCode(t *testing.T, err error, code int) {
+	t.Helper()
+	ce, ok := err.(*client.Error)
+	if !ok {
+		t.Fatalf("got error %v, want code %d", err, code)
+	}
+	if ce.Code != code {
+		t.Fatalf("got code %d (%s), want %d", ce.Code, ce.Msg, code)
+	}
+}
+
+func field(t *testing.T, ev client.Event, name string) any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(ev.Data, &m); err != nil {
+		t.Fatalf("%s data: %v", ev.Name, err)
+	}
+	return m[name]
+}
+
+// waitClosed waits for the server to close c and returns the close code.
+func waitClosed(t *testing.T, c *client.Client) (int, string) {
+	t.Helper()
+	ctx := ctxT(t)
+	for {
+		select {
+		case <-c.Done():
+			code, reason := c.CloseStatus()
+			return int(code), reason
+		case <-c.Events():
+		case <-ctx.Done():
+			t.Fatal("connection not closed in time")
+		}
+	}
+}
