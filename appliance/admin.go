@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"callbox/store"
+	"callbox/turn"
 )
 
 // Admin is what the CLI can do to a callbox, whether or not a server is
@@ -28,6 +29,9 @@ type Admin interface {
 	EndCall(ctx context.Context, app uint32, callID string) error
 	Records(ctx context.Context, f store.CallFilter) ([]store.CallRecord, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+	// ICEServers returns STUN/TURN servers with credentials for user,
+	// valid for ttl (0 = the server's default).
+	ICEServers(ctx context.Context, user string, ttl time.Duration) ([]turn.ICEServer, error)
 	Close() error
 }
 
@@ -127,6 +131,18 @@ func (l *localAdmin) Records(_ context.Context, f store.CallFilter) ([]store.Cal
 
 func (l *localAdmin) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	return l.st.Backup(ctx, w)
+}
+
+// ICEServers without a running server uses the stored secret and the
+// default port and host, which is what `serve` with no flags hands out.
+func (l *localAdmin) ICEServers(_ context.Context, user string, ttl time.Duration) ([]turn.ICEServer, error) {
+	secret, err := TURNSecret(l.st)
+	if err != nil {
+		return nil, err
+	}
+	cfg := Config{}.withDefaults()
+	ice := &iceConfig{host: turnHost(cfg), port: turn.DefaultPort, secret: secret, ttl: turn.DefaultCredentialTTL}
+	return ice.servers(user, l.now(), ttl), nil
 }
 
 // unixClient is an HTTP client whose every request goes to the socket.

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +14,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"callbox/sfu"
+	"callbox/signaling"
 	"callbox/store"
+	"callbox/turn"
 )
 
 // Appliance is a configured callbox, ready to Run.
@@ -21,8 +25,15 @@ type Appliance struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *store.Store
+	sfu     *sfu.Server
+	turn    *turn.Server // nil when off or external
+	ice     *iceConfig   // nil when TURN is off
+	sig     *signaling.Server
 	started time.Time
 }
+
+// The SFU is the signaling server's media side.
+var _ signaling.Rooms = sfuRooms{}
 
 // New prepares the data directory and the store: it creates the directory
 // (0700), opens and migrates callbox.db, closes calls left live by a
@@ -39,7 +50,75 @@ func New(cfg Config) (*Appliance, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := a.build(); err != nil {
+		a.closeParts()
+		return nil, err
+	}
 	return a, nil
+}
+
+// build makes the parts in dependency order: media sockets first, so a
+// port in use is reported before anything runs, then signaling over them.
+func (a *Appliance) build() error {
+	cfg := a.cfg
+	var err error
+	a.sfu, err = sfu.New(sfu.Config{
+		UDPPort:         cfg.RTCUDPPort,
+		TCPPort:         cfg.RTCTCPPort,
+		ListenIP:        cfg.RTCListenIP,
+		PublicIPs:       cfg.PublicIPs,
+		IncludeLoopback: cfg.IncludeLoopback,
+		Logger:          a.log.With("component", "sfu"),
+		Now:             cfg.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("start sfu: %w", err)
+	}
+	a.turn, a.ice, err = a.startTURN(sfuAddrs(cfg))
+	if err != nil {
+		return err
+	}
+	var iceServers func(string, time.Time) any
+	if a.ice != nil {
+		iceServers = func(user string, now time.Time) any { return a.ice.servers(user, now, 0) }
+	}
+	a.sig, err = signaling.New(signaling.Config{
+		Store:      a.store,
+		Rooms:      sfuRooms{a.sfu},
+		ICEServers: iceServers,
+		Now:        cfg.Now,
+		Logger:     a.log.With("component", "signaling"),
+		DevLogin:   cfg.Dev,
+	})
+	if err != nil {
+		return fmt.Errorf("start signaling: %w", err)
+	}
+	return nil
+}
+
+// closeParts closes what build made, in reverse order, and the store.
+func (a *Appliance) closeParts() error {
+	var errs []error
+	if a.turn != nil {
+		errs = append(errs, a.turn.Close())
+	}
+	if a.sfu != nil {
+		errs = append(errs, a.sfu.Close())
+	}
+	errs = append(errs, a.store.Close())
+	return errors.Join(errs...)
+}
+
+// sfuRooms adapts *sfu.Server to signaling.Rooms (Go has no covariant
+// return types, so Join's *sfu.Peer needs wrapping as a RoomPeer).
+type sfuRooms struct{ s *sfu.Server }
+
+func (r sfuRooms) Join(room, userID string, send func(json.RawMessage)) (signaling.RoomPeer, error) {
+	p, err := r.s.Join(room, userID, send)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // OpenStore creates dataDir if needed and opens its database.
@@ -92,7 +171,7 @@ func (a *Appliance) Store() *store.Store { return a.store }
 // closes the store. It always closes the store, even on a start error.
 func (a *Appliance) Run(ctx context.Context) (err error) {
 	defer func() {
-		if cerr := a.store.Close(); cerr != nil {
+		if cerr := a.closeParts(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
 	}()
@@ -124,14 +203,16 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(httpSrv, ln) })
 	g.Go(func() error { return serve(ctlSrv, ctl) })
+	g.Go(func() error { return a.sig.Run(gctx) })
+	g.Go(func() error { return a.sfu.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
-		// Stop accepting and let in-flight requests finish, then cancel
-		// the long-lived ones (WebSocket sessions) through BaseContext.
-		err := errors.Join(httpSrv.Shutdown(sctx), ctlSrv.Shutdown(sctx))
+		// Stop accepting and let in-flight requests finish; WebSocket
+		// sessions are hijacked, so signaling closes them itself.
+		err := errors.Join(httpSrv.Shutdown(sctx), a.sig.Shutdown(sctx), ctlSrv.Shutdown(sctx))
 		cancelBase()
 		return err
 	})

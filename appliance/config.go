@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -17,6 +18,8 @@ const (
 	DefaultHTTPAddr        = "127.0.0.1:8080"
 	DefaultShutdownTimeout = 10 * time.Second
 	DefaultAppName         = "default"
+	DefaultRTCUDPPort      = 7882
+	DefaultRTCTCPPort      = 7881
 	// ControlSocketName is the admin socket inside the data directory; the
 	// CLI talks to a running server through it.
 	ControlSocketName = "callbox.sock"
@@ -36,6 +39,37 @@ type Config struct {
 	Dev bool
 	// ShutdownTimeout bounds the graceful shutdown after Run's context ends.
 	ShutdownTimeout time.Duration
+
+	// RTCUDPPort is the one UDP port of all WebRTC ICE traffic (UDP mux);
+	// RTCTCPPort the ICE-TCP port (-1 = off). Unlike other fields, a zero
+	// port means "any free port" (what tests want); the CLI passes the
+	// Default* ports explicitly.
+	RTCUDPPort int
+	RTCTCPPort int
+	// RTCListenIP is where the media sockets bind (default 0.0.0.0).
+	RTCListenIP string
+	// PublicIPs are advertised as NAT 1:1 host candidates and used as the
+	// TURN host in ICE server URIs.
+	PublicIPs []string
+	// IncludeLoopback lets the SFU offer loopback candidates (tests, and a
+	// server used only from the same machine).
+	IncludeLoopback bool
+
+	// TURN: the embedded server runs unless TURNDisabled or TURNExternal.
+	TURNDisabled bool
+	TURNPort     int            // UDP+TCP; 0 = any free port (the CLI default is 3478)
+	TURNAllow    []netip.Prefix // peers allowed despite the private-range filter
+	TURNQuota    int            // allocations per user, default 10
+	// TURNExternal is an external TURN server's URI (turn:host:port) that
+	// clients are sent to instead, with credentials from TURNSecret.
+	TURNExternal string
+	// TURNSecret overrides the secret kept in the store (needed with
+	// TURNExternal: it must match the external server's static-auth-secret).
+	TURNSecret string
+	// TURNHost is the host put in TURN URIs; default the first public IP,
+	// else the HTTP listen host when it is specific, else the host's
+	// outbound address.
+	TURNHost string
 
 	// Version, Commit identify the build in /healthz and logs.
 	Version string
@@ -59,6 +93,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.RTCListenIP == "" {
+		c.RTCListenIP = "0.0.0.0"
 	}
 	if c.Version == "" {
 		c.Version = "dev"

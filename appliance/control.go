@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"callbox/store"
+	"callbox/turn"
 )
 
 // The control socket is HTTP over a unix socket in the data directory,
@@ -98,6 +99,16 @@ func (a *Appliance) controlRoutes() http.Handler {
 		}
 		return local.Records(r.Context(), f)
 	})
+	handle("GET /ice-servers", func(r *http.Request) (any, error) {
+		ttl, err := time.ParseDuration(r.URL.Query().Get("ttl"))
+		if err != nil {
+			return nil, badRequest("bad ttl: %v", err)
+		}
+		if a.ice == nil {
+			return nil, badRequest("TURN is off on this server (--turn=false)")
+		}
+		return a.ice.servers(r.URL.Query().Get("user"), a.cfg.Now(), ttl), nil
+	})
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		if _, err := a.store.Backup(r.Context(), w); err != nil {
@@ -107,19 +118,13 @@ func (a *Appliance) controlRoutes() http.Handler {
 	return mux
 }
 
-// liveCalls and endCall answer from the call engine once one is wired in.
+// liveCalls and endCall answer from the call engine.
 func (a *Appliance) liveCalls() ([]store.CallRecord, error) {
-	var recs []store.CallRecord
-	err := a.store.View(func(tx *store.Tx) error {
-		var err error
-		recs, err = tx.LiveCalls()
-		return err
-	})
-	return recs, err
+	return a.sig.LiveCalls(), nil
 }
 
 func (a *Appliance) endCall(app uint32, callID string) error {
-	return fmt.Errorf("call %s: %w", callID, store.ErrNotFound)
+	return a.sig.EndCall(app, callID)
 }
 
 type badRequestError struct{ msg string }
@@ -247,6 +252,11 @@ func (c *controlClient) EndCall(ctx context.Context, app uint32, callID string) 
 
 func (c *controlClient) Records(ctx context.Context, f store.CallFilter) (recs []store.CallRecord, err error) {
 	return recs, c.do(ctx, "POST", "/records", f, &recs)
+}
+
+func (c *controlClient) ICEServers(ctx context.Context, user string, ttl time.Duration) (s []turn.ICEServer, err error) {
+	q := url.Values{"user": {user}, "ttl": {ttl.String()}}
+	return s, c.do(ctx, "GET", "/ice-servers?"+q.Encode(), nil, &s)
 }
 
 func (c *controlClient) Backup(ctx context.Context, w io.Writer) (int64, error) {

@@ -11,6 +11,7 @@ import (
 func (a *Appliance) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.Handle("GET /ws", a.sig)
 	mux.HandleFunc("GET /{$}", a.handleIndex)
 	return securityHeaders(mux)
 }

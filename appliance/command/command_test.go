@@ -1,10 +1,11 @@
-package main
+package command
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -24,7 +25,11 @@ import (
 // TestMain lets a test run the real binary's main in a child process.
 func TestMain(m *testing.M) {
 	if os.Getenv("CALLBOX_TEST_MAIN") == "1" {
-		main()
+		// Run as the callbox binary would (main.go does no more than this).
+		if err := New(os.Stdout, os.Stderr, Build{}).Run(os.Args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "callbox:", err)
+			os.Exit(1)
+		}
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -40,7 +45,7 @@ func run(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	argv := append([]string{"callbox", "--data", dir}, args...)
-	err := newApp(&out, &errb).Run(argv)
+	err := New(&out, &errb, Build{}).Run(argv)
 	r := result{out: out.String(), err: errb.String(), failed: err != nil}
 	if err != nil {
 		r.err += err.Error()
@@ -209,7 +214,8 @@ func TestServe(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "--data", dir, "serve", "--http", "127.0.0.1:0", "--log-format", "json")
+	cmd := exec.CommandContext(ctx, os.Args[0], "callbox", "--data", dir, "serve", "--http", "127.0.0.1:0", "--log-format", "json",
+		"--rtc-udp", "0", "--rtc-tcp", "0", "--turn-port", "0")
 	cmd.Env = append(os.Environ(), "CALLBOX_TEST_MAIN=1")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
@@ -245,6 +251,11 @@ func TestServe(t *testing.T) {
 	created := mustRun(t, dir, "app", "create", "--name", "second", "--json")
 	if !strings.Contains(created, "second") {
 		t.Fatalf("create via control socket: %s", created)
+	}
+	var creds turnREST
+	json.Unmarshal([]byte(mustRun(t, dir, "turn", "creds", "--user", "alice", "--ttl", "60", "--json")), &creds)
+	if !strings.HasSuffix(creds.Username, ":alice") || creds.Password == "" || creds.TTL != 60 || len(creds.URIs) < 2 {
+		t.Fatalf("turn creds via control socket = %+v", creds)
 	}
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	mustRun(t, dir, "backup", "--out", backup)

@@ -1,0 +1,118 @@
+package command
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"callbox/appliance"
+	"callbox/turn"
+)
+
+func serveCommand(b Build) *cli.Command {
+	return usageErrors(&cli.Command{
+		Name:  "serve",
+		Usage: "run the callbox server",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "http", Value: appliance.DefaultHTTPAddr, EnvVars: []string{"CALLBOX_HTTP"}, Usage: "HTTP listen address"},
+			&cli.BoolFlag{Name: "dev", Usage: "development mode: sign in to the web app without a UserSig"},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+			&cli.IntFlag{Name: "rtc-udp", Value: appliance.DefaultRTCUDPPort, Usage: "UDP port of all WebRTC media (ICE UDP mux)"},
+			&cli.IntFlag{Name: "rtc-tcp", Value: appliance.DefaultRTCTCPPort, Usage: "ICE-TCP port for WebRTC media (-1 = off)"},
+			&cli.StringSliceFlag{Name: "public-ip", EnvVars: []string{"CALLBOX_PUBLIC_IP"}, Usage: "public IP of this host behind NAT (1:1), advertised in media candidates and TURN URIs; repeatable"},
+			&cli.BoolFlag{Name: "turn", Value: true, Usage: "run the embedded TURN server (--turn=false turns it off)"},
+			&cli.IntFlag{Name: "turn-port", Value: turn.DefaultPort, Usage: "TURN port (UDP and TCP)"},
+			&cli.StringSliceFlag{Name: "turn-allow-peer", Usage: "CIDR that TURN may relay to although it is private or loopback; repeatable"},
+			&cli.IntFlag{Name: "turn-quota", Value: turn.DefaultUserQuota, Usage: "TURN allocations per user"},
+			&cli.StringFlag{Name: "turn-external", Usage: "send clients to this external TURN server (turn:HOST:PORT) instead of the embedded one"},
+			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"CALLBOX_TURN_SECRET"}, Usage: "TURN REST secret (default: generated and kept in the data directory); needed with --turn-external"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := noArgs(c); err != nil {
+				return err
+			}
+			logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+			if err != nil {
+				return err
+			}
+			cfg := appliance.Config{
+				DataDir:      c.String("data"),
+				HTTPAddr:     c.String("http"),
+				Dev:          c.Bool("dev"),
+				RTCUDPPort:   c.Int("rtc-udp"),
+				RTCTCPPort:   c.Int("rtc-tcp"),
+				TURNDisabled: !c.Bool("turn"),
+				TURNPort:     c.Int("turn-port"),
+				TURNQuota:    c.Int("turn-quota"),
+				TURNExternal: c.String("turn-external"),
+				TURNSecret:   c.String("turn-secret"),
+				Version:      b.Version,
+				Commit:       b.Commit,
+				Logger:       logger,
+				Out:          c.App.Writer,
+			}
+			if err := serveFlags(c, &cfg); err != nil {
+				return err
+			}
+			app, err := appliance.New(cfg)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return app.Run(ctx)
+		},
+	})
+}
+
+// serveFlags validates the flags that need more than a type check.
+func serveFlags(c *cli.Context, cfg *appliance.Config) error {
+	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
+		return fmt.Errorf("invalid --http %q: want HOST:PORT", cfg.HTTPAddr)
+	}
+	for _, p := range []struct {
+		name  string
+		value int
+		off   bool // -1 allowed
+	}{{"rtc-udp", cfg.RTCUDPPort, false}, {"rtc-tcp", cfg.RTCTCPPort, true}, {"turn-port", cfg.TURNPort, false}} {
+		if (p.value < 0 || p.value > 65535) && !(p.off && p.value == -1) {
+			return fmt.Errorf("invalid --%s %d: want a port from 1 to 65535 (0 = any free port)", p.name, p.value)
+		}
+	}
+	if cfg.TURNQuota < 1 {
+		return fmt.Errorf("invalid --turn-quota %d: want at least 1", cfg.TURNQuota)
+	}
+	for _, s := range c.StringSlice("public-ip") {
+		ip, err := netip.ParseAddr(s)
+		if err != nil || ip.IsUnspecified() {
+			return fmt.Errorf("invalid --public-ip %q: want an IP address", s)
+		}
+		cfg.PublicIPs = append(cfg.PublicIPs, ip.String())
+	}
+	for _, s := range c.StringSlice("turn-allow-peer") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(s)
+			if ierr != nil {
+				return fmt.Errorf("invalid --turn-allow-peer %q: want a CIDR like 10.0.0.0/8", s)
+			}
+			p = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		cfg.TURNAllow = append(cfg.TURNAllow, p.Masked())
+	}
+	if cfg.TURNExternal != "" {
+		if err := appliance.ParseTURNExternal(cfg.TURNExternal); err != nil {
+			return err
+		}
+		if cfg.TURNSecret == "" {
+			return fmt.Errorf("--turn-external needs --turn-secret (the external server's static-auth-secret)")
+		}
+	}
+	return nil
+}
