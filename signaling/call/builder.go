@@ -63,7 +63,6 @@ func (b *builder) hook(user, role, event, result string) {
 		Body: HookBody{
 			UserId:      user,
 			RoomId:      c.rec.RoomID,
-			TotalNum:    len(c.rec.Participants),
 			MediaType:   c.rec.MediaType,
 			CallType:    c.rec.CallType,
 			CallId:      c.rec.CallID,
@@ -84,8 +83,13 @@ func (b *builder) userHook(user, event, result string) {
 	b.hook(user, role, event, result)
 }
 
-// done returns the Transition with a copy of the record.
+// done returns the Transition with a copy of the record. TotalNum is the
+// participant count after the whole change, so start_call counts every
+// invitee (S6: TotalNum 4 for a caller and three invitees).
 func (b *builder) done() Transition {
+	for i := range b.tr.Hooks {
+		b.tr.Hooks[i].Body.TotalNum = len(b.c.rec.Participants)
+	}
 	b.tr.Call = b.c.snapshot()
 	return b.tr
 }
