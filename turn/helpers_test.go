@@ -88,7 +88,7 @@ func creds(user string) (string, string) {
 // starts the client's read loop; Cleanup closes it.
 func newClient(t *testing.T, s *Server, username, password string, tcp bool) *pionturn.Client {
 	t.Helper()
-	udpAddr, tcpAddr := s.Addr()
+	_, tcpAddr := s.Addr()
 	var conn net.PacketConn
 	var err error
 	if tcp {
@@ -103,9 +103,16 @@ func newClient(t *testing.T, s *Server, username, password string, tcp bool) *pi
 	if err != nil {
 		t.Fatalf("client socket: %v", err)
 	}
+	return newClientConn(t, s, conn, username, password)
+}
+
+// newClientConn runs a pion client over conn; Cleanup closes both.
+func newClientConn(t *testing.T, s *Server, conn net.PacketConn, username, password string) *pionturn.Client {
+	t.Helper()
+	udpAddr, _ := s.Addr()
 	c, err := pionturn.NewClient(&pionturn.ClientConfig{
 		STUNServerAddr: udpAddr.String(),
-		TURNServerAddr: udpAddr.String(), // for TCP the conn decides; the address only keys transactions
+		TURNServerAddr: udpAddr.String(), // over TCP the conn decides; the address only keys transactions
 		Username:       username,
 		Password:       password,
 		Realm:          DefaultRealm,
@@ -151,24 +158,28 @@ func echoPeer(t *testing.T) *net.UDPAddr {
 	return pc.LocalAddr().(*net.UDPAddr)
 }
 
-// roundTrip sends msg through relay to peer and waits for the echo.
+// roundTrip sends msg through relay to peer and waits for its echo.
 func roundTrip(t *testing.T, relay net.PacketConn, peer net.Addr, msg string) {
 	t.Helper()
 	buf := make([]byte, 1500)
-	// The first packets can race the permission; resend until one returns.
-	for try := 0; try < 10; try++ {
+	deadline := time.Now().Add(5 * time.Second)
+	// pion's client can drop the echo of the first packets: the server may
+	// answer on the channel before the client has marked it bound. So resend
+	// until an echo comes back, skipping echoes of earlier messages.
+	for time.Now().Before(deadline) {
 		if _, err := relay.WriteTo([]byte(msg), peer); err != nil {
 			t.Fatalf("relay write: %v", err)
 		}
-		relay.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		n, from, err := relay.ReadFrom(buf)
-		if err != nil {
-			continue
+		relay.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		for {
+			n, from, err := relay.ReadFrom(buf)
+			if err != nil {
+				break // resend
+			}
+			if string(buf[:n]) == msg && from.String() == peer.String() {
+				return
+			}
 		}
-		if string(buf[:n]) != msg || from.String() != peer.String() {
-			t.Fatalf("got %q from %v, want %q from %v", buf[:n], from, msg, peer)
-		}
-		return
 	}
 	t.Fatalf("no echo of %q from %v", msg, peer)
 }

@@ -1,6 +1,10 @@
 package turn
 
 import (
+	"encoding/binary"
+	"sync"
+
+	pionturn "github.com/pion/turn/v4"
 	"net"
 	"net/netip"
 	"testing"
@@ -39,17 +43,84 @@ func TestRelayTCP(t *testing.T) {
 	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed()})
 	peer := echoPeer(t)
 	user, pass := creds("bob")
-	c := newClient(t, s, user, pass, true)
+	_, tcpAddr := s.Addr()
+	raw, err := net.Dial("tcp", tcpAddr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordConn{Conn: raw}
+	c := newClientConn(t, s, pionturn.NewSTUNConn(rec), user, pass)
 	relay, err := c.Allocate()
 	if err != nil {
 		t.Fatalf("Allocate over TCP: %v", err)
 	}
 	waitAllocs(t, s, 1)
-	roundTrip(t, relay, peer, "over tcp")
+	for i := 0; i < 3; i++ { // the later rounds go over the bound channel
+		// Every padding length. (pion's STUNConn holds back frames shorter
+		// than 9 bytes until more data arrives, so no payload under 5 bytes.)
+		for _, msg := range []string{"abcde", "abcdef", "abcdefg", "abcdefgh"} {
+			roundTrip(t, relay, peer, msg)
+		}
+	}
+	checkTCPFraming(t, rec.received())
 	// Ending the TCP session deletes the allocation (no leak).
-	c.Close()
-	relay.Close()
+	raw.Close()
 	waitAllocs(t, s, 0)
+}
+
+// checkTCPFraming walks what the server sent as RFC 5766 §11.5 frames: STUN
+// messages, and ChannelData padded to four bytes (pion pads; libwebrtc and
+// coturn frame on the padded length, so unpadded data would desynchronise
+// them on the first odd-sized packet).
+func checkTCPFraming(t *testing.T, b []byte) {
+	t.Helper()
+	odd := 0
+	for len(b) > 0 {
+		if len(b) < 4 {
+			t.Fatalf("trailing %d bytes", len(b))
+		}
+		length := int(binary.BigEndian.Uint16(b[2:4]))
+		var size int
+		switch {
+		case b[0] < 0x40 && len(b) >= 20 && binary.BigEndian.Uint32(b[4:8]) == 0x2112A442:
+			size = 20 + length
+		case b[0] >= 0x40 && b[0] <= 0x7f:
+			size = 4 + (length+3)&^3
+			if length%4 != 0 {
+				odd++
+			}
+		default:
+			t.Fatalf("frame boundary lost at % x", b[:min(len(b), 16)])
+		}
+		if size > len(b) {
+			t.Fatalf("frame of %d bytes, %d left", size, len(b))
+		}
+		b = b[size:]
+	}
+	if odd == 0 {
+		t.Fatalf("no ChannelData with a length needing padding was relayed")
+	}
+}
+
+// recordConn keeps a copy of everything read from the server.
+type recordConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *recordConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.mu.Lock()
+	c.buf = append(c.buf, b[:n]...)
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *recordConn) received() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.buf...)
 }
 
 func TestPeerRefusedByDefault(t *testing.T) {
