@@ -250,3 +250,21 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("New on a taken port succeeded")
 	}
 }
+
+// Close ends live UDP and TCP allocations without the clients' help.
+func TestCloseDrains(t *testing.T) {
+	s, _ := startServer(t, Config{})
+	for _, tcp := range []bool{false, true} {
+		user, pass := creds("heidi")
+		if _, err := newClient(t, s, user, pass, tcp).Allocate(); err != nil {
+			t.Fatalf("Allocate (tcp=%v): %v", tcp, err)
+		}
+	}
+	waitAllocs(t, s, 2)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if live, _ := s.allocChange(); live != 0 || s.Stats().Allocations != 0 {
+		t.Fatalf("after Close: live %d, pion %d", live, s.Stats().Allocations)
+	}
+}
