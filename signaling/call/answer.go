@@ -14,7 +14,7 @@ import (
 // timed out, was cancelled or rejected is ErrNotRinging.
 func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transition, error) {
 	e.prune(now)
-	c, p, err := e.pendingPart(app, user, callID)
+	c, p, err := e.pendingPart(now, app, user, callID)
 	if err != nil {
 		return Transition{}, err
 	}
@@ -62,7 +62,7 @@ func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transit
 // onCallEnd (§7.9).
 func (e *Engine) Reject(now time.Time, app uint32, user, callID string) (Transition, error) {
 	e.prune(now)
-	c, p, err := e.pendingPart(app, user, callID)
+	c, p, err := e.pendingPart(now, app, user, callID)
 	if err != nil {
 		return Transition{}, err
 	}
@@ -129,7 +129,7 @@ func (b *builder) afterInvitee(result, callee string, calleeRang bool) {
 }
 
 // pendingPart finds an invitation user may answer.
-func (e *Engine) pendingPart(app uint32, user, callID string) (*call, *store.Participant, error) {
+func (e *Engine) pendingPart(now time.Time, app uint32, user, callID string) (*call, *store.Participant, error) {
 	c := e.calls[callKey{app, callID}]
 	if c == nil {
 		if ts, ok := e.ended[callKey{app, callID}]; ok && ts.users[user] {
@@ -145,6 +145,10 @@ func (e *Engine) pendingPart(app uint32, user, callID string) (*call, *store.Par
 		return nil, nil, errf(ErrAlreadyJoined, "%q in %q", user, callID)
 	case p.State != store.PartInvited && p.State != store.PartRinging:
 		return nil, nil, errf(ErrNotRinging, "%q in %q is %s", user, callID, p.State)
+	case c.due(c.ringAt, user, now):
+		// The timeout is due but Expire has not run yet: the invitation
+		// is over all the same.
+		return nil, nil, errf(ErrNotRinging, "%q in %q timed out", user, callID)
 	}
 	return c, p, nil
 }

@@ -30,13 +30,20 @@ func (e *Engine) Online(now time.Time, app uint32, user string) (Transition, err
 	if c == nil {
 		return Transition{}, nil
 	}
+	// A deadline that is due but not yet expired wins: the invitation
+	// has timed out, the grace has run out (Expire reports it).
 	switch p.State {
 	case store.PartInvited, store.PartRinging:
+		if c.due(c.ringAt, user, now) {
+			return Transition{}, nil
+		}
 		b := e.begin(c, now)
 		b.deliver(p)
 		return b.done(), nil
 	case store.PartJoined:
-		delete(c.graceAt, user)
+		if !c.due(c.graceAt, user, now) {
+			delete(c.graceAt, user)
+		}
 	}
 	return Transition{}, nil
 }
@@ -46,6 +53,9 @@ func (e *Engine) Online(now time.Time, app uint32, user string) (Transition, err
 // interrupted (Expire); a pending invitation keeps ringing. No events.
 func (e *Engine) Offline(now time.Time, app uint32, user string) (Transition, error) {
 	e.prune(now)
+	if !ValidUserID(user) {
+		return Transition{}, errf(ErrBadParam, "user %q: bad user id", user)
+	}
 	uk := userKey{app, user}
 	delete(e.online, uk)
 	c, p := e.participation(uk)
@@ -64,6 +74,9 @@ func (e *Engine) Offline(now time.Time, app uint32, user string) (Transition, er
 // pending invitation stays for the new session, which gets it on Online.
 func (e *Engine) KickedOut(now time.Time, app uint32, user string) (Transition, error) {
 	e.prune(now)
+	if !ValidUserID(user) {
+		return Transition{}, errf(ErrBadParam, "user %q: bad user id", user)
+	}
 	c, p := e.participation(userKey{app, user})
 	if c == nil || p.State != store.PartJoined {
 		return Transition{}, nil

@@ -155,6 +155,46 @@ func TestPresence(t *testing.T) {
 					rec:   "ended/interrupt video A:left! B:left"},
 			},
 		},
+		{
+			name:   "a due deadline wins over a late Expire",
+			online: []string{"A", "C", "D"},
+			steps: []step{
+				{at: 0, do: call1("A", "B"), hooks: startHooks},
+				{at: 0, do: call1("C", "D"), ev: []string{
+					"D onInvited sponsor=C userIDList=[D] isFromGroup=false",
+					"D onCallReceived callerId=C calleeIdList=[D]"},
+					hooks: []string{"caller_start_call C", "callee_receive_call D"}},
+				// At 30 s both invitations are due but Expire has not run.
+				{at: 30 * s, do: online("B")},
+				{at: 30 * s, do: acceptIn("B", "call-1"), err: ErrNotRinging},
+				{at: 31 * s, do: rejectIn("D", "call-2"), err: ErrNotRinging},
+				{at: 31 * s,
+					ev: []string{
+						"A onNoResp sponsor=A userID=B userIDList=[B]", "A onUserNoResponse sponsor=A userID=B userIDList=[B]",
+						"A onCallCancelled callerId=A", "A onCallEnd userID=A callEnd=0 callRole=1",
+						"D onCallingTimeout sponsor=C userIDList=[D]", "D onCallCancelled callerId=C",
+						"C onNoResp sponsor=C userID=D userIDList=[D]", "C onUserNoResponse sponsor=C userID=D userIDList=[D]",
+						"C onCallCancelled callerId=C",
+						"C onCallEnd userID=C callEnd=0 callRole=1", "D onCallEnd userID=C callEnd=0 callRole=2",
+					},
+					hooks: []string{"callee_not_answer_call B not_answer", "caller_call_missed A not_answer",
+						"callee_not_answer_call D not_answer", "caller_call_missed C not_answer"}},
+			},
+		},
+		{
+			name:   "grace: coming back after the grace ran out does not resume",
+			online: []string{"A", "B"},
+			steps: []step{
+				{at: 0, do: call1("A", "B"), ev: ringB, hooks: startHooks},
+				{at: 1 * s, do: accept("B"), ev: acceptB, hooks: acceptHooks},
+				{at: 10 * s, do: offline("B")},
+				{at: 26 * s, do: online("B")},
+				{at: 26 * s,
+					ev:    []string{"A onUserLeave userID=B", "A onCallEnd userID=A callEnd=24 callRole=1"},
+					hooks: []string{"callee_call_interrupted B interrupt", "caller_call_end A interrupt"},
+					rec:   "ended/interrupt video A:left B:left!"},
+			},
+		},
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}

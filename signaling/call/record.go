@@ -23,6 +23,13 @@ type call struct {
 	graceAt map[string]time.Time
 }
 
+// due reports whether user's deadline in m (ringAt or graceAt) is at or
+// before now.
+func (c *call) due(m map[string]time.Time, user string, now time.Time) bool {
+	t, ok := m[user]
+	return ok && !t.After(now)
+}
+
 // snapshot returns a deep copy of the record.
 func (c *call) snapshot() store.CallRecord {
 	r := c.rec
