@@ -3,7 +3,10 @@ package signaling_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"net"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,6 +53,14 @@ type harness struct {
 // loop) with a fake clock; mod may change the config.
 func newHarness(t *testing.T, mod func(*signaling.Config)) *harness {
 	t.Helper()
+	return newHarnessBuf(t, mod, 0)
+}
+
+// newHarnessBuf is newHarness whose server sockets have a send buffer of
+// sndbuf bytes (0 = the system's), so a client that stops reading fills
+// them quickly.
+func newHarnessBuf(t *testing.T, mod func(*signaling.Config), sndbuf int) *harness {
+	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "callbox.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +71,7 @@ func newHarness(t *testing.T, mod func(*signaling.Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := signaling.Config{Store: st, Now: clock.Now}
+	cfg := signaling.Config{Store: st, Now: clock.Now, Logger: testLogger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -69,7 +80,11 @@ func newHarness(t *testing.T, mod func(*signaling.Config)) *harness {
 		t.Fatal(err)
 	}
 	clock.srv = srv
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	if sndbuf > 0 {
+		ts.Listener = smallBufListener{ts.Listener, sndbuf}
+	}
+	ts.Start()
 	t.Cleanup(ts.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
@@ -198,4 +213,32 @@ func waitClosed(t *testing.T, c *client.Client) (int, string) {
 			t.Fatal("connection not closed in time")
 		}
 	}
+}
+
+// testLogger logs through t.Log when CALLBOX_TEST_LOG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("CALLBOX_TEST_LOG") == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+type smallBufListener struct {
+	net.Listener
+	size int
+}
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetWriteBuffer(l.size)
+	}
+	return c, err
 }

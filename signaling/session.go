@@ -35,6 +35,10 @@ type session struct {
 	q    *sendq
 	in   chan inbound
 	done chan struct{} // closed by close
+	// pingCtx ends with the session, so a ping waiting for its pong never
+	// holds the writer past close.
+	pingCtx    context.Context
+	pingCancel context.CancelFunc
 
 	closeOnce sync.Once
 	closeCode websocket.StatusCode
@@ -75,6 +79,7 @@ func newSession(srv *Server, log *slog.Logger) *session {
 		done:      make(chan struct{}),
 		connected: time.Now(),
 	}
+	c.pingCtx, c.pingCancel = context.WithCancel(context.Background())
 	c.touch()
 	return c
 }
@@ -88,6 +93,7 @@ func (c *session) close(code websocket.StatusCode, reason string, flush bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeMsg, c.flush = code, reason, flush
 		close(c.done)
+		c.pingCancel()
 	})
 }
 
@@ -115,7 +121,7 @@ func (c *session) serve(ctx context.Context) {
 }
 
 func (c *session) run() {
-	timer := time.NewTimer(c.srv.cfg.LoginTimeout)
+	timer := time.NewTimer(min(c.srv.cfg.LoginTimeout, c.srv.cfg.PingInterval))
 	defer timer.Stop()
 	for {
 		select {
@@ -243,11 +249,11 @@ func (c *session) write(b []byte) error {
 	return c.conn.Write(ctx, websocket.MessageText, b)
 }
 
-// ping sends a ping frame. The pong is noticed by OnPongReceived (touch),
-// so waiting here is only bounded by the write timeout, not the peer's RTT
-// being useful: a late pong still counts.
+// ping sends a ping frame and waits for the pong (coder/websocket has no
+// send-only ping), at most WriteTimeout and never past close. A pong that
+// comes later still counts: OnPongReceived touches the session.
 func (c *session) ping() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+	ctx, cancel := context.WithTimeout(c.pingCtx, c.srv.cfg.WriteTimeout)
 	defer cancel()
 	if err := c.conn.Ping(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		c.log.Debug("ping failed", "err", err)
@@ -265,8 +271,10 @@ func (c *session) finish() {
 			}
 		}
 	}
-	if c.closeCode == websocket.StatusAbnormalClosure {
-		c.conn.CloseNow() // the line is already broken
+	if c.closeCode == websocket.StatusAbnormalClosure || c.closeCode == closeDead {
+		// The line is broken or the peer silent: a close handshake would
+		// only wait for its timeout.
+		c.conn.CloseNow()
 		return
 	}
 	if err := c.conn.Close(c.closeCode, c.closeMsg); err != nil {
