@@ -46,7 +46,7 @@
 //	  before any accept, or End   the caller                 onCallCancelled                                       CancelData
 //	hang-up (S1, S8)              joined others              onUserLeave                                           UserRef
 //	call ends (§7.2, §7.3)        still joined               onCallEnd{userID: caller}                             CallEndData
-//	                              the leaver who ended it    onCallEnd{userID: remaining peer}                     CallEndData
+//	                              the leaver who ended it    onCallEnd{userID: remaining peer, else caller}        CallEndData
 //	                              still ringing              onCallingCancel, onCallCancelled                      CancelData
 //	kick-out / grace expiry (§7.7) as hang-up, but the interrupted user gets nothing
 //	media switch (S10, §7.6)      joined + ringing           onCallMediaTypeChanged                                MediaChangedData
@@ -55,6 +55,18 @@
 // Not sent: onInvited to an offline invitee (it gets it on Online, if the
 // invitation still rings), an invitee list update when a group call starts
 // or ends, onKickedOut (the signaling layer's).
+//
+// # Errors and races
+//
+// Every refused operation returns an *Error (errors.Is with the sentinels
+// of errors.go) and changes nothing. Duplicate accept: ErrAlreadyJoined.
+// Accept or reject of an invitation that timed out (even if Expire has not
+// run yet), was cancelled or was answered: ErrNotRinging; that also holds
+// for tombstoneTTL after the call ended, then ErrNoCall. Both parties
+// hanging up at once: the second gets ErrNoCall (or ErrNotInCall in a
+// group call that goes on). A ringing callee's Hangup: ErrMustReject.
+// Someone else's call: ErrNotInCall. Self-invite: ErrSelfInvite. More than
+// MaxInvitees: ErrTooManyInvitees. A caller that is busy: ErrBusy.
 //
 // # Webhooks
 //
