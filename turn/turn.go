@@ -146,8 +146,11 @@ func New(cfg Config) (*Server, error) {
 		s.closeSockets()
 		return nil, err
 	}
-	s.log.Info("turn listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(),
-		"tls", s.tlsAdr.String(), "relay_ip", publicIP.String())
+	attrs := []any{"udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(), "relay_ip", publicIP.String()}
+	if s.tlsLn != nil {
+		attrs = append(attrs, "tls", s.tlsAdr.String())
+	}
+	s.log.Info("turn listening", attrs...)
 	return s, nil
 }
 
