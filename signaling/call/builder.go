@@ -1,6 +1,7 @@
 package call
 
 import (
+	"slices"
 	"time"
 
 	"callbox/store"
@@ -90,6 +91,22 @@ func (b *builder) done() Transition {
 	for i := range b.tr.Hooks {
 		b.tr.Hooks[i].Body.TotalNum = len(b.c.rec.Participants)
 	}
+	// A caller whose call ends in the same transition (1:1 busy, all
+	// invitees busy) never really entered the room: net it out, so that
+	// applying Left then Joined leaves nobody behind in a dead room.
+	both := func(u string) bool { return slices.Contains(b.tr.Joined, u) && slices.Contains(b.tr.Left, u) }
+	var joined, left []string
+	for _, u := range b.tr.Joined {
+		if !both(u) {
+			joined = append(joined, u)
+		}
+	}
+	for _, u := range b.tr.Left {
+		if !both(u) {
+			left = append(left, u)
+		}
+	}
+	b.tr.Joined, b.tr.Left = joined, left
 	b.tr.Call = b.c.snapshot()
 	return b.tr
 }

@@ -104,3 +104,27 @@ func TestTombstones(t *testing.T) {
 		}
 	}
 }
+
+// TestRoomMoves checks Transition.Joined and Left, which the signaling
+// layer applies (Left first) to the media rooms.
+func TestRoomMoves(t *testing.T) {
+	e := newTestEngine(Config{})
+	e.Online(t0, app, "B")
+	check := func(what string, tr Transition, err error, joined, left []string) {
+		t.Helper()
+		if err != nil || !slices.Equal(tr.Joined, joined) || !slices.Equal(tr.Left, left) {
+			t.Errorf("%s: Joined %v Left %v err %v; want %v %v", what, tr.Joined, tr.Left, err, joined, left)
+		}
+	}
+	tr, err := e.Call(t0, Invite{SDKAppID: app, Caller: "A", Callees: []string{"B"}, Media: MediaVideo})
+	check("call", tr, err, []string{"A"}, nil)
+	tr, err = e.Accept(t0, app, "B", "call-1")
+	check("accept", tr, err, []string{"B"}, nil)
+	// C calls busy B: C's call ends at once, C never stays in a room.
+	tr, err = e.Call(t0, Invite{SDKAppID: app, Caller: "C", Callees: []string{"B"}, Media: MediaVideo})
+	check("busy call", tr, err, nil, nil)
+	tr, err = e.Call(t0, Invite{SDKAppID: app, Caller: "D", Callees: []string{"A", "B"}, Media: MediaVideo, Group: true})
+	check("all-busy group", tr, err, nil, nil)
+	tr, err = e.Hangup(t0, app, "B", "call-1")
+	check("hangup", tr, err, nil, []string{"B", "A"})
+}
