@@ -1,0 +1,280 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// binding is what pion tells a downTrack in Bind: where and how to write.
+type binding struct {
+	ssrc uint32
+	pt   uint8
+	ws   webrtc.TrackLocalWriter
+}
+
+// downTrack is one published track as sent to one subscriber. It is our
+// own webrtc.TrackLocal (perf-notes rule 3): the publisher's reader sets
+// SSRC, payload type, sequence number and timestamp in its shared header
+// and calls WriteRTP; pion marshals and encrypts in its pooled buffer.
+type downTrack struct {
+	peer     *Peer // the subscriber
+	t        *pubTrack
+	streamID string
+	sender   *webrtc.RTPSender
+
+	bind   atomic.Pointer[binding]
+	target atomic.Int32 // layer wanted; the switch happens on its next keyframe
+	maxW   atomic.Int32 // size the subscriber renders, 0 = unknown
+	maxH   atomic.Int32
+
+	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
+	cur     int32      // layer being forwarded, -1 = none yet
+	started bool
+	seqOff  uint16 // out = in - off
+	tsOff   uint32
+	lastSeq uint16 // highest sequence number sent
+	lastTS  uint32
+	lastNS  int64 // arrival time of the packet that set lastTS
+	packets uint64
+	octets  uint64
+	resent  uint64
+}
+
+func newDownTrack(p *Peer, t *pubTrack) *downTrack {
+	d := &downTrack{peer: p, t: t, streamID: t.peer.streamID, cur: -1}
+	if !t.simulcast {
+		d.cur = 0
+	} else {
+		d.target.Store(int32(len(t.layers) - 1))
+	}
+	return d
+}
+
+// Bind implements webrtc.TrackLocal: it picks the publisher's codec among
+// the negotiated ones.
+func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, d.t.codec.MimeType) && fmtpCompatible(c, d.t.codec) {
+			d.bind.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), ws: ctx.WriteStream()})
+			// A new subscriber needs a keyframe to start decoding.
+			d.t.requestKeyframe(d.target.Load(), d.peer.s.now())
+			return c, nil
+		}
+	}
+	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+}
+
+// fmtpCompatible keeps H.264 profiles and packetization modes apart.
+func fmtpCompatible(a, b webrtc.RTPCodecParameters) bool {
+	if !strings.EqualFold(a.MimeType, webrtc.MimeTypeH264) {
+		return true
+	}
+	return a.SDPFmtpLine == b.SDPFmtpLine
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
+	d.bind.Store(nil)
+	return nil
+}
+
+func (d *downTrack) ID() string               { return d.t.id }
+func (d *downTrack) RID() string              { return "" }
+func (d *downTrack) StreamID() string         { return d.streamID }
+func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
+
+// forward writes one packet of layer to the subscriber. h is the reader's
+// shared header; seq and ts are the publisher's values (h is rewritten for
+// each subscriber). Zero allocations.
+func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint16, ts uint32, kf bool, now int64) {
+	b := d.bind.Load()
+	if b == nil {
+		return
+	}
+	d.mu.Lock()
+	if layer != d.cur {
+		if layer != d.target.Load() || !kf {
+			d.mu.Unlock()
+			return
+		}
+		d.switchTo(layer, seq, ts, now)
+	}
+	outSeq, outTS := seq-d.seqOff, ts-d.tsOff
+	if !d.started || int16(outSeq-d.lastSeq) > 0 {
+		d.lastSeq, d.lastTS, d.lastNS = outSeq, outTS, now
+		d.started = true
+	}
+	d.packets++
+	d.octets += uint64(len(payload))
+	d.mu.Unlock()
+
+	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
+	// An error means the subscribe PC is closing; Leave cleans up.
+	_, _ = b.ws.WriteRTP(h, payload)
+}
+
+// switchTo makes layer current so that its keyframe (seq, ts) follows the
+// last packet sent without a gap in sequence numbers and with the
+// timestamp advanced by the wall-clock time elapsed. Called locked.
+func (d *downTrack) switchTo(layer int32, seq uint16, ts uint32, now int64) {
+	if d.started {
+		d.seqOff = seq - (d.lastSeq + 1)
+		elapsed := uint32(1)
+		if ns := now - d.lastNS; ns > 0 {
+			elapsed = max(1, uint32(uint64(ns)*uint64(d.t.codec.ClockRate)/1e9))
+		}
+		d.tsOff = ts - (d.lastTS + elapsed)
+	}
+	d.cur = layer
+}
+
+// resend serves one NACKed sequence number (as the subscriber knows it)
+// from the publisher's ring. buf and h belong to the caller's RTCP loop.
+func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header) {
+	b := d.bind.Load()
+	if b == nil {
+		return
+	}
+	d.mu.Lock()
+	layer, seqOff, tsOff := d.cur, d.seqOff, d.tsOff
+	d.mu.Unlock()
+	l := d.t.layer(layer)
+	if l == nil {
+		return
+	}
+	n := l.ring.get(outSeq+seqOff, buf)
+	if n == 0 {
+		return
+	}
+	hl, err := h.Unmarshal(buf[:n])
+	if err != nil {
+		return
+	}
+	payload := buf[hl:n]
+	if h.Padding {
+		payload = payload[:len(payload)-min(len(payload), int(payload[len(payload)-1]))]
+	}
+	h.Extension, h.Padding, h.PaddingSize = false, false, 0
+	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, h.Timestamp-tsOff
+	d.mu.Lock()
+	d.resent++
+	d.packets++
+	d.octets += uint64(len(payload))
+	d.mu.Unlock()
+	_, _ = b.ws.WriteRTP(h, payload)
+}
+
+// rtcpLoop reads the subscriber's RTCP for this track until the sender
+// stops: NACKs are served from the ring, PLI/FIR go to the publisher, and
+// receiver reports and REMB feed the subscriber's estimates.
+func (d *downTrack) rtcpLoop() {
+	buf := make([]byte, 1500)
+	pkt := make([]byte, ringSlot)
+	var h rtp.Header
+	for {
+		n, _, err := d.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		now := d.peer.s.now()
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				d.t.requestKeyframe(d.curLayer(), now)
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					for _, seq := range pair.PacketList() {
+						d.resend(seq, pkt, &h)
+					}
+				}
+			case *rtcp.ReceiverReport:
+				d.noteReports(p.Reports, now)
+			case *rtcp.SenderReport:
+				d.noteReports(p.Reports, now)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				d.peer.remb.Store(uint64(p.Bitrate))
+			}
+		}
+	}
+}
+
+func (d *downTrack) curLayer() int32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cur < 0 {
+		return d.target.Load()
+	}
+	return d.cur
+}
+
+func (d *downTrack) noteReports(rs []rtcp.ReceptionReport, now time.Time) {
+	b := d.bind.Load()
+	for _, r := range rs {
+		if b == nil || r.SSRC != b.ssrc {
+			continue
+		}
+		var rtt uint32
+		if r.LastSenderReport != 0 {
+			// RFC 3550 §6.4.1: RTT = A - LSR - DLSR, in 1/65536 s.
+			a := uint32(ntpTime(now) >> 16)
+			if q := a - r.LastSenderReport - r.Delay; int32(q) > 0 {
+				rtt = uint32(uint64(q) * 1000 / 65536)
+			}
+		}
+		d.peer.noteReceiverReport(r.FractionLost, rtt, d.rate())
+	}
+}
+
+// rate is the bitrate of the layer currently forwarded.
+func (d *downTrack) rate() uint64 {
+	if l := d.t.layer(d.curLayer()); l != nil {
+		return l.bitrate.Load()
+	}
+	return 0
+}
+
+// senderReport builds an RTCP SR from our own counters (perf-notes rule 4),
+// so receivers can report RTT; nil if nothing was sent yet.
+func (d *downTrack) senderReport(now time.Time) rtcp.Packet {
+	b := d.bind.Load()
+	if b == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.started {
+		return nil
+	}
+	ts := d.lastTS
+	if ns := now.UnixNano() - d.lastNS; ns > 0 && ns < int64(time.Minute) {
+		ts += uint32(uint64(ns) * uint64(d.t.codec.ClockRate) / 1e9)
+	}
+	return &rtcp.SenderReport{
+		SSRC: b.ssrc, NTPTime: ntpTime(now), RTPTime: ts,
+		PacketCount: uint32(d.packets), OctetCount: uint32(d.octets),
+	}
+}
+
+func (d *downTrack) counters() (packets, octets, resent uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.packets, d.octets, d.resent
+}
+
+// ntpTime is RFC 3550's 64-bit NTP timestamp.
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	sec := uint64(t.Unix()) + unixToNTP
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return sec<<32 | frac
+}

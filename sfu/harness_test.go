@@ -1,0 +1,268 @@
+package sfu_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"callbox/sfu"
+	"callbox/sfu/sfuclient"
+
+	"github.com/pion/rtp"
+)
+
+// logBuf collects the server's log for assertions; safe after the test ends.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type env struct {
+	t   *testing.T
+	s   *sfu.Server
+	log *logBuf
+	ctx context.Context
+}
+
+// newEnv starts a server on 127.0.0.1 with ephemeral ports and runs it
+// until the test ends. The test's deadline bounds every wait.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	lb := &logBuf{}
+	s, err := sfu.New(sfu.Config{
+		ListenIP: "127.0.0.1", IncludeLoopback: true,
+		Logger: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		cancel()
+		if t.Failed() {
+			t.Logf("server log:\n%s", lb.String())
+		}
+	})
+	return &env{t: t, s: s, log: lb, ctx: ctx}
+}
+
+type client struct {
+	*sfuclient.Client
+	name string
+	peer *sfu.Peer
+}
+
+func (e *env) join(room, name string, cfg sfuclient.Config) *client {
+	e.t.Helper()
+	c, err := sfuclient.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.s.Join(room, name, c.Deliver)
+	if err != nil {
+		c.Close()
+		e.t.Fatal(err)
+	}
+	c.Start(p)
+	cl := &client{Client: c, name: name, peer: p}
+	e.t.Cleanup(func() { p.Leave(); c.Close() })
+	return cl
+}
+
+// publishAV adds an audio and a video track and offers them.
+func (e *env) publishAV(c *client) (audio, video *sfuclient.Track) {
+	e.t.Helper()
+	a, err := c.AddAudio()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	v, err := c.AddVideo()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.Offer(false); err != nil {
+		e.t.Fatal(err)
+	}
+	return a, v[0]
+}
+
+// pump writes packets to the tracks every 5 ms until ctx ends. The payload
+// names the sender, track and sequence number so receivers can check it.
+func pump(ctx context.Context, wg *sync.WaitGroup, who string, tracks map[string]*sfuclient.Track) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for seq := uint16(1); ; seq++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			for kind, t := range tracks {
+				_ = t.Write(seq, uint32(seq)*960, payloadFor(who, kind, seq), 30)
+			}
+		}
+	}()
+}
+
+func payloadFor(who, kind string, seq uint16) []byte {
+	return []byte(fmt.Sprintf("%s/%s/%d/%s", who, kind, seq, strings.Repeat("x", int(seq%200))))
+}
+
+// received reads a remote track in its own goroutine, checking payloads.
+type received struct {
+	mu     sync.Mutex
+	seqs   map[uint16]bool
+	bad    int
+	notify chan struct{}
+}
+
+func (e *env) readRemote(r *sfuclient.Remote, wg *sync.WaitGroup) *received {
+	rc := &received{seqs: make(map[uint16]bool), notify: make(chan struct{}, 1)}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var p rtp.Packet
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := r.Track.Read(buf)
+			if err != nil {
+				return
+			}
+			if p.Unmarshal(buf[:n]) != nil {
+				continue
+			}
+			rc.mu.Lock()
+			if !bytes.Equal(p.Payload, payloadFor(r.Participant, r.Kind, p.SequenceNumber)) {
+				rc.bad++
+			} else {
+				rc.seqs[p.SequenceNumber] = true
+			}
+			rc.mu.Unlock()
+			select {
+			case rc.notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return rc
+}
+
+// waitCount waits until n intact packets arrived.
+func (e *env) waitCount(rc *received, n int, what string) {
+	e.t.Helper()
+	for {
+		rc.mu.Lock()
+		got, bad := len(rc.seqs), rc.bad
+		rc.mu.Unlock()
+		if bad > 0 {
+			e.t.Fatalf("%s: %d packets with wrong payload", what, bad)
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-rc.notify:
+		case <-e.ctx.Done():
+			e.t.Fatalf("%s: %d of %d packets before the deadline", what, got, n)
+		}
+	}
+}
+
+// waitRemotes collects remote tracks until want (participant/kind) are all there.
+func (e *env) waitRemotes(c *client, want ...string) map[string]*sfuclient.Remote {
+	e.t.Helper()
+	got := map[string]*sfuclient.Remote{}
+	for len(got) < len(want) {
+		select {
+		case r := <-c.Remotes():
+			got[r.Participant+"/"+r.Kind] = r
+		case err := <-c.Errors():
+			e.t.Fatalf("%s: client error: %v", c.name, err)
+		case <-e.ctx.Done():
+			e.t.Fatalf("%s: remotes %v, want %v", c.name, keys(got), want)
+		}
+	}
+	for _, w := range want {
+		if got[w] == nil {
+			e.t.Fatalf("%s: remotes %v, want %v", c.name, keys(got), want)
+		}
+	}
+	return got
+}
+
+func keys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// waitEvent waits for an event named name whose data satisfies match.
+func (e *env) waitEvent(c *client, name string, match func(json.RawMessage) bool) json.RawMessage {
+	e.t.Helper()
+	for {
+		select {
+		case ev := <-c.Events():
+			if ev.Name == name && match(ev.Data) {
+				return ev.Data
+			}
+		case <-e.ctx.Done():
+			e.t.Fatalf("%s: no %s event before the deadline", c.name, name)
+		}
+	}
+}
+
+// waitGoroutines waits until the goroutine count is back to base.
+func waitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			t.Fatalf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), base, buf[:n])
+		}
+		runtime.Gosched()
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	return len(ents)
+}

@@ -1,0 +1,167 @@
+package sfu
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// Header extension URIs we use on the publish side.
+const audioLevelURI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level" // RFC 6464
+
+// codecs lists what the SFU accepts and forwards. Opus and VP8 are always
+// there; VP9 and H.264 are used only when the publisher offers them (the
+// MediaEngine keeps the intersection) and a subscriber accepts them.
+func codecs(rtx bool) []webrtc.RTPCodecParameters {
+	videoFB := []webrtc.RTCPFeedback{
+		{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"},
+		{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"}, {Type: webrtc.TypeRTCPFBGoogREMB},
+	}
+	video := func(mime, fmtp string, pt webrtc.PayloadType) []webrtc.RTPCodecParameters {
+		c := []webrtc.RTPCodecParameters{{
+			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000, SDPFmtpLine: fmtp, RTCPFeedback: videoFB},
+			PayloadType:        pt,
+		}}
+		if rtx {
+			c = append(c, webrtc.RTPCodecParameters{
+				RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", pt)},
+				PayloadType:        pt + 1,
+			})
+		}
+		return c
+	}
+	var cs []webrtc.RTPCodecParameters
+	cs = append(cs, video(webrtc.MimeTypeVP8, "", 96)...)
+	cs = append(cs, video(webrtc.MimeTypeVP9, "profile-id=0", 98)...)
+	cs = append(cs, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", 102)...)
+	cs = append(cs, video(webrtc.MimeTypeH264, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f", 104)...)
+	return cs
+}
+
+var opus = webrtc.RTPCodecParameters{
+	RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
+	PayloadType:        111,
+}
+
+func (s *Server) settingEngine() webrtc.SettingEngine {
+	var se webrtc.SettingEngine
+	se.LoggerFactory = loggerFactory{s.log}
+	se.SetICEUDPMux(s.udpMux)
+	if s.tcpMux != nil {
+		se.SetICETCPMux(s.tcpMux)
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6})
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	}
+	if len(s.cfg.PublicIPs) > 0 {
+		se.SetNAT1To1IPs(s.cfg.PublicIPs, webrtc.ICECandidateTypeHost)
+	}
+	se.SetIncludeLoopbackCandidate(s.cfg.IncludeLoopback)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetLite(false)
+	// GCM first: CM-HMAC-SHA1-80 costs ~2 µs more per forwarded packet
+	// (perf-notes §1, rule 6); it stays as a fallback.
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	se.SetSRTPReplayProtectionWindow(512)
+	se.SetSRTCPReplayProtectionWindow(512)
+	return se
+}
+
+// buildAPIs makes the two pion APIs (perf-notes §3): publish PCs carry the
+// feedback publishers need (NACK generation, receiver reports, TWCC, all run
+// once per incoming packet); subscribe PCs get an empty interceptor
+// registry, since anything there would run once per subscriber per packet.
+func (s *Server) buildAPIs() error {
+	se := s.settingEngine()
+
+	pubME := &webrtc.MediaEngine{}
+	if err := pubME.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("sfu: register opus: %w", err)
+	}
+	for _, c := range codecs(true) {
+		if err := pubME.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("sfu: register %s: %w", c.MimeType, err)
+		}
+	}
+	if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: audioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("sfu: register audio level: %w", err)
+	}
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI, sdp.SDESRepairRTPStreamIDURI} {
+		if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("sfu: register %s: %w", uri, err)
+		}
+	}
+	if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.SDESMidURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("sfu: register mid: %w", err)
+	}
+	reg := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return fmt.Errorf("sfu: nack generator: %w", err)
+	}
+	reg.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return fmt.Errorf("sfu: receiver reports: %w", err)
+	}
+	reg.Add(rr)
+	if err := webrtc.ConfigureTWCCSender(pubME, reg); err != nil {
+		return fmt.Errorf("sfu: twcc: %w", err)
+	}
+	s.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
+
+	subME := &webrtc.MediaEngine{}
+	if err := subME.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
+		return fmt.Errorf("sfu: register opus: %w", err)
+	}
+	for _, c := range codecs(false) {
+		if err := subME.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return fmt.Errorf("sfu: register %s: %w", c.MimeType, err)
+		}
+	}
+	s.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	return nil
+}
+
+// loggerFactory routes pion's logs into slog. pion's Info is chatty, so it
+// becomes Debug; its Warn and Error keep their level (they carry the reason a
+// bad packet or candidate was dropped).
+type loggerFactory struct{ log *slog.Logger }
+
+func (f loggerFactory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLog{f.log.With("pion", scope)}
+}
+
+func pionLogger(log *slog.Logger, scope string) logging.LeveledLogger {
+	return pionLog{log.With("pion", scope)}
+}
+
+type pionLog struct{ l *slog.Logger }
+
+func (p pionLog) logf(lvl slog.Level, format string, args ...any) {
+	if !p.l.Enabled(context.Background(), lvl) {
+		return
+	}
+	p.l.Log(context.Background(), lvl, fmt.Sprintf(format, args...))
+}
+
+func (p pionLog) Trace(msg string)                  {}
+func (p pionLog) Tracef(format string, args ...any) {}
+func (p pionLog) Debug(msg string)                  { p.logf(slog.LevelDebug-4, "%s", msg) }
+func (p pionLog) Debugf(format string, args ...any) { p.logf(slog.LevelDebug-4, format, args...) }
+func (p pionLog) Info(msg string)                   { p.logf(slog.LevelDebug, "%s", msg) }
+func (p pionLog) Infof(format string, args ...any)  { p.logf(slog.LevelDebug, format, args...) }
+func (p pionLog) Warn(msg string)                   { p.logf(slog.LevelWarn, "%s", msg) }
+func (p pionLog) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
+func (p pionLog) Error(msg string)                  { p.logf(slog.LevelError, "%s", msg) }
+func (p pionLog) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }

@@ -1,0 +1,462 @@
+package sfu
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// maxPendingCandidates bounds the candidates queued before a remote
+// description is set.
+const maxPendingCandidates = 64
+
+// Peer is one participant in a room: a publish PC (the client offers) and a
+// subscribe PC (the SFU offers). Two PCs avoid renegotiation glare.
+type Peer struct {
+	s        *Server
+	room     *room
+	id       string // participant
+	streamID string // msid stream id of everything it publishes
+	log      *slog.Logger
+	pub, sub *webrtc.PeerConnection
+
+	sendMu sync.Mutex
+	send   func(json.RawMessage)
+
+	wg sync.WaitGroup // reader and RTCP goroutines started from pion callbacks
+
+	audioMuted, videoMuted atomic.Bool
+	plis                   atomic.Uint64
+	remb                   atomic.Uint64 // last REMB from the subscriber, bits/s
+	q                      qualityState
+
+	mu         sync.Mutex
+	closed     bool
+	tracks     map[*webrtc.RTPReceiver]*pubTrack
+	downs      map[*pubTrack]*downTrack
+	offered    bool // a subscribe offer awaits its answer
+	everOffer  bool
+	needNeg    bool
+	needICE    bool // the next subscribe offer restarts ICE
+	pendingPub []webrtc.ICECandidateInit
+	pendingSub []webrtc.ICECandidateInit
+	nextTrack  int
+	dropped    Stats // counters of downTracks already removed
+}
+
+func newPeer(s *Server, r *room, participant string, id uint64, send func(json.RawMessage)) (*Peer, error) {
+	p := &Peer{
+		s: s, room: r, id: participant, streamID: "s" + strconv.FormatUint(id, 10), send: send,
+		log:    s.log.With("room_id", r.name, "user_id", participant),
+		tracks: make(map[*webrtc.RTPReceiver]*pubTrack),
+		downs:  make(map[*pubTrack]*downTrack),
+	}
+	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire}
+	var err error
+	if p.pub, err = s.pubAPI.NewPeerConnection(cfg); err != nil {
+		return nil, fmt.Errorf("sfu: publish pc: %w", err)
+	}
+	if p.sub, err = s.subAPI.NewPeerConnection(cfg); err != nil {
+		_ = p.pub.Close()
+		return nil, fmt.Errorf("sfu: subscribe pc: %w", err)
+	}
+	p.pub.OnTrack(p.onTrack)
+	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcPublish, c) })
+	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcSubscribe, c) })
+	p.pub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		p.q.pubICE.Store(int32(st))
+		p.log.Debug("publish ice state", "state", st.String())
+	})
+	p.sub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		p.q.subICE.Store(int32(st))
+		p.log.Debug("subscribe ice state", "state", st.String())
+		if st == webrtc.ICEConnectionStateConnected {
+			p.mu.Lock()
+			if p.needNeg {
+				p.negotiateLocked()
+			}
+			p.mu.Unlock()
+		}
+	})
+	return p, nil
+}
+
+// ID is the participant name given to Join.
+func (p *Peer) ID() string { return p.id }
+
+// emit delivers messages in order; send is never called concurrently.
+func (p *Peer) emit(msgs ...json.RawMessage) {
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	for _, m := range msgs {
+		p.send(m)
+	}
+}
+
+func (p *Peer) sendCandidate(pc string, c *webrtc.ICECandidate) {
+	if c == nil { // end of gathering: trickle needs no marker here
+		return
+	}
+	p.emit(mustJSON(candidateMsg{Type: msgCandidate, PC: pc, Candidate: c.ToJSON()}))
+}
+
+// Handle processes one message from the client (docs/media.md). Errors are
+// the client's fault (bad JSON, SDP or candidate) or ErrPeerLeft; the peer
+// stays usable after any of them.
+func (p *Peer) Handle(raw json.RawMessage) error {
+	var m inMsg
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadMessage, err)
+	}
+	switch m.Type {
+	case msgPublishOffer:
+		return p.publishOffer(m.SDP)
+	case msgSubscribeAnswer:
+		return p.subscribeAnswer(m.SDP)
+	case msgCandidate:
+		if m.Candidate == nil {
+			return fmt.Errorf("%w: candidate missing", ErrBadMessage)
+		}
+		return p.addCandidate(m.PC, *m.Candidate)
+	case msgRestart:
+		return p.restart()
+	case msgMute:
+		if m.Muted == nil {
+			return fmt.Errorf("%w: mute without muted", ErrBadMessage)
+		}
+		return p.mute(m.Kind, *m.Muted)
+	case msgLayer:
+		return p.setLayer(m.Track, m.MaxWidth, m.MaxHeight)
+	}
+	return fmt.Errorf("%w: unknown type %q", ErrBadMessage, m.Type)
+}
+
+func (p *Peer) publishOffer(sdp string) error {
+	if sdp == "" {
+		return fmt.Errorf("%w: empty sdp", ErrBadMessage)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerLeft
+	}
+	defer p.mu.Unlock()
+	return p.answerLocked(sdp)
+}
+
+// answerLocked applies the publisher's offer and sends our answer. sendMu
+// is held from SetLocalDescription until the answer is out, so no
+// candidate of the new description can overtake it.
+func (p *Peer) answerLocked(sdp string) error {
+	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("sfu: publish answer: %w", err)
+	}
+	p.sendMu.Lock()
+	if err := p.pub.SetLocalDescription(answer); err != nil {
+		p.sendMu.Unlock()
+		return fmt.Errorf("sfu: publish answer: %w", err)
+	}
+	p.send(mustJSON(sdpMsg{Type: msgPublishAnswer, SDP: answer.SDP}))
+	p.sendMu.Unlock()
+	for _, c := range p.pendingPub {
+		if err := p.pub.AddICECandidate(c); err != nil {
+			p.log.Info("candidate ignored", "pc", pcPublish, "err", err)
+		}
+	}
+	p.pendingPub = nil
+	return nil
+}
+
+func (p *Peer) subscribeAnswer(sdp string) error {
+	if sdp == "" {
+		return fmt.Errorf("%w: empty sdp", ErrBadMessage)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerLeft
+	}
+	if !p.offered {
+		p.mu.Unlock()
+		return ErrNotNegotiating
+	}
+	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
+	}
+	p.offered = false
+	for _, c := range p.pendingSub {
+		if err := p.sub.AddICECandidate(c); err != nil {
+			p.log.Info("candidate ignored", "pc", pcSubscribe, "err", err)
+		}
+	}
+	p.pendingSub = nil
+	if p.needNeg {
+		p.negotiateLocked()
+	}
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *Peer) addCandidate(pc string, c webrtc.ICECandidateInit) error {
+	if err := checkCandidate(c, p.s.cfg.IncludeLoopback); err != nil {
+		p.log.Info("candidate refused", "pc", pc, "err", err)
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrPeerLeft
+	}
+	var conn *webrtc.PeerConnection
+	var pending *[]webrtc.ICECandidateInit
+	switch pc {
+	case pcPublish:
+		conn, pending = p.pub, &p.pendingPub
+	case pcSubscribe:
+		conn, pending = p.sub, &p.pendingSub
+	default:
+		return fmt.Errorf("%w: candidate for pc %q", ErrBadMessage, pc)
+	}
+	if conn.RemoteDescription() == nil || (pc == pcSubscribe && p.offered && conn.CurrentRemoteDescription() == nil) {
+		if len(*pending) >= maxPendingCandidates {
+			return fmt.Errorf("%w: too many candidates before the description", ErrBadCandidate)
+		}
+		*pending = append(*pending, c)
+		return nil
+	}
+	if err := conn.AddICECandidate(c); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+	}
+	return nil
+}
+
+// restart answers the client's resume: a new subscribe offer with an ICE
+// restart (the client re-offers publish with iceRestart on its side).
+func (p *Peer) restart() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerLeft
+	}
+	if !p.everOffer {
+		p.mu.Unlock()
+		return nil
+	}
+	if p.offered {
+		// The outstanding offer may have been lost with the connection.
+		if err := p.sub.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("sfu: rollback subscribe offer: %w", err)
+		}
+		p.offered = false
+	}
+	p.needICE = true
+	p.negotiateLocked()
+	p.mu.Unlock()
+	return nil
+}
+
+// negotiateLocked makes and sends a new subscribe offer, preceded by the
+// track map, unless one is outstanding; then it is made when the answer
+// comes. sendMu is held across SetLocalDescription so that no candidate
+// overtakes the offer. Called locked.
+func (p *Peer) negotiateLocked() {
+	if p.closed {
+		return
+	}
+	if p.offered || p.everOffer && !p.needICE && !p.subConnected() {
+		// A renegotiation before ICE has started on both sides makes a
+		// pion answerer see changed credentials and restart ICE, so
+		// later offers wait for the first connection.
+		p.needNeg = true
+		return
+	}
+	p.needNeg = false
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: p.needICE})
+	if err != nil {
+		p.log.Error("subscribe offer", "err", err)
+		return
+	}
+	p.sendMu.Lock()
+	defer p.sendMu.Unlock()
+	if err := p.sub.SetLocalDescription(offer); err != nil {
+		p.log.Error("subscribe offer", "err", err)
+		return
+	}
+	p.needICE = false
+	p.offered, p.everOffer = true, true
+	p.send(mustJSON(tracksMsg{Type: msgTracks, Tracks: p.trackInfosLocked()}))
+	p.send(mustJSON(sdpMsg{Type: msgSubscribeOffer, SDP: offer.SDP}))
+}
+
+func (p *Peer) subConnected() bool {
+	switch webrtc.ICEConnectionState(p.q.subICE.Load()) {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		return true
+	}
+	return false
+}
+
+func (p *Peer) trackInfosLocked() []TrackInfo {
+	infos := []TrackInfo{}
+	mids := make(map[*webrtc.RTPSender]string)
+	for _, tr := range p.sub.GetTransceivers() {
+		if s := tr.Sender(); s != nil {
+			mids[s] = tr.Mid()
+		}
+	}
+	for t, d := range p.downs {
+		infos = append(infos, TrackInfo{
+			Participant: t.peer.id, StreamID: d.streamID, TrackID: t.id,
+			Mid: mids[d.sender], Kind: t.kind.String(), Simulcast: t.simulcast,
+		})
+	}
+	return infos
+}
+
+// subscribe sends t to p (idempotent).
+func (p *Peer) subscribe(t *pubTrack) {
+	p.mu.Lock()
+	if p.closed || p.downs[t] != nil || t.peer == p {
+		p.mu.Unlock()
+		return
+	}
+	d := newDownTrack(p, t)
+	sender, err := p.sub.AddTrack(d)
+	if err != nil {
+		p.mu.Unlock()
+		p.log.Error("subscribe", "track", t.id, "err", err)
+		return
+	}
+	d.sender = sender
+	for _, tr := range p.sub.GetTransceivers() {
+		if tr.Sender() == sender {
+			p.preferCodec(tr, t.codec)
+		}
+	}
+	if !t.addDown(d) {
+		_ = p.sub.RemoveTrack(sender)
+		p.mu.Unlock()
+		return
+	}
+	p.downs[t] = d
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		d.rtcpLoop()
+	}()
+	p.negotiateLocked()
+	p.mu.Unlock()
+}
+
+// preferCodec offers only the publisher's codec, so the subscriber either
+// takes it or rejects the track (no transcoding here).
+func (p *Peer) preferCodec(tr *webrtc.RTPTransceiver, c webrtc.RTPCodecParameters) {
+	var prefs []webrtc.RTPCodecParameters
+	for _, o := range codecs(false) {
+		if o.MimeType == c.MimeType && fmtpCompatible(o, c) {
+			prefs = append(prefs, o)
+		}
+	}
+	if c.MimeType == webrtc.MimeTypeOpus {
+		prefs = append(prefs, opus)
+	}
+	if len(prefs) > 0 {
+		if err := tr.SetCodecPreferences(prefs); err != nil {
+			p.log.Warn("codec preferences", "err", err)
+		}
+	}
+}
+
+// unsubscribe stops sending t to p.
+func (p *Peer) unsubscribe(t *pubTrack) {
+	p.mu.Lock()
+	d := p.downs[t]
+	if p.closed || d == nil {
+		p.mu.Unlock()
+		return
+	}
+	delete(p.downs, t)
+	t.removeDown(d)
+	pk, oc, rs := d.counters()
+	p.dropped.ForwardedPackets += pk
+	p.dropped.ForwardedBytes += oc
+	p.dropped.Retransmitted += rs
+	if err := p.sub.RemoveTrack(d.sender); err != nil {
+		p.log.Warn("unsubscribe", "track", t.id, "err", err)
+	}
+	p.negotiateLocked()
+	p.mu.Unlock()
+}
+
+// Leave tears down both PCs, unsubscribes the others from this peer's
+// tracks and waits for the peer's goroutines. Safe to call twice.
+func (p *Peer) Leave() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	var tracks []*pubTrack
+	for _, t := range p.tracks {
+		tracks = append(tracks, t)
+	}
+	var downs []*downTrack
+	for _, d := range p.downs {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+
+	p.room.remove(p)
+	for _, d := range downs {
+		d.t.removeDown(d)
+	}
+	for _, t := range tracks {
+		p.unpublish(t)
+	}
+	p.closePCs()
+	p.wg.Wait()
+	p.s.retire(p)
+	p.s.dropRoomIfEmpty(p.room)
+	p.log.Info("peer left")
+}
+
+func (p *Peer) closePCs() {
+	err := errors.Join(p.pub.Close(), p.sub.Close())
+	if err != nil {
+		p.log.Warn("close peer connections", "err", err)
+	}
+}
+
+func (p *Peer) addStats(st *Stats) {
+	p.mu.Lock()
+	downs := make([]*downTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		downs = append(downs, d)
+	}
+	st.Tracks += len(p.tracks)
+	st.ForwardedPackets += p.dropped.ForwardedPackets
+	st.ForwardedBytes += p.dropped.ForwardedBytes
+	st.Retransmitted += p.dropped.Retransmitted
+	p.mu.Unlock()
+	for _, d := range downs {
+		pk, oc, rs := d.counters()
+		st.ForwardedPackets += pk
+		st.ForwardedBytes += oc
+		st.Retransmitted += rs
+	}
+	st.PLIsSent += p.plis.Load()
+}
+

@@ -1,0 +1,148 @@
+package sfu
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// onTrack runs in pion's goroutine for each incoming stream (one per rid
+// for simulcast). It registers the stream with the peer's WaitGroup and
+// becomes that stream's reader until the receiver stops.
+func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	t := p.tracks[recv]
+	isNew := t == nil
+	if isNew {
+		p.nextTrack++
+		t = newPubTrack(p, p.streamID+"t"+strconv.Itoa(p.nextTrack), remote, recv)
+		p.tracks[recv] = t
+	}
+	l := t.attach(remote)
+	if l == nil {
+		p.mu.Unlock()
+		p.log.Warn("stream ignored", "rid", remote.RID(), "ssrc", uint32(remote.SSRC()))
+		return
+	}
+	p.wg.Add(1)
+	if isNew {
+		// Interceptors (receiver reports, NACK generation) see the
+		// publisher's RTCP only if someone reads it.
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := recv.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	p.mu.Unlock()
+	defer p.wg.Done()
+
+	p.log.Info("track published", "track", t.id, "kind", t.kind.String(), "codec", t.codec.MimeType, "rid", remote.RID())
+	if isNew {
+		p.room.published(t)
+	}
+	l.run(remote, p.s.now)
+	if t.detach() {
+		p.unpublish(t)
+	}
+}
+
+// unpublish removes t from the peer and from every subscriber.
+func (p *Peer) unpublish(t *pubTrack) {
+	p.mu.Lock()
+	if p.tracks[t.receiver] != t {
+		p.mu.Unlock()
+		return // already done (Leave, then the reader's exit)
+	}
+	delete(p.tracks, t.receiver)
+	p.mu.Unlock()
+	for _, d := range t.close() {
+		d.peer.unsubscribe(t)
+	}
+	p.room.announce(p, t.kind)
+	p.log.Info("track unpublished", "track", t.id)
+}
+
+// hasKind reports whether p publishes a track of kind.
+func (p *Peer) hasKind(kind webrtc.RTPCodecType) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, t := range p.tracks {
+		if t.kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// available is the isAudioAvailable / isVideoAvailable value of p.
+func (p *Peer) available(kind webrtc.RTPCodecType) bool {
+	if kind == webrtc.RTPCodecTypeAudio && p.audioMuted.Load() ||
+		kind == webrtc.RTPCodecTypeVideo && p.videoMuted.Load() {
+		return false
+	}
+	return p.hasKind(kind)
+}
+
+func (p *Peer) mute(kind string, muted bool) error {
+	var k webrtc.RTPCodecType
+	switch kind {
+	case "audio":
+		k = webrtc.RTPCodecTypeAudio
+		p.audioMuted.Store(muted)
+	case "video":
+		k = webrtc.RTPCodecTypeVideo
+		p.videoMuted.Store(muted)
+	default:
+		return fmt.Errorf("%w: mute kind %q", ErrBadMessage, kind)
+	}
+	p.room.announce(p, k)
+	if !muted && k == webrtc.RTPCodecTypeVideo {
+		// Subscribers' decoders need a fresh keyframe after a camera unmute.
+		p.mu.Lock()
+		var ts []*pubTrack
+		for _, t := range p.tracks {
+			ts = append(ts, t)
+		}
+		p.mu.Unlock()
+		now := p.s.now()
+		for _, t := range ts {
+			for i := range t.layers {
+				t.requestKeyframe(int32(i), now)
+			}
+		}
+	}
+	return nil
+}
+
+// setLayer records the size at which the subscriber renders track.
+func (p *Peer) setLayer(track string, w, h int) error {
+	if w < 0 || h < 0 || w > 1<<14 || h > 1<<14 {
+		return fmt.Errorf("%w: layer size %dx%d", ErrBadMessage, w, h)
+	}
+	p.mu.Lock()
+	var d *downTrack
+	for t, x := range p.downs {
+		if t.id == track {
+			d = x
+		}
+	}
+	p.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("%w: %q", ErrUnknownTrack, track)
+	}
+	d.maxW.Store(int32(w))
+	d.maxH.Store(int32(h))
+	d.selectLayer(p.s.now(), p.budget())
+	return nil
+}

@@ -1,0 +1,332 @@
+// Package sfu is callbox's embedded selective forwarding unit: it owns the
+// ICE sockets (one UDP port through a mux, plus ICE-TCP), two PeerConnections
+// per participant (publish, subscribe), the forwarding of RTP from every
+// published track to the other participants of a room, the RTCP feedback
+// around it (NACK, PLI, receiver and sender reports, TWCC, REMB), simulcast
+// layer selection, and the media events (audio/video availability, voice
+// volume, network quality).
+//
+// It must not know anything about calls, users' signatures or signaling: a
+// room is a name, a participant is a name, and messages go in and out as JSON
+// objects (docs/media.md) that the caller relays.
+package sfu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// Defaults applied by New to zero fields of Config.
+const (
+	DefaultUDPPort  = 7882
+	DefaultTCPPort  = 7881
+	DefaultListenIP = "0.0.0.0"
+	// socketBuffer is the size asked for the mux socket's kernel buffers
+	// (perf-notes §3: rmem_max = wmem_max = 4 MiB on our hosts).
+	socketBuffer = 4 << 20
+)
+
+// Config configures a Server. Zero values mean the Default* constants.
+type Config struct {
+	UDPPort         int      // one UDP port for all ICE (UDP mux); default 7882; 0 = ephemeral (tests)
+	TCPPort         int      // ICE-TCP; default 7881; 0 = ephemeral; -1 = off
+	ListenIP        string   // default "0.0.0.0"; tests use "127.0.0.1"
+	PublicIPs       []string // NAT 1:1 host candidates (--public-ip)
+	IncludeLoopback bool     // offer loopback candidates (tests)
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Sentinel errors callers can branch on.
+var (
+	ErrClosed         = errors.New("sfu: closed")
+	ErrDuplicate      = errors.New("sfu: participant already in room")
+	ErrBadMessage     = errors.New("sfu: bad message")
+	ErrBadCandidate   = errors.New("sfu: candidate refused")
+	ErrPeerLeft       = errors.New("sfu: peer has left")
+	ErrUnknownTrack   = errors.New("sfu: unknown track")
+	ErrNotNegotiating = errors.New("sfu: no subscribe offer outstanding")
+)
+
+// Server is the SFU. Create it with New, drive its tickers with Run, and
+// release it with Close.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	now    func() time.Time
+	udp    *net.UDPConn
+	udpMux *ice.UDPMuxDefault
+	tcpLn  *net.TCPListener
+	tcpMux *ice.TCPMuxDefault
+	pubAPI *webrtc.API
+	subAPI *webrtc.API
+
+	mu     sync.Mutex
+	rooms  map[string]*room
+	closed bool
+	nextID uint64
+	// totals of peers that have left, so Stats stays monotonic
+	gone Stats
+}
+
+// Stats is a snapshot for /metrics and the admin console.
+type Stats struct {
+	Rooms            int
+	Peers            int
+	Tracks           int    // published tracks (a simulcast track counts once)
+	ForwardedPackets uint64 // RTP packets written to subscribers, retransmissions included
+	ForwardedBytes   uint64 // their payload bytes
+	Retransmitted    uint64 // packets resent from the NACK ring
+	PLIsSent         uint64 // keyframe requests sent to publishers
+}
+
+// New binds the sockets and prepares the pion APIs. It starts no goroutine of
+// its own (pion's mux readers belong to the sockets and stop in Close).
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.ListenIP == "" {
+		cfg.ListenIP = DefaultListenIP
+	}
+	ip := net.ParseIP(cfg.ListenIP)
+	if ip == nil {
+		return nil, fmt.Errorf("sfu: listen ip %q: not an IP address", cfg.ListenIP)
+	}
+	for _, p := range cfg.PublicIPs {
+		if net.ParseIP(p) == nil {
+			return nil, fmt.Errorf("sfu: public ip %q: not an IP address", p)
+		}
+	}
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "sfu"),
+		now:   cfg.Now,
+		rooms: make(map[string]*room),
+	}
+	if err := s.listen(ip); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	if err := s.buildAPIs(); err != nil {
+		s.closeSockets()
+		return nil, err
+	}
+	s.log.Info("sfu listening", "udp", s.udp.LocalAddr().String(), "tcp", s.TCPAddr())
+	return s, nil
+}
+
+func (s *Server) listen(ip net.IP) error {
+	port := s.cfg.UDPPort // 0 = ephemeral; callers apply DefaultUDPPort
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+	if err != nil {
+		return fmt.Errorf("sfu: listen udp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(port)), err)
+	}
+	s.udp = udp
+	// Short of 4 MiB is not fatal (the kernel caps at rmem_max); log it.
+	if err := udp.SetReadBuffer(socketBuffer); err != nil {
+		s.log.Warn("udp read buffer", "err", err)
+	}
+	if err := udp.SetWriteBuffer(socketBuffer); err != nil {
+		s.log.Warn("udp write buffer", "err", err)
+	}
+	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
+		UDPConn: udp,
+		Logger:  pionLogger(s.log, "udpmux"),
+	})
+	if s.cfg.TCPPort < 0 {
+		return nil
+	}
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip, Port: s.cfg.TCPPort})
+	if err != nil {
+		return fmt.Errorf("sfu: listen tcp %s: %w", net.JoinHostPort(ip.String(), strconv.Itoa(s.cfg.TCPPort)), err)
+	}
+	s.tcpLn = ln
+	s.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+		Listener:        ln,
+		Logger:          pionLogger(s.log, "tcpmux"),
+		ReadBufferSize:  64,
+		WriteBufferSize: socketBuffer,
+	})
+	return nil
+}
+
+// UDPAddr is the bound address of the ICE UDP mux (useful with port 0).
+func (s *Server) UDPAddr() *net.UDPAddr { return s.udp.LocalAddr().(*net.UDPAddr) }
+
+// TCPAddr is the ICE-TCP listener's address, or "" when ICE-TCP is off.
+func (s *Server) TCPAddr() string {
+	if s.tcpLn == nil {
+		return ""
+	}
+	return s.tcpLn.Addr().String()
+}
+
+func (s *Server) closeSockets() error {
+	var errs []error
+	if s.udpMux != nil {
+		errs = append(errs, s.udpMux.Close())
+	}
+	if s.udp != nil {
+		if err := s.udp.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if s.tcpMux != nil {
+		errs = append(errs, s.tcpMux.Close())
+	}
+	if s.tcpLn != nil {
+		if err := s.tcpLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close tears down every peer and room, then the sockets. It waits for every
+// goroutine the server's peers own.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var peers []*Peer
+	for _, r := range s.rooms {
+		peers = append(peers, r.peerList()...)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.Leave()
+	}
+	err := s.closeSockets()
+	s.log.Info("sfu closed")
+	return err
+}
+
+// Join adds participant to room and returns its Peer. send delivers the SFU's
+// messages for that participant (docs/media.md); it is never called
+// concurrently for one peer, and must not block for long (queue and return).
+func (s *Server) Join(roomName, participant string, send func(json.RawMessage)) (*Peer, error) {
+	if roomName == "" || participant == "" || send == nil {
+		return nil, fmt.Errorf("sfu: join: empty room, participant or send: %w", ErrBadMessage)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, ErrClosed
+	}
+	r := s.rooms[roomName]
+	if r == nil {
+		r = newRoom(s, roomName)
+		s.rooms[roomName] = r
+	}
+	s.nextID++
+	id := s.nextID
+	s.mu.Unlock()
+
+	p, err := newPeer(s, r, participant, id, send)
+	if err != nil {
+		s.dropRoomIfEmpty(r)
+		return nil, err
+	}
+	if err := r.add(p); err != nil {
+		p.closePCs()
+		s.dropRoomIfEmpty(r)
+		return nil, err
+	}
+	s.log.Info("peer joined", "room_id", roomName, "user_id", participant)
+	r.subscribeNewcomer(p)
+	return p, nil
+}
+
+func (s *Server) dropRoomIfEmpty(r *room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.empty() && s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
+	}
+}
+
+func (s *Server) roomList() []*room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rs := make([]*room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rs = append(rs, r)
+	}
+	return rs
+}
+
+// Stats sums the counters of every live peer and of those that left.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	st := s.gone
+	st.Rooms = len(s.rooms)
+	st.Peers, st.Tracks = 0, 0
+	s.mu.Unlock()
+	for _, r := range s.roomList() {
+		for _, p := range r.peerList() {
+			st.Peers++
+			p.addStats(&st)
+		}
+	}
+	return st
+}
+
+// retire folds a leaving peer's counters into the server totals.
+func (s *Server) retire(p *Peer) {
+	var st Stats
+	p.addStats(&st)
+	s.mu.Lock()
+	s.gone.ForwardedPackets += st.ForwardedPackets
+	s.gone.ForwardedBytes += st.ForwardedBytes
+	s.gone.Retransmitted += st.Retransmitted
+	s.gone.PLIsSent += st.PLIsSent
+	s.mu.Unlock()
+}
+
+// Run drives the periodic work (voice volume, layer selection, sender
+// reports, network quality) until ctx is done.
+func (s *Server) Run(ctx context.Context) error {
+	volume := time.NewTicker(volumeInterval)
+	defer volume.Stop()
+	report := time.NewTicker(reportInterval)
+	defer report.Stop()
+	quality := time.NewTicker(qualityInterval)
+	defer quality.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-volume.C:
+			now := s.now()
+			for _, r := range s.roomList() {
+				r.volumeTick(now)
+			}
+		case <-report.C:
+			now := s.now()
+			for _, r := range s.roomList() {
+				r.reportTick(now)
+			}
+		case <-quality.C:
+			for _, r := range s.roomList() {
+				r.qualityTick()
+			}
+		}
+	}
+}

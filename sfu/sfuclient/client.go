@@ -1,0 +1,433 @@
+// Package sfuclient is a small pion client of the SFU's media messages
+// (docs/media.md), used by the sfu tests and sfubench. It plays the role the
+// browser SDK plays in production: a publish PC it offers, a subscribe PC the
+// SFU offers. It owns nothing of the SFU and must not reach into it: it talks
+// to a Handler (an *sfu.Peer) and receives messages through Deliver.
+package sfuclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Handler receives the client's messages (an *sfu.Peer).
+type Handler interface{ Handle(json.RawMessage) error }
+
+// Config configures a Client.
+type Config struct {
+	// DropEvery > 0 drops every n-th incoming RTP datagram of the subscribe
+	// PC on the wire, to exercise NACK recovery.
+	DropEvery int
+	// NoNACK disables the client's NACK generator/responder.
+	NoNACK bool
+	// Buffer is the UDP socket buffer size for the client's sockets.
+	Buffer int
+}
+
+// Event is an SFU media event ({"type":"event"}).
+type Event struct {
+	Name string          `json:"event"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Remote is a track received on the subscribe PC.
+type Remote struct {
+	Participant string
+	Kind        string
+	Track       *webrtc.TrackRemote
+}
+
+// Client is one participant.
+type Client struct {
+	Pub, Sub *webrtc.PeerConnection
+	h        Handler
+	in       chan json.RawMessage
+	events   chan Event
+	remotes  chan *Remote
+	errs     chan error
+	muxes    []ice.UDPMux
+	conns    []net.PacketConn
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+
+	mu     sync.Mutex
+	byMsid map[string]string // stream id -> participant
+	closed bool
+}
+
+// New creates the two PCs. Call Start once the Handler exists.
+func New(cfg Config) (*Client, error) {
+	c := &Client{
+		in:      make(chan json.RawMessage, 4096),
+		events:  make(chan Event, 4096),
+		remotes: make(chan *Remote, 64),
+		errs:    make(chan error, 16),
+		byMsid:  make(map[string]string),
+	}
+	var err error
+	if c.Pub, err = c.newPC(cfg, 0); err != nil {
+		return nil, err
+	}
+	if c.Sub, err = c.newPC(cfg, cfg.DropEvery); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.Sub.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c.mu.Lock()
+		who := c.byMsid[tr.StreamID()]
+		c.mu.Unlock()
+		c.remotes <- &Remote{Participant: who, Kind: tr.Kind().String(), Track: tr}
+	})
+	return c, nil
+}
+
+func (c *Client) newPC(cfg Config, dropEvery int) (*webrtc.PeerConnection, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: "urn:ietf:params:rtp-hdrext:ssrc-audio-level"}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(me); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if !cfg.NoNACK {
+		if err := webrtc.ConfigureNack(me, reg); err != nil {
+			return nil, err
+		}
+	}
+	var se webrtc.SettingEngine
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// One mux per PC (never shared: the SFU would see one 5-tuple).
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Buffer > 0 {
+		_ = udp.SetReadBuffer(cfg.Buffer)
+		_ = udp.SetWriteBuffer(cfg.Buffer)
+	}
+	var pc net.PacketConn = udp
+	if dropEvery > 0 {
+		pc = &lossy{PacketConn: udp, every: dropEvery}
+	}
+	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc})
+	c.muxes = append(c.muxes, mux)
+	c.conns = append(c.conns, udp)
+	se.SetICEUDPMux(mux)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	return api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+}
+
+// lossy drops every n-th RTP datagram it reads (not RTCP, STUN or DTLS).
+type lossy struct {
+	net.PacketConn
+	every, n int
+}
+
+func (l *lossy) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := l.PacketConn.ReadFrom(b)
+		if err != nil || n < 2 || b[0]&0xc0 != 0x80 || (b[1] >= 192 && b[1] <= 223) {
+			return n, addr, err
+		}
+		l.n++
+		if l.n%l.every != 0 {
+			return n, addr, err
+		}
+	}
+}
+
+// Deliver is the send function to give Join: it queues the SFU's message.
+func (c *Client) Deliver(msg json.RawMessage) {
+	select {
+	case c.in <- append(json.RawMessage(nil), msg...):
+	default:
+		c.fail(errors.New("sfuclient: inbox full"))
+	}
+}
+
+func (c *Client) fail(err error) {
+	select {
+	case c.errs <- err:
+	default:
+	}
+}
+
+// Errors reports asynchronous failures (bad SDP from the SFU, ...).
+func (c *Client) Errors() <-chan error { return c.errs }
+
+// Events delivers media events in order.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Remotes delivers tracks received from the SFU.
+func (c *Client) Remotes() <-chan *Remote { return c.remotes }
+
+// Start connects the client to h and starts processing the SFU's messages.
+func (c *Client) Start(h Handler) {
+	c.h = h
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.Pub.OnICECandidate(func(ca *webrtc.ICECandidate) { c.candidate("publish", ca) })
+	c.Sub.OnICECandidate(func(ca *webrtc.ICECandidate) { c.candidate("subscribe", ca) })
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-c.in:
+				if err := c.handle(m); err != nil {
+					c.fail(err)
+				}
+			}
+		}
+	}()
+}
+
+func (c *Client) candidate(pc string, ca *webrtc.ICECandidate) {
+	if ca == nil {
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"type": "candidate", "pc": pc, "candidate": ca.ToJSON()})
+	if err := c.h.Handle(b); err != nil {
+		c.fail(fmt.Errorf("sfuclient: candidate: %w", err))
+	}
+}
+
+func (c *Client) handle(raw json.RawMessage) error {
+	var m struct {
+		Type      string                   `json:"type"`
+		SDP       string                   `json:"sdp"`
+		PC        string                   `json:"pc"`
+		Candidate *webrtc.ICECandidateInit `json:"candidate"`
+		Tracks    []struct {
+			Participant string `json:"participant"`
+			StreamID    string `json:"streamId"`
+		} `json:"tracks"`
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	switch m.Type {
+	case "publish-answer":
+		return c.Pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP})
+	case "subscribe-offer":
+		if err := c.Sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.SDP}); err != nil {
+			return err
+		}
+		ans, err := c.Sub.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := c.Sub.SetLocalDescription(ans); err != nil {
+			return err
+		}
+		b, _ := json.Marshal(map[string]string{"type": "subscribe-answer", "sdp": ans.SDP})
+		return c.h.Handle(b)
+	case "candidate":
+		pc := c.Pub
+		if m.PC == "subscribe" {
+			pc = c.Sub
+		}
+		if m.Candidate == nil {
+			return nil
+		}
+		return pc.AddICECandidate(*m.Candidate)
+	case "tracks":
+		c.mu.Lock()
+		for _, t := range m.Tracks {
+			c.byMsid[t.StreamID] = t.Participant
+		}
+		c.mu.Unlock()
+	case "event":
+		select {
+		case c.events <- Event{Name: m.Event, Data: m.Data}:
+		default: // a test that ignores events must not block the client
+		}
+	}
+	return nil
+}
+
+// Offer sends a publish offer for the tracks added so far.
+func (c *Client) Offer(iceRestart bool) error {
+	offer, err := c.Pub.CreateOffer(&webrtc.OfferOptions{ICERestart: iceRestart})
+	if err != nil {
+		return err
+	}
+	if err := c.Pub.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(map[string]string{"type": "publish-offer", "sdp": offer.SDP})
+	return c.h.Handle(b)
+}
+
+// Send sends any message to the SFU.
+func (c *Client) Send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.h.Handle(b)
+}
+
+// Track is a published track; WriteRTP fills SSRC and payload type.
+type Track struct {
+	Local  *webrtc.TrackLocalStaticRTP
+	Sender *webrtc.RTPSender
+	levels uint8 // audio level extension id
+	mid    uint8 // simulcast: mid and rid extension ids
+	rid    uint8
+	ridVal string
+	midVal string
+}
+
+// AddAudio adds an Opus track.
+func (c *Client) AddAudio() (*Track, error) {
+	l, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "client")
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.Pub.AddTrack(l)
+	if err != nil {
+		return nil, err
+	}
+	t := &Track{Local: l, Sender: s}
+	for _, e := range s.GetParameters().HeaderExtensions {
+		if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+			t.levels = uint8(e.ID)
+		}
+	}
+	c.drainRTCP(s)
+	return t, nil
+}
+
+// AddVideo adds a VP8 track; with rids, one Track per simulcast layer.
+func (c *Client) AddVideo(rids ...string) ([]*Track, error) {
+	mk := func(rid string) (*webrtc.TrackLocalStaticRTP, error) {
+		var opts []func(*webrtc.TrackLocalStaticRTP)
+		if rid != "" {
+			opts = append(opts, webrtc.WithRTPStreamID(rid))
+		}
+		return webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "client", opts...)
+	}
+	if len(rids) == 0 {
+		rids = []string{""}
+	}
+	var out []*Track
+	var sender *webrtc.RTPSender
+	for i, rid := range rids {
+		l, err := mk(rid)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			if sender, err = c.Pub.AddTrack(l); err != nil {
+				return nil, err
+			}
+		} else if err := sender.AddEncoding(l); err != nil {
+			return nil, err
+		}
+		out = append(out, &Track{Local: l, Sender: sender, ridVal: rid})
+	}
+	c.drainRTCP(sender)
+	return out, nil
+}
+
+// PrepareSimulcast records the mid/rid extension ids; call after Offer.
+func (c *Client) PrepareSimulcast(ts []*Track) {
+	var mid string
+	for _, tr := range c.Pub.GetTransceivers() {
+		if tr.Sender() == ts[0].Sender {
+			mid = tr.Mid()
+		}
+	}
+	for _, t := range ts {
+		for _, e := range t.Sender.GetParameters().HeaderExtensions {
+			switch e.URI {
+			case "urn:ietf:params:rtp-hdrext:sdes:mid":
+				t.mid = uint8(e.ID)
+			case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+				t.rid = uint8(e.ID)
+			}
+		}
+		t.midVal = mid
+	}
+}
+
+// drainRTCP keeps the sender's interceptors fed (pion requires a reader).
+func (c *Client) drainRTCP(s *webrtc.RTPSender) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := s.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+// Write sends one packet; level >= 0 adds an RFC 6464 audio level.
+func (t *Track) Write(seq uint16, ts uint32, payload []byte, level int) error {
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, Payload: payload}
+	if level >= 0 && t.levels != 0 {
+		if err := p.Header.SetExtension(t.levels, []byte{0x80 | byte(level)}); err != nil {
+			return err
+		}
+	}
+	if t.ridVal != "" && t.rid != 0 {
+		if err := p.Header.SetExtension(t.mid, []byte(t.midVal)); err != nil {
+			return err
+		}
+		if err := p.Header.SetExtension(t.rid, []byte(t.ridVal)); err != nil {
+			return err
+		}
+	}
+	return t.Local.WriteRTP(p)
+}
+
+// Close closes both PCs and waits for the client's goroutines.
+func (c *Client) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	if c.Pub != nil {
+		_ = c.Pub.Close()
+	}
+	if c.Sub != nil {
+		_ = c.Sub.Close()
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	for _, m := range c.muxes {
+		_ = m.Close()
+	}
+	for _, u := range c.conns {
+		_ = u.Close()
+	}
+}
+
