@@ -84,9 +84,9 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-func (d *downTrack) ID() string               { return d.t.id }
-func (d *downTrack) RID() string              { return "" }
-func (d *downTrack) StreamID() string         { return d.streamID }
+func (d *downTrack) ID() string                { return d.t.id }
+func (d *downTrack) RID() string               { return "" }
+func (d *downTrack) StreamID() string          { return d.streamID }
 func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
 
 // forward writes one packet of layer to the subscriber. h is the reader's

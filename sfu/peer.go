@@ -459,4 +459,3 @@ func (p *Peer) addStats(st *Stats) {
 	}
 	st.PLIsSent += p.plis.Load()
 }
-

@@ -430,4 +430,3 @@ func (c *Client) Close() {
 		_ = u.Close()
 	}
 }
-
