@@ -80,7 +80,8 @@
 // Hang-up: <role>_call_end(normal_end); kick-out/grace expiry:
 // <role>_call_interrupted(interrupt), and when that ends the call the rest
 // get call_end(interrupt). Midway: callee_invite_user, callee_receive_call
-// per new invitee. Nothing for a busy invitee. The caller-side hooks name
+// per new invitee (a caller invited back into a group call it left gets
+// these callee-role invitation hooks too). Nothing for a busy invitee. The caller-side hooks name
 // the call's caller even for a midway invitee. CallResult is set on
 // terminal events only; a group call reports it only on call_end,
 // call_interrupted, cancel_call and call_canceled (normal_end/interrupt).

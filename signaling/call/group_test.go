@@ -346,6 +346,37 @@ func TestGroup(t *testing.T) {
 					rec:   "ended/normal_end video A:left B:left C:rejected D:no_answer"},
 			},
 		},
+		{
+			name:   "S7 the caller who left is invited back",
+			online: everyone,
+			steps: []step{
+				startABCD, acceptB, acceptC,
+				{at: 8 * s, do: hangup("A"),
+					ev:    []string{"B onUserLeave userID=A", "C onUserLeave userID=A"},
+					hooks: []string{"caller_call_end A normal_end"}},
+				{at: 9 * s, do: inviteMore("C", "A"),
+					ev: cat(ring("A", "C", "[B,C,D]"), []string{
+						"B onUserInviting userID=A",
+						"B onGroupCallInviteeListUpdate userIDList=[A,D]",
+						"C onGroupCallInviteeListUpdate userIDList=[A,D]",
+					}),
+					hooks: []string{"callee_invite_user A", "callee_receive_call A"},
+					rec:   "active/ video A:ringing B:joined C:joined D:ringing"},
+				{at: 10 * s, do: accept("A"),
+					ev: []string{
+						"B onUserEnter userID=A", "B onUserJoin userID=A",
+						"C onUserEnter userID=A", "C onUserJoin userID=A",
+						"A onUserEnter userID=B", "A onUserJoin userID=B",
+						"A onUserEnter userID=C", "A onUserJoin userID=C",
+						"B onUserAccept userID=A", "C onUserAccept userID=A",
+						"A onCallBegin callRole=1 callMediaType=2",
+						"A onGroupCallInviteeListUpdate userIDList=[D]",
+						"B onGroupCallInviteeListUpdate userIDList=[D]",
+						"C onGroupCallInviteeListUpdate userIDList=[D]",
+					},
+					hooks: []string{"callee_accept_call A", "caller_call_accepted A"}},
+			},
+		},
 	} {
 		t.Run(sc.name, func(t *testing.T) { runScenario(t, sc) })
 	}

@@ -272,7 +272,10 @@ func (e *Engine) newRoom(app uint32) (string, error) {
 func (b *builder) invite(by, user string, midway bool) bool {
 	c, e := b.c, b.e
 	uk := userKey{c.rec.SDKAppID, user}
-	p := store.Participant{UserID: user, Role: roleCalleeString, InvitedBy: by, InvitedAt: b.now}
+	// A caller who left a group call may be invited back; its entry keeps
+	// the caller role.
+	_, role := c.roleOf(user)
+	p := store.Participant{UserID: user, Role: role, InvitedBy: by, InvitedAt: b.now}
 	if _, busy := e.users[uk]; busy {
 		p.State = store.PartBusy
 		c.add(p)
