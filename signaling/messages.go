@@ -60,10 +60,10 @@ type Request struct {
 	Data json.RawMessage // nil when absent or null; otherwise a JSON object
 }
 
-// rawRequest is the wire form; ID is a json.Number so that a bad id can be
-// reported rather than failing the whole decode silently.
+// rawRequest is the wire form; ID stays raw so that only a bare integer
+// is accepted (not "7", 7.0 or 1e3).
 type rawRequest struct {
-	ID   json.Number     `json:"id"`
+	ID   json.RawMessage `json:"id"`
 	Type string          `json:"type"`
 	Data json.RawMessage `json:"data"`
 }
@@ -78,7 +78,6 @@ func DecodeRequest(b []byte) (Request, error) {
 	}
 	var raw rawRequest
 	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
 	if err := dec.Decode(&raw); err != nil {
 		return Request{}, &Error{Code: CodeBadRequest, Msg: "malformed JSON", Err: err}
 	}
@@ -86,8 +85,8 @@ func DecodeRequest(b []byte) (Request, error) {
 		return Request{}, errorf(CodeBadRequest, "trailing data after the JSON object")
 	}
 	var req Request
-	if raw.ID != "" {
-		id, err := strconv.ParseUint(raw.ID.String(), 10, 64)
+	if len(raw.ID) > 0 && string(raw.ID) != "null" {
+		id, err := strconv.ParseUint(string(raw.ID), 10, 64)
 		if err != nil {
 			return Request{}, errorf(CodeBadRequest, "id must be a non-negative integer")
 		}

@@ -1,0 +1,152 @@
+package signaling_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"callbox/signaling"
+	callpkg "callbox/signaling/call"
+	"callbox/signaling/client"
+	"callbox/store"
+)
+
+// echoRooms is a stand-in SFU: each peer answers a media message with
+// {"echo": <msg>, "room": room}. It records joins and leaves. (The real SFU
+// has its own tests; this checks signaling's side of the seam.)
+type echoRooms struct {
+	mu     sync.Mutex
+	joined map[string]bool // "room|user"
+	log    []string
+}
+
+type echoPeer struct {
+	r          *echoRooms
+	room, user string
+	send       func(json.RawMessage)
+	left       bool
+}
+
+func (r *echoRooms) Join(room, user string, send func(json.RawMessage)) (signaling.RoomPeer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.joined[room+"|"+user] = true
+	r.log = append(r.log, "join "+user)
+	return &echoPeer{r: r, room: room, user: user, send: send}, nil
+}
+
+func (p *echoPeer) Handle(msg json.RawMessage) error {
+	var m map[string]any
+	if err := json.Unmarshal(msg, &m); err != nil || m["bad"] != nil {
+		return errors.New("unsupported media message")
+	}
+	b, _ := json.Marshal(map[string]any{"echo": m, "room": p.room})
+	p.send(b)
+	return nil
+}
+
+func (p *echoPeer) Leave() {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	delete(p.r.joined, p.room+"|"+p.user)
+	p.r.log = append(p.r.log, "leave "+p.user)
+}
+
+func (r *echoRooms) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.joined)
+}
+
+func TestMediaRouting(t *testing.T) {
+	rooms := &echoRooms{joined: map[string]bool{}}
+	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", false), h.login("bob", false)
+	call, err := alice.Call(ctx, "bob", client.Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The caller is in the room as soon as the call reply arrives.
+	if err := alice.Media(ctx, map[string]any{"sdp": "offer-a"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := expect(t, alice, client.EvMedia)
+	want := fmt.Sprintf(`{"echo":{"sdp":"offer-a"},"room":"%d/%s"}`, h.app.SDKAppID, call.RoomID)
+	if string(ev.Data) != want {
+		t.Fatalf("media event %s, want %s", ev.Data, want)
+	}
+	// A ringing callee is not in the room yet.
+	expect(t, bob, client.EvInvited)
+	wantCode(t, bob.Media(ctx, map[string]any{"sdp": "x"}), signaling.CodeNoMedia)
+	if _, err := bob.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Media(ctx, map[string]any{"sdp": "offer-b"}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, client.EvMedia)
+	wantCode(t, bob.Media(ctx, map[string]any{"bad": true}), signaling.CodeBadRequest)
+	if rooms.count() != 2 {
+		t.Fatalf("%d peers in rooms, want 2", rooms.count())
+	}
+
+	// A dropped connection keeps the peer through the grace; the resumed
+	// session gets the media messages.
+	alice.CloseNow()
+	alice2, rep := h.loginReply("alice", false)
+	if !rep.Resumed {
+		t.Fatal("login within grace did not resume")
+	}
+	if err := alice2.Media(ctx, map[string]any{"ice": "restart"}); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, alice2, client.EvMedia)
+	if rooms.count() != 2 {
+		t.Fatalf("%d peers after resume, want 2", rooms.count())
+	}
+
+	if err := bob.Hangup(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, alice2, client.EvCallEnd)
+	if rooms.count() != 0 {
+		t.Fatalf("%d peers after the call ended, want 0 (%v)", rooms.count(), rooms.log)
+	}
+}
+
+// TestReconnectGraceExpires: a joined user who does not come back within
+// the grace is interrupted; its peer hears the call end and the room peer
+// leaves.
+func TestReconnectGraceExpires(t *testing.T) {
+	rooms := &echoRooms{joined: map[string]bool{}}
+	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", false), h.login("bob", true)
+	call, err := alice.Call(ctx, "bob", client.Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, client.EvInvited)
+	if _, err := bob.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	alice.CloseNow()
+	expect(t, bob, client.EvUserOffline) // the server noticed
+	h.clock.Advance(callpkg.DefaultGrace - time.Second)
+	if err := bob.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rooms.count() != 2 {
+		t.Fatalf("peer left before the grace ran out (%v)", rooms.log)
+	}
+	h.clock.Advance(time.Second)
+	wantSeq(t, "bob", bob, client.EvUserLeave, client.EvCallEnd)
+	if rooms.count() != 0 {
+		t.Fatalf("%d peers left in rooms (%v)", rooms.count(), rooms.log)
+	}
+	checkResult(t, h, call.CallID, store.ResultInterrupt)
+}
