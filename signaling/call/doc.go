@@ -25,7 +25,7 @@
 //
 //	moment                        recipients                 events (in order)                                     payload
 //	invitation delivered          the invitee (online)       onInvited, onCallReceived                             InvitedData, CallReceivedData
-//	  (Call, InviteMore, Online)
+//	  (Call, InviteMore, Online;  shown again on each Online while it rings)
 //	invitee busy (§7.8)           the inviter                onLineBusy, onUserLineBusy                            LineBusyData{sponsor, userID}
 //	                              the busy invitee           onLineBusy                                            LineBusyData
 //	midway invite (S7)            joined except the inviter  onUserInviting (per invitee), then                    UserRef
