@@ -1,0 +1,278 @@
+// Package turnbench measures the CPU cost of relaying through callbox's
+// embedded TURN server against coturn, in the same run (these machines are
+// noisy, so only the ratio means much).
+//
+// It owns one benchmark run: it starts coturn's turnutils_peer (an echo
+// peer), our server in this process and a coturn turnserver process, drives
+// each with turnutils_uclient at the same fixed load, and reports CPU seconds
+// per relayed packet for both. It needs the Debian coturn package; it must
+// not be imported by the serving path.
+package turnbench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"syscall"
+	"time"
+
+	"callbox/turn"
+)
+
+// Defaults: 10 clients at 200 packets/s each of 160 bytes (an Opus frame
+// every 5 ms) for 1000 packets, so about 5 s of 2000 packets/s per server.
+const (
+	DefaultClients  = 10
+	DefaultPackets  = 1000
+	DefaultInterval = 5 * time.Millisecond
+	DefaultSize     = 160
+)
+
+// benchSecret is the shared secret both servers check (spec §5 scheme).
+const benchSecret = "turnbench"
+
+// Config sets the fixed load. Zero values get the Default* constants.
+type Config struct {
+	Clients  int           // concurrent uclient sessions (-m), one allocation each
+	Packets  int           // packets each client sends (-n)
+	Interval time.Duration // per-client packet interval (-z, whole ms)
+	Size     int           // payload bytes (-l)
+	TCP      bool          // client-to-server over TCP (-t) instead of UDP
+	Out      io.Writer     // report destination; nil: none
+	JSON     bool          // report as JSON instead of a table
+
+	// Binaries; default: looked up in PATH.
+	Uclient, Peer, Turnserver string
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clients <= 0 {
+		c.Clients = DefaultClients
+	}
+	if c.Packets <= 0 {
+		c.Packets = DefaultPackets
+	}
+	if c.Interval < time.Millisecond {
+		c.Interval = DefaultInterval
+	}
+	if c.Size <= 0 {
+		c.Size = DefaultSize
+	}
+	if c.Uclient == "" {
+		c.Uclient = "turnutils_uclient"
+	}
+	if c.Peer == "" {
+		c.Peer = "turnutils_peer"
+	}
+	if c.Turnserver == "" {
+		c.Turnserver = "turnserver"
+	}
+	return c
+}
+
+// Side is one server's figures.
+type Side struct {
+	Server     string  `json:"server"`
+	Sent       int     `json:"sent"`     // packets the clients sent
+	Received   int     `json:"received"` // echoes the clients got back
+	Lost       int     `json:"lost"`     // as uclient counts them
+	Relayed    int     `json:"relayed"`  // sent + received: each crossed the relay once
+	CPUSeconds float64 `json:"cpuSeconds"`
+	// CPUPerPacket is CPU seconds per relayed packet.
+	CPUPerPacket float64 `json:"cpuPerPacket"`
+	WallSeconds  float64 `json:"wallSeconds"`
+}
+
+// Result is a whole run.
+type Result struct {
+	Clients   int     `json:"clients"`
+	Packets   int     `json:"packets"`
+	RatePPS   float64 `json:"ratePps"` // offered packets/s, all clients
+	Size      int     `json:"size"`
+	Transport string  `json:"transport"`
+	Ours      Side    `json:"ours"`
+	Coturn    Side    `json:"coturn"`
+	// Ratio is Ours.CPUPerPacket / Coturn.CPUPerPacket (target: <= 1).
+	Ratio float64 `json:"ratio"`
+}
+
+// ErrMissingTool means a coturn binary is not installed.
+var ErrMissingTool = errors.New("coturn tools not installed (apt-get install coturn)")
+
+// Run measures our server, then coturn, at the load cfg describes.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cfg = cfg.withDefaults()
+	for _, p := range []*string{&cfg.Uclient, &cfg.Peer, &cfg.Turnserver} {
+		path, err := exec.LookPath(*p)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %s", ErrMissingTool, *p)
+		}
+		*p = path
+	}
+	res := Result{
+		Clients: cfg.Clients, Packets: cfg.Packets, Size: cfg.Size, Transport: "udp",
+		RatePPS: float64(cfg.Clients) * float64(time.Second) / float64(cfg.Interval.Truncate(time.Millisecond)),
+	}
+	if cfg.TCP {
+		res.Transport = "tcp"
+	}
+	peer, stopPeer, err := startPeer(ctx, cfg.Peer)
+	if err != nil {
+		return res, err
+	}
+	defer stopPeer()
+
+	if res.Ours, err = runOurs(ctx, cfg, peer); err != nil {
+		return res, err
+	}
+	if res.Coturn, err = runCoturn(ctx, cfg, peer); err != nil {
+		return res, err
+	}
+	if res.Coturn.CPUPerPacket > 0 {
+		res.Ratio = res.Ours.CPUPerPacket / res.Coturn.CPUPerPacket
+	}
+	if cfg.Out != nil {
+		if err := report(cfg.Out, res, cfg.JSON); err != nil {
+			return res, fmt.Errorf("write report: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// runOurs serves in this process, so the CPU it reports is this process's
+// (RUSAGE_SELF) over the uclient run: the server plus the Go runtime, and
+// nothing else, as the clients and the peer are child processes.
+func runOurs(ctx context.Context, cfg Config, peer netip.AddrPort) (Side, error) {
+	s, err := turn.New(turn.Config{
+		Secret:     benchSecret,
+		ListenIP:   "127.0.0.1",
+		AllowPeers: []netip.Prefix{netip.PrefixFrom(peer.Addr(), 32)},
+		UserQuota:  4*cfg.Clients + 8, // uclient may hold more than one allocation per client
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return Side{}, fmt.Errorf("start our turn server: %w", err)
+	}
+	defer s.Close()
+	udp, _ := s.Addr()
+	return measure(ctx, "callbox", cfg, udp, peer, selfCPU)
+}
+
+// runCoturn runs turnserver with the equivalent configuration.
+func runCoturn(ctx context.Context, cfg Config, peer netip.AddrPort) (Side, error) {
+	port, err := freePort()
+	if err != nil {
+		return Side{}, err
+	}
+	cot, err := startCoturn(ctx, cfg.Turnserver, port, peer.Addr())
+	if err != nil {
+		return Side{}, err
+	}
+	defer cot.stop()
+	return measure(ctx, "coturn", cfg, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), peer,
+		func() (time.Duration, error) { return procCPU(cot.cmd.Process.Pid) })
+}
+
+// measure runs uclient against server and takes cpu before and after.
+func measure(ctx context.Context, name string, cfg Config, server, peer netip.AddrPort,
+	cpu func() (time.Duration, error)) (Side, error) {
+	side := Side{Server: name}
+	user, pass := turn.Credentials(benchSecret, "bench", time.Now().Add(time.Hour))
+	args := []string{
+		"-p", fmt.Sprint(server.Port()), "-e", peer.Addr().String(), "-r", fmt.Sprint(peer.Port()),
+		"-n", fmt.Sprint(cfg.Packets), "-m", fmt.Sprint(cfg.Clients), "-l", fmt.Sprint(cfg.Size),
+		"-z", fmt.Sprint(cfg.Interval.Milliseconds()), "-c", "-u", user, "-w", pass,
+	}
+	if cfg.TCP {
+		args = append(args, "-t")
+	}
+	args = append(args, server.Addr().String())
+	before, err := cpu()
+	if err != nil {
+		return side, err
+	}
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, cfg.Uclient, args...).CombinedOutput()
+	side.WallSeconds = time.Since(start).Seconds()
+	after, cerr := cpu()
+	if err != nil {
+		return side, fmt.Errorf("turnutils_uclient against %s: %w\n%s", name, err, tail(out))
+	}
+	if cerr != nil {
+		return side, cerr
+	}
+	tot, err := parseUclient(out)
+	if err != nil {
+		return side, fmt.Errorf("turnutils_uclient against %s: %w\n%s", name, err, tail(out))
+	}
+	side.Sent, side.Received, side.Lost = tot.sent, tot.received, tot.lost
+	side.Relayed = tot.sent + tot.received
+	side.CPUSeconds = (after - before).Seconds()
+	if side.Relayed > 0 {
+		side.CPUPerPacket = side.CPUSeconds / float64(side.Relayed)
+	}
+	return side, nil
+}
+
+// selfCPU is this process's user+system time.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+func freePort() (int, error) {
+	// A port free for UDP and TCP now; the window until coturn binds it is
+	// short, and a clash fails the run loudly rather than skewing it.
+	for i := 0; i < 20; i++ {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find free port: %w", err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("find free port: none free for both udp and tcp")
+}
+
+func report(w io.Writer, r Result, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	_, err := fmt.Fprintf(w, "turn relay: %d clients x %d packets of %d B over %s, %.0f packets/s offered\n"+
+		"%-8s %9s %9s %6s %9s %12s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
+		"server", "relayed", "lost", "wall_s", "cpu_s", "cpu_us/pkt")
+	if err != nil {
+		return err
+	}
+	for _, s := range []Side{r.Ours, r.Coturn} {
+		if _, err := fmt.Fprintf(w, "%-8s %9d %9d %6.1f %9.3f %12.2f\n", s.Server, s.Relayed, s.Lost,
+			s.WallSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
+			return err
+		}
+	}
+	_, err = fmt.Fprintf(w, "ratio callbox/coturn cpu per packet: %.2f (target <= 1)\n", r.Ratio)
+	return err
+}
+
+func tail(b []byte) []byte {
+	if len(b) > 2000 {
+		return b[len(b)-2000:]
+	}
+	return b
+}
