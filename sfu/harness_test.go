@@ -203,18 +203,21 @@ func (e *env) waitCount(rc *received, n int, what string) {
 func (e *env) waitRemotes(c *client, want ...string) map[string]*sfuclient.Remote {
 	e.t.Helper()
 	got := map[string]*sfuclient.Remote{}
-	for len(got) < len(want) {
+	have := func() bool {
+		for _, w := range want {
+			if got[w] == nil {
+				return false
+			}
+		}
+		return true
+	}
+	for !have() {
 		select {
 		case r := <-c.Remotes():
 			got[r.Participant+"/"+r.Kind] = r
 		case err := <-c.Errors():
 			e.t.Fatalf("%s: client error: %v", c.name, err)
 		case <-e.ctx.Done():
-			e.t.Fatalf("%s: remotes %v, want %v", c.name, keys(got), want)
-		}
-	}
-	for _, w := range want {
-		if got[w] == nil {
 			e.t.Fatalf("%s: remotes %v, want %v", c.name, keys(got), want)
 		}
 	}

@@ -18,11 +18,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/stun/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -77,6 +80,26 @@ type Server struct {
 	nextID uint64
 	// totals of peers that have left, so Stats stays monotonic
 	gone Stats
+
+	dropped     atomic.Uint64 // datagrams the mux could route nowhere
+	lastDropLog atomic.Int64  // unix nanos
+}
+
+// unhandled logs datagrams that belong to no ICE session (garbage, scans,
+// stale peers): at most one line per 10 s, with a count, so a flood costs
+// nothing but a counter. Runs in the mux's reader; must not block.
+func (s *Server) unhandled(data []byte, from netip.AddrPort) {
+	n := s.dropped.Add(1)
+	now := s.now().UnixNano()
+	last := s.lastDropLog.Load()
+	if now-last < int64(10*time.Second) || !s.lastDropLog.CompareAndSwap(last, now) {
+		return
+	}
+	reason := "not STUN and from no known address"
+	if stun.IsMessage(data) {
+		reason = "STUN for no known session"
+	}
+	s.log.Warn("udp datagram dropped", "from", from.String(), "len", len(data), "reason", reason, "dropped_total", n)
 }
 
 // Stats is a snapshot for /metrics and the admin console.
@@ -86,6 +109,7 @@ type Stats struct {
 	Tracks           int    // published tracks (a simulcast track counts once)
 	ForwardedPackets uint64 // RTP packets written to subscribers, retransmissions included
 	ForwardedBytes   uint64 // their payload bytes
+	DroppedDatagrams uint64 // UDP datagrams routed to no session (garbage, scans)
 	Retransmitted    uint64 // packets resent from the NACK ring
 	PLIsSent         uint64 // keyframe requests sent to publishers
 }
@@ -144,8 +168,9 @@ func (s *Server) listen(ip net.IP) error {
 		s.log.Warn("udp write buffer", "err", err)
 	}
 	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
-		UDPConn: udp,
-		Logger:  pionLogger(s.log, "udpmux"),
+		UDPConn:           udp,
+		Logger:            pionLogger(s.log, "udpmux"),
+		OnUnhandledPacket: s.unhandled,
 	})
 	if s.cfg.TCPPort < 0 {
 		return nil
@@ -277,6 +302,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	st := s.gone
 	st.Rooms = len(s.rooms)
+	st.DroppedDatagrams = s.dropped.Load()
 	st.Peers, st.Tracks = 0, 0
 	s.mu.Unlock()
 	for _, r := range s.roomList() {

@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"testing"
 
@@ -32,5 +33,66 @@ func TestOneToOne(t *testing.T) {
 	st := e.s.Stats()
 	if st.Rooms != 1 || st.Peers != 2 || st.Tracks != 4 || st.ForwardedPackets < 400 {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestFourParty(t *testing.T) {
+	e := newEnv(t)
+	names := []string{"p1", "p2", "p3", "p4"}
+	cs := map[string]*client{}
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		for _, c := range cs {
+			c.Close()
+		}
+		wg.Wait()
+	}()
+	for _, n := range names {
+		cs[n] = e.join("room4", n, sfuclient.Config{})
+		a, v := e.publishAV(cs[n])
+		pump(ctx, &wg, n, map[string]*sfuclient.Track{"audio": a, "video": v})
+	}
+	for _, n := range names {
+		var want []string
+		for _, o := range names {
+			if o != n {
+				want = append(want, o+"/audio", o+"/video")
+			}
+		}
+		for k, r := range e.waitRemotes(cs[n], want...) {
+			e.waitCount(e.readRemote(r, &wg), 30, n+"<-"+k)
+		}
+	}
+	if st := e.s.Stats(); st.Peers != 4 || st.Tracks != 8 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestLeaveUnsubscribes checks that when a peer leaves, the others'
+// subscribe PCs are renegotiated without its tracks, and a late joiner
+// still gets the remaining tracks.
+func TestLeaveUnsubscribes(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{})
+	b := e.join("r", "bob", sfuclient.Config{})
+	aa, av := e.publishAV(a)
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	e.waitRemotes(b, "alice/audio", "alice/video")
+	e.waitEvent(b, "onUserVideoAvailable", func(d json.RawMessage) bool { return string(d) == `{"userID":"alice","isVideoAvailable":true}` })
+
+	c := e.join("r", "carol", sfuclient.Config{})
+	defer c.Close()
+	e.waitRemotes(c, "alice/audio", "alice/video")
+	e.waitEvent(c, "onUserAudioAvailable", func(d json.RawMessage) bool { return string(d) == `{"userID":"alice","isAudioAvailable":true}` })
+
+	a.peer.Leave()
+	e.waitEvent(b, "onUserVideoAvailable", func(d json.RawMessage) bool { return string(d) == `{"userID":"alice","isVideoAvailable":false}` })
+	if st := e.s.Stats(); st.Peers != 2 || st.Tracks != 0 {
+		t.Errorf("stats after leave = %+v", st)
 	}
 }
