@@ -330,3 +330,65 @@ func waitGoroutines(t *testing.T, n int) {
 		time.Sleep(10 * time.Millisecond) // polling a count, not waiting for state we could observe
 	}
 }
+
+// TestGroupCallFourParties: a group call where three invitees accept and
+// everyone receives everyone else's audio and video through the SFU; then
+// participants leave one by one and the last two get onCallEnd.
+func TestGroupCallFourParties(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	names := []string{"alice", "bob", "carol", "dave"}
+	users := map[string]*user{}
+	for _, n := range names {
+		users[n] = s.login(n, sfuclient.Config{})
+	}
+	call, err := users["alice"].sig.GroupCall(ctx, client.CallArgs{UserIDList: names[1:], Type: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names[1:] {
+		users[n].waitEvent(ctx, "onInvited")
+		if _, err := users[n].sig.Accept(ctx, call.CallID); err != nil {
+			t.Fatalf("%s accept: %v", n, err)
+		}
+	}
+	var wg sync.WaitGroup
+	mediaCtx, stopMedia := context.WithCancel(ctx)
+	for _, n := range names {
+		users[n].publish(mediaCtx, &wg)
+	}
+	var rwg sync.WaitGroup
+	for _, n := range names {
+		want := map[string]bool{}
+		for _, o := range names {
+			if o != n {
+				want[o+"/audio"], want[o+"/video"] = true, true
+			}
+		}
+		rwg.Add(1)
+		go func() { defer rwg.Done(); users[n].receive(ctx, want, 30) }()
+	}
+	rwg.Wait()
+	stopMedia()
+	wg.Wait()
+
+	// bob and carol leave: the call goes on; dave leaving ends it.
+	for _, n := range []string{"bob", "carol"} {
+		if err := users[n].sig.Hangup(ctx, call.CallID); err != nil {
+			t.Fatalf("%s hangup: %v", n, err)
+		}
+		users["alice"].waitEvent(ctx, "onUserLeave")
+	}
+	if err := users["dave"].sig.Hangup(ctx, call.CallID); err != nil {
+		t.Fatal(err)
+	}
+	users["alice"].waitEvent(ctx, "onCallEnd")
+	users["dave"].waitEvent(ctx, "onCallEnd")
+	s.a.Store().View(func(tx *store.Tx) error {
+		rec, err := tx.Call(s.app.SDKAppID, call.CallID)
+		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultNormalEnd || rec.CallType != "group" {
+			t.Errorf("record = %+v, %v", rec, err)
+		}
+		return nil
+	})
+}
