@@ -76,8 +76,9 @@ func newEnv(t *testing.T) *env {
 
 type client struct {
 	*sfuclient.Client
-	name string
-	peer *sfu.Peer
+	name    string
+	peer    *sfu.Peer
+	backlog []sfuclient.Event // events read but not yet matched
 }
 
 func (e *env) join(room, name string, cfg sfuclient.Config) *client {
@@ -235,11 +236,20 @@ func keys[V any](m map[string]V) []string {
 // waitEvent waits for an event named name whose data satisfies match.
 func (e *env) waitEvent(c *client, name string, match func(json.RawMessage) bool) json.RawMessage {
 	e.t.Helper()
+	for i, ev := range c.backlog {
+		if ev.Name == name && match(ev.Data) {
+			c.backlog = append(c.backlog[:i], c.backlog[i+1:]...)
+			return ev.Data
+		}
+	}
 	for {
 		select {
 		case ev := <-c.Events():
 			if ev.Name == name && match(ev.Data) {
 				return ev.Data
+			}
+			if len(c.backlog) < 1000 {
+				c.backlog = append(c.backlog, ev)
 			}
 		case <-e.ctx.Done():
 			e.t.Fatalf("%s: no %s event before the deadline", c.name, name)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -43,6 +44,7 @@ type Event struct {
 type Remote struct {
 	Participant string
 	Kind        string
+	TrackID     string // for {"type":"layer","track":...}
 	Track       *webrtc.TrackRemote
 }
 
@@ -85,7 +87,7 @@ func New(cfg Config) (*Client, error) {
 		c.mu.Lock()
 		who := c.byMsid[tr.StreamID()]
 		c.mu.Unlock()
-		c.remotes <- &Remote{Participant: who, Kind: tr.Kind().String(), Track: tr}
+		c.remotes <- &Remote{Participant: who, Kind: tr.Kind().String(), TrackID: tr.ID(), Track: tr}
 	})
 	return c, nil
 }
@@ -296,6 +298,9 @@ type Track struct {
 	rid    uint8
 	ridVal string
 	midVal string
+	// PLI receives a value for each PLI or FIR the SFU sends for this
+	// stream (dropped if nobody reads).
+	PLI chan struct{}
 }
 
 // AddAudio adds an Opus track.
@@ -344,9 +349,11 @@ func (c *Client) AddVideo(rids ...string) ([]*Track, error) {
 		} else if err := sender.AddEncoding(l); err != nil {
 			return nil, err
 		}
-		out = append(out, &Track{Local: l, Sender: sender, ridVal: rid})
+		out = append(out, &Track{Local: l, Sender: sender, ridVal: rid, PLI: make(chan struct{}, 16)})
 	}
-	c.drainRTCP(sender)
+	for _, t := range out {
+		c.watchPLI(t)
+	}
 	return out, nil
 }
 
@@ -369,6 +376,36 @@ func (c *Client) PrepareSimulcast(ts []*Track) {
 		}
 		t.midVal = mid
 	}
+}
+
+// watchPLI reads the RTCP of one (simulcast) stream and signals keyframe
+// requests on t.PLI.
+func (c *Client) watchPLI(t *Track) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			var pkts []rtcp.Packet
+			var err error
+			if t.ridVal == "" {
+				pkts, _, err = t.Sender.ReadRTCP()
+			} else {
+				pkts, _, err = t.Sender.ReadSimulcastRTCP(t.ridVal)
+			}
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					select {
+					case t.PLI <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}
+	}()
 }
 
 // drainRTCP keeps the sender's interceptors fed (pion requires a reader).
