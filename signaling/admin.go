@@ -17,36 +17,43 @@ func (s *Server) LiveCalls() []store.CallRecord {
 // EndCall ends a live call for everyone (admin console, REST end_call).
 // Errors are *call.Error (ErrNoCall) or internal.
 func (s *Server) EndCall(app uint32, callID string) error {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tr, err := s.engine.End(now, app, callID)
+	var stored error
+	err := s.engineDo(func(now time.Time) error {
+		tr, err := s.engine.End(now, app, callID)
+		if err != nil {
+			return err
+		}
+		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ store.CallRecord, err error) { stored = err }})
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	if err := s.persist(tr, now); err != nil {
-		return err
-	}
-	s.apply(tr, "")
-	return nil
+	return stored
 }
 
 // StartCall starts a call on behalf of the server (REST
 // start_call_by_robot). The caller is not joined to a media room by
 // signaling: a server-side caller brings its own media.
 func (s *Server) StartCall(inv call.Invite) (store.CallRecord, error) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tr, err := s.engine.Call(now, inv)
+	var rec store.CallRecord
+	var stored error
+	err := s.engineDo(func(now time.Time) error {
+		tr, err := s.engine.Call(now, inv)
+		if err != nil {
+			return err
+		}
+		rec = tr.Call
+		s.enqueueLocked(commitItem{tr: tr, now: now, noJoin: inv.Caller, before: func(_ store.CallRecord, err error) { stored = err }})
+		return nil
+	})
+	if err == nil {
+		err = stored
+	}
 	if err != nil {
 		return store.CallRecord{}, err
 	}
-	if err := s.persist(tr, now); err != nil {
-		return store.CallRecord{}, err
-	}
-	s.apply(tr, inv.Caller)
-	return tr.Call, nil
+	return rec, nil
 }
 
 // OnlineUsers returns the logged-in userIDs of an app, sorted.
@@ -55,14 +62,11 @@ func (s *Server) OnlineUsers(app uint32) []string {
 }
 
 // expireLocked fires every deadline due at now: ringing timeouts and
-// reconnect graces of the engine, then UserSig expiries.
+// reconnect graces of the engine (queued; Run flushes), then UserSig
+// expiries.
 func (s *Server) expireLocked(now time.Time) {
 	for _, tr := range s.engine.Expire(now) {
-		if err := s.persist(tr, now); err != nil {
-			s.log.Error("expire transition", "call_id", tr.Call.CallID, "err", err)
-			continue
-		}
-		s.apply(tr, "")
+		s.enqueueLocked(commitItem{tr: tr, now: now})
 	}
 	s.expireSigsLocked(now)
 }

@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"callbox/signaling/call"
@@ -17,124 +16,6 @@ type callReply struct {
 	CallID string         `json:"callID"`
 	RoomID string         `json:"roomID"`
 	Type   call.MediaType `json:"type,omitempty"`
-}
-
-// persist writes a transition's record and webhook outbox entries in one
-// transaction (DESIGN "Store"). Called with s.mu held, before anyone is told.
-func (s *Server) persist(tr call.Transition, now time.Time) error {
-	if tr.IsZero() {
-		return nil
-	}
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
-		if err := tx.PutCall(tr.Call); err != nil {
-			return err
-		}
-		for _, h := range tr.Hooks {
-			body, err := json.Marshal(h.Body)
-			if err != nil {
-				return fmt.Errorf("encode hook %s: %w", h.Command, err)
-			}
-			if _, err := tx.AppendOutbox(store.OutboxEntry{
-				SDKAppID: tr.Call.SDKAppID, Command: h.Command, Body: body, Created: now,
-			}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return &Error{Code: CodeInternal, Msg: "internal error", Err: fmt.Errorf("persist call %s: %w", tr.Call.CallID, err)}
-	}
-	return nil
-}
-
-// apply acts on a persisted transition: media room joins and leaves, then
-// the events, each to its recipient's current session. noJoin names a
-// participant signaling must not join to the room (a server-side caller
-// that brings its own media). Called with s.mu held.
-func (s *Server) apply(tr call.Transition, noJoin string) {
-	if tr.IsZero() {
-		return
-	}
-	rec := tr.Call
-	if s.cfg.Rooms != nil {
-		for _, u := range tr.Left {
-			k := peerKey{rec.SDKAppID, u, rec.CallID}
-			if p := s.peers[k]; p != nil {
-				delete(s.peers, k)
-				p.Leave()
-			}
-		}
-		for _, u := range tr.Joined {
-			if u != noJoin {
-				s.joinRoom(rec, u)
-			}
-		}
-	}
-	for _, ev := range tr.Events {
-		b, err := encodeEvent(ev.Name, ev.CallID, ev.Data)
-		if err != nil {
-			s.log.Error("encode event", "event", ev.Name, "call_id", ev.CallID, "err", err)
-			continue
-		}
-		if c := s.current(userKey{rec.SDKAppID, ev.To}); c != nil {
-			c.send(b)
-		}
-	}
-	if !tr.Ended() || len(tr.Events) > 0 {
-		s.Kick() // deadlines may have moved
-	}
-}
-
-// joinRoom puts a joined participant into the call's media room. The send
-// func routes SFU messages to whatever session is the user's current one,
-// so a resumed session gets them.
-func (s *Server) joinRoom(rec store.CallRecord, user string) {
-	k := peerKey{rec.SDKAppID, user, rec.CallID}
-	if s.peers[k] != nil {
-		return
-	}
-	room := fmt.Sprintf("%d/%s", rec.SDKAppID, rec.RoomID)
-	uk := userKey{rec.SDKAppID, user}
-	p, err := s.cfg.Rooms.Join(room, user, func(msg json.RawMessage) {
-		b, err := encodeEvent("media", "", msg)
-		if err != nil {
-			return
-		}
-		if c := s.current(uk); c != nil {
-			c.send(b)
-		}
-	})
-	if err != nil {
-		s.log.Warn("room join", "room_id", room, "user_id", user, "err", err)
-		return
-	}
-	s.peers[k] = p
-}
-
-// step runs one engine operation for a request: persist, reply (so the
-// reply precedes the requester's own events), apply. Called with s.mu held.
-func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(store.CallRecord) any) error {
-	if err != nil {
-		return err
-	}
-	s := c.srv
-	if err := s.persist(tr, now); err != nil {
-		return err
-	}
-	var data any
-	if reply != nil {
-		data = reply(tr.Call)
-	}
-	// Joins come before the reply: a client may send "media" right after it.
-	if s.cfg.Rooms != nil {
-		for _, u := range tr.Joined {
-			s.joinRoom(tr.Call, u)
-		}
-	}
-	c.replyNow(req, data)
-	s.apply(tr, "")
-	return nil
 }
 
 func roomReply(rec store.CallRecord) any {
@@ -208,12 +89,10 @@ func (c *session) invite(typ int, timeout *float64, roomID json.RawMessage, user
 }
 
 func (c *session) start(req Request, inv call.Invite) error {
-	s := c.srv
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	tr, err := s.engine.Call(now, inv)
-	return c.step(req, now, tr, err, roomReply)
+	return c.srv.engineDo(func(now time.Time) error {
+		tr, err := c.srv.engine.Call(now, inv)
+		return c.step(req, now, tr, err, roomReply)
+	})
 }
 
 // groupCall implements §4.5, including the midway invite.
@@ -234,24 +113,23 @@ func (c *session) groupCall(req Request) (any, error) {
 		}
 	}
 	s := c.srv
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	callID := d.CallID
-	if callID == "" {
-		callID = c.joinedGroupCallLocked()
-	}
-	if callID != "" {
-		tr, err := s.engine.InviteMore(now, c.app, c.user, callID, d.UserIDList)
-		return nil, c.step(req, now, tr, err, roomReply)
-	}
-	inv, err := c.invite(d.Type, d.Timeout, d.RoomID, d.UserData)
-	if err != nil {
-		return nil, err
-	}
-	inv.Callees, inv.Group = d.UserIDList, true
-	tr, err := s.engine.Call(now, inv)
-	return nil, c.step(req, now, tr, err, roomReply)
+	return nil, s.engineDo(func(now time.Time) error {
+		callID := d.CallID
+		if callID == "" {
+			callID = c.joinedGroupCallLocked()
+		}
+		if callID != "" {
+			tr, err := s.engine.InviteMore(now, c.app, c.user, callID, d.UserIDList)
+			return c.step(req, now, tr, err, roomReply)
+		}
+		inv, err := c.invite(d.Type, d.Timeout, d.RoomID, d.UserData)
+		if err != nil {
+			return err
+		}
+		inv.Callees, inv.Group = d.UserIDList, true
+		tr, err := s.engine.Call(now, inv)
+		return c.step(req, now, tr, err, roomReply)
+	})
 }
 
 // joinedGroupCallLocked returns the group call the user is joined to, or "".
@@ -292,16 +170,14 @@ func (c *session) callOf(data json.RawMessage, req Request) (string, error) {
 
 // callOp runs an engine operation on the user's call (§4.6–4.9).
 func (c *session) callOp(req Request, op func(now time.Time, callID string) (call.Transition, error), reply func(store.CallRecord) any) error {
-	s := c.srv
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id, err := c.callOf(req.Data, req)
-	if err != nil {
-		return err
-	}
-	tr, err := op(now, id)
-	return c.step(req, now, tr, err, reply)
+	return c.srv.engineDo(func(now time.Time) error {
+		id, err := c.callOf(req.Data, req)
+		if err != nil {
+			return err
+		}
+		tr, err := op(now, id)
+		return c.step(req, now, tr, err, reply)
+	})
 }
 
 func (c *session) accept(req Request) (any, error) {
@@ -348,8 +224,8 @@ func (c *session) switchMedia(req Request, to call.MediaType, notHere *call.Erro
 	return err
 }
 
-// media implements §4.10: the data goes to the user's room peer. The peer
-// is looked up under s.mu but called without it (the SFU may take time).
+// media implements §4.10: the data goes to the user's room peer, called
+// with no lock held (the SFU may take time).
 func (c *session) media(req Request) (any, error) {
 	s := c.srv
 	if s.cfg.Rooms == nil {
@@ -359,11 +235,9 @@ func (c *session) media(req Request) (any, error) {
 		return nil, errorf(CodeBadRequest, "media needs a data object")
 	}
 	s.mu.Lock()
-	var p RoomPeer
-	for _, id := range s.engine.CallsOf(c.app, c.user) {
-		p = s.peers[peerKey{c.app, c.user, id}]
-	}
+	ids := s.engine.CallsOf(c.app, c.user)
 	s.mu.Unlock()
+	p := s.peerOf(c.app, c.user, ids)
 	if p == nil {
 		return nil, errorf(CodeNoMedia, "not in a media room")
 	}

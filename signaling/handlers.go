@@ -9,8 +9,9 @@ import (
 )
 
 // handler serves one request type (docs/protocol.md §4). It returns the
-// reply data or an error; a handler that must queue its reply before the
-// events it causes calls c.replyNow under srv.mu instead.
+// reply data or an error; a handler whose reply must go out ahead of the
+// events it causes queues it through the commit pipeline and sets
+// c.replied.
 type handler struct {
 	fn           func(c *session, req Request) (any, error)
 	beforeLogin  bool // allowed before login
@@ -68,13 +69,6 @@ func (c *session) handle(b []byte) {
 	if !c.replied {
 		c.send(encodeReply(req.ID, data, err))
 	}
-}
-
-// replyNow queues the reply at once; the dispatcher then sends nothing.
-// Handlers call it under srv.mu so the reply precedes their own events.
-func (c *session) replyNow(req Request, data any) {
-	c.send(encodeReply(req.ID, data, nil))
-	c.replied = true
 }
 
 func (c *session) logRequestError(req Request, err error) {

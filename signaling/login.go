@@ -8,6 +8,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"callbox/signaling/call"
 	"callbox/signaling/usersig"
 	"callbox/store"
 )
@@ -59,58 +60,59 @@ func (c *session) login(req Request) (any, error) {
 		return nil, err // dev login still needs a real app
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.loggedIn {
-		return nil, errorf(CodeAlreadyLoggedIn, "already logged in as %q", c.user)
-	}
-	key := userKey{d.SDKAppID, d.UserID}
-	old := s.current(key)
-	if old != nil {
-		s.kickLocked(old, now)
-	}
-	c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
-	c.loggedIn = true
-	c.log = c.log.With("app_id", c.app, "user_id", c.user)
-	c.setSigLocked(expires)
-	s.register(c, old == nil)
-
-	wasJoined := false
-	for _, id := range s.engine.CallsOf(c.app, c.user) {
-		rec, ok := s.engine.Get(c.app, id)
-		wasJoined = wasJoined || ok && isJoined(rec, c.user)
-	}
-	tr, err := s.engine.Online(now, c.app, c.user)
+	var kicked bool
+	err := s.engineDo(func(now time.Time) error {
+		if c.loggedIn {
+			return errorf(CodeAlreadyLoggedIn, "already logged in as %q", c.user)
+		}
+		old := s.current(userKey{d.SDKAppID, d.UserID})
+		if kicked = old != nil; kicked {
+			s.kickLocked(old, now)
+		}
+		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
+		c.loggedIn = true
+		c.log = c.log.With("app_id", c.app, "user_id", c.user)
+		c.setSigLocked(expires)
+		s.register(c, !kicked)
+		wasJoined := false
+		for _, id := range s.engine.CallsOf(c.app, c.user) {
+			rec, ok := s.engine.Get(c.app, id)
+			wasJoined = wasJoined || ok && isJoined(rec, c.user)
+		}
+		rep := loginReply{Version: ProtocolVersion, UserID: c.user, SDKAppID: c.app, Resumed: wasJoined}
+		if !expires.IsZero() {
+			rep.ExpiresAt = expires.Unix()
+		}
+		if s.cfg.ICEServers != nil {
+			rep.ICEServers = s.cfg.ICEServers(c.user, now)
+		}
+		if c.presence {
+			rep.Online = s.onlineUsers(c.app, c.user)
+		}
+		tr, err := s.engine.Online(now, c.app, c.user)
+		if err != nil {
+			// The login stands; a pending invitation just is not re-sent.
+			c.log.Error("online transition", "err", err)
+			tr = call.Transition{}
+		}
+		// The reply goes out ahead of the events Online causes (an
+		// invitation still ringing, §4.1), whether or not storing them worked.
+		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(store.CallRecord, error) {
+			c.send(encodeReply(req.ID, rep, nil))
+		}})
+		c.replied = true
+		return nil
+	})
 	if err == nil {
-		err = s.persist(tr, now)
+		c.log.Info("logged in", "kicked_previous", kicked)
 	}
-	if err != nil {
-		// The login stands; the pending invitation just is not re-sent.
-		c.log.Error("online transition", "err", err)
-	}
-	rep := loginReply{Version: ProtocolVersion, UserID: c.user, SDKAppID: c.app, Resumed: wasJoined}
-	if !expires.IsZero() {
-		rep.ExpiresAt = expires.Unix()
-	}
-	if s.cfg.ICEServers != nil {
-		rep.ICEServers = s.cfg.ICEServers(c.user, now)
-	}
-	if c.presence {
-		rep.Online = s.onlineUsers(c.app, c.user)
-	}
-	c.log.Info("logged in", "kicked_previous", old != nil)
-	c.replyNow(req, rep)
-	if err == nil {
-		s.apply(tr, "")
-	}
-	return nil, nil
+	return nil, err
 }
 
 // kickLocked replaces old by a new login of the same user (§3.3): old hears
 // onKickedOut + onKickedOffline, its call part ends as a hang-up, then it
 // is closed. Called with s.mu held.
 func (s *Server) kickLocked(old *session, now time.Time) {
-	old.departed = true
 	old.loggedIn = false
 	s.removeSigLocked(old)
 	for _, name := range []string{"onKickedOut", "onKickedOffline"} {
@@ -121,14 +123,11 @@ func (s *Server) kickLocked(old *session, now time.Time) {
 	old.close(closeKicked, "kicked out: logged in elsewhere", true)
 	s.unregister(old, false)
 	tr, err := s.engine.KickedOut(now, old.app, old.user)
-	if err == nil {
-		err = s.persist(tr, now)
-	}
 	if err != nil {
 		old.log.Error("kick-out transition", "err", err)
 		return
 	}
-	s.apply(tr, "")
+	s.enqueueLocked(commitItem{tr: tr, now: now})
 	old.log.Info("kicked out by a second login")
 }
 
@@ -153,37 +152,36 @@ func (c *session) renewSig(req Request) (any, error) {
 // logout implements §3.5: the call part ends as a hang-up, then close 1000.
 func (c *session) logout(req Request) (any, error) {
 	s := c.srv
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, id := range s.engine.CallsOf(c.app, c.user) {
-		rec, ok := s.engine.Get(c.app, id)
-		if !ok || !isJoined(rec, c.user) {
-			continue
+	return nil, s.engineDo(func(now time.Time) error {
+		for _, id := range s.engine.CallsOf(c.app, c.user) {
+			rec, ok := s.engine.Get(c.app, id)
+			if !ok || !isJoined(rec, c.user) {
+				continue
+			}
+			tr, err := s.engine.Hangup(now, c.app, c.user, id)
+			if err != nil {
+				c.log.Error("logout hang-up", "err", err)
+				continue
+			}
+			s.enqueueLocked(commitItem{tr: tr, now: now})
 		}
-		tr, err := s.engine.Hangup(now, c.app, c.user, id)
-		if err == nil {
-			err = s.persist(tr, now)
-		}
-		if err != nil {
-			c.log.Error("logout hang-up", "err", err)
-			continue
-		}
-		s.apply(tr, "")
-	}
-	c.departed = true
-	s.goneLocked(c, now)
-	c.replyNow(req, nil)
-	c.close(websocket.StatusNormalClosure, "logout", true)
-	return nil, nil
+		s.goneLocked(c, now)
+		s.enqueueLocked(commitItem{now: now, before: func(store.CallRecord, error) {
+			c.send(encodeReply(req.ID, nil, nil))
+			c.close(websocket.StatusNormalClosure, "logout", true)
+		}})
+		c.replied = true
+		return nil
+	})
 }
 
 // sessionGone is called once when a session's loop ends: a user whose
 // current session this was goes offline (§3.6).
 func (s *Server) sessionGone(c *session) {
-	s.mu.Lock()
-	s.goneLocked(c, s.cfg.Now())
-	s.mu.Unlock()
+	s.engineDo(func(now time.Time) error {
+		s.goneLocked(c, now)
+		return nil
+	})
 	s.regMu.Lock()
 	delete(s.conns, c)
 	s.regMu.Unlock()
@@ -199,14 +197,11 @@ func (s *Server) goneLocked(c *session, now time.Time) {
 	c.loggedIn = false
 	s.unregister(c, true)
 	tr, err := s.engine.Offline(now, c.app, c.user)
-	if err == nil {
-		err = s.persist(tr, now)
-	}
 	if err != nil {
 		c.log.Error("offline transition", "err", err)
 		return
 	}
-	s.apply(tr, "")
+	s.enqueueLocked(commitItem{tr: tr, now: now})
 	c.log.Info("logged out")
 }
 

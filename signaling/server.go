@@ -109,14 +109,21 @@ type Server struct {
 	log  *slog.Logger
 	wake chan struct{} // capacity 1: deadlines changed, look again
 
-	// mu serializes the engine, the store writes that follow each
-	// transition, the room peers and the login state of sessions, so every
-	// transition is persisted and delivered in order. Never held while
-	// calling into a session's network I/O (sends only enqueue).
-	mu     sync.Mutex
-	engine *call.Engine
-	peers  map[peerKey]RoomPeer
-	sigs   sigHeap
+	// mu guards the engine, the queue of transitions to commit, the login
+	// state of sessions and the sig heap. Held only for in-memory work;
+	// never while storing or doing I/O (sends only enqueue).
+	mu      sync.Mutex
+	engine  *call.Engine
+	pending []commitItem
+	sigs    sigHeap
+
+	// commitMu is held by the one goroutine storing and delivering a batch
+	// of transitions (commit.go). Taken before mu, never under it.
+	commitMu sync.Mutex
+
+	// peersMu guards peers (a leaf lock; Join/Leave run under commitMu).
+	peersMu sync.Mutex
+	peers   map[peerKey]RoomPeer
 
 	// regMu guards the session registry. It is a leaf lock: room send
 	// callbacks take it from SFU goroutines, so nothing is called under it.
@@ -214,6 +221,9 @@ func (s *Server) Run(ctx context.Context) error {
 		now := s.cfg.Now()
 		s.mu.Lock()
 		s.expireLocked(now)
+		s.mu.Unlock()
+		s.flush()
+		s.mu.Lock()
 		next, ok := s.nextDeadlineLocked()
 		s.mu.Unlock()
 		d := time.Hour
