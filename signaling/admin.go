@@ -64,11 +64,13 @@ func (s *Server) OnlineUsers(app uint32) []string {
 // expireLocked fires every deadline due at now: ringing timeouts and
 // reconnect graces of the engine (queued; Run flushes), then UserSig
 // expiries.
-func (s *Server) expireLocked(now time.Time) {
-	for _, tr := range s.engine.Expire(now) {
+func (s *Server) expireLocked(now time.Time) int {
+	trs := s.engine.Expire(now)
+	for _, tr := range trs {
 		s.enqueueLocked(commitItem{tr: tr, now: now})
 	}
 	s.expireSigsLocked(now)
+	return len(trs)
 }
 
 // nextDeadlineLocked is the earliest engine or sig deadline.

@@ -90,6 +90,9 @@ func (c *session) invite(typ int, timeout *float64, roomID json.RawMessage, user
 
 func (c *session) start(req Request, inv call.Invite) error {
 	return c.srv.engineDo(func(now time.Time) error {
+		if err := c.stillLoggedInLocked(); err != nil {
+			return err
+		}
 		tr, err := c.srv.engine.Call(now, inv)
 		return c.step(req, now, tr, err, roomReply)
 	})
@@ -114,6 +117,9 @@ func (c *session) groupCall(req Request) (any, error) {
 	}
 	s := c.srv
 	return nil, s.engineDo(func(now time.Time) error {
+		if err := c.stillLoggedInLocked(); err != nil {
+			return err
+		}
 		callID := d.CallID
 		if callID == "" {
 			callID = c.joinedGroupCallLocked()
@@ -130,6 +136,15 @@ func (c *session) groupCall(req Request) (any, error) {
 		tr, err := s.engine.Call(now, inv)
 		return c.step(req, now, tr, err, roomReply)
 	})
+}
+
+// stillLoggedInLocked refuses engine work for a session kicked out since
+// its request was admitted.
+func (c *session) stillLoggedInLocked() error {
+	if !c.loggedIn {
+		return errorf(CodeNotLoggedIn, "not logged in")
+	}
+	return nil
 }
 
 // joinedGroupCallLocked returns the group call the user is joined to, or "".
@@ -171,6 +186,9 @@ func (c *session) callOf(data json.RawMessage, req Request) (string, error) {
 // callOp runs an engine operation on the user's call (§4.6–4.9).
 func (c *session) callOp(req Request, op func(now time.Time, callID string) (call.Transition, error), reply func(store.CallRecord) any) error {
 	return c.srv.engineDo(func(now time.Time) error {
+		if err := c.stillLoggedInLocked(); err != nil {
+			return err
+		}
 		id, err := c.callOf(req.Data, req)
 		if err != nil {
 			return err

@@ -220,9 +220,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		now := s.cfg.Now()
 		s.mu.Lock()
-		s.expireLocked(now)
+		fired := s.expireLocked(now)
 		s.mu.Unlock()
-		s.flush()
+		if fired > 0 {
+			s.flush()
+		}
 		s.mu.Lock()
 		next, ok := s.nextDeadlineLocked()
 		s.mu.Unlock()

@@ -21,7 +21,7 @@ import (
 // DefaultEventBuffer is the capacity of the Events channel. When it is
 // full the client stops reading, and the server eventually drops it as too
 // slow, as it would a real client that cannot keep up.
-const DefaultEventBuffer = 1024
+const DefaultEventBuffer = 256
 
 // Options tune Dial. The zero value is ready to use.
 type Options struct {
