@@ -208,6 +208,14 @@ func (d *downTrack) rtcpLoop() {
 	}
 }
 
+// waiting reports whether d waits for a keyframe: nothing sent yet, or a
+// layer switch pending.
+func (d *downTrack) waiting() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.started || d.cur != d.target.Load()
+}
+
 func (d *downTrack) curLayer() int32 {
 	d.mu.Lock()
 	defer d.mu.Unlock()

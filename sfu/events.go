@@ -86,7 +86,7 @@ func (p *Peer) layerTick(now time.Time) {
 	}
 	var downs []*downTrack
 	for _, d := range p.downs {
-		if d.t.simulcast {
+		if d.t.kind == webrtc.RTPCodecTypeVideo {
 			downs = append(downs, d)
 		}
 	}
@@ -103,6 +103,11 @@ func (p *Peer) layerTick(now time.Time) {
 	budget := p.budget()
 	for _, d := range downs {
 		d.selectLayer(now, budget)
+		if d.waiting() {
+			// The keyframe asked for may have been lost (written before
+			// DTLS was up, or the PLI itself): ask again, rate-limited.
+			d.t.requestKeyframe(d.target.Load(), now)
+		}
 	}
 }
 
@@ -153,7 +158,7 @@ func (d *downTrack) selectLayer(now time.Time, budget uint64) {
 		pick--
 	}
 	target := ls[pick].idx
-	if d.target.Swap(target) != target || d.curLayer() != target {
+	if d.target.Swap(target) != target {
 		d.t.requestKeyframe(target, now)
 	}
 }

@@ -69,6 +69,11 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 	p.pub.OnTrack(p.onTrack)
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcSubscribe, c) })
+	p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			p.requestKeyframes()
+		}
+	})
 	p.pub.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		p.q.pubICE.Store(int32(st))
 		p.log.Debug("publish ice state", "state", st.String())
@@ -298,6 +303,22 @@ func (p *Peer) negotiateLocked() {
 	p.offered, p.everOffer = true, true
 	p.send(mustJSON(tracksMsg{Type: msgTracks, Tracks: p.trackInfosLocked()}))
 	p.send(mustJSON(sdpMsg{Type: msgSubscribeOffer, SDP: offer.SDP}))
+}
+
+// requestKeyframes asks the publishers of everything p receives for a
+// keyframe: pion drops writes until DTLS is up, so the keyframe asked for at
+// Bind may never have reached p.
+func (p *Peer) requestKeyframes() {
+	p.mu.Lock()
+	downs := make([]*downTrack, 0, len(p.downs))
+	for _, d := range p.downs {
+		downs = append(downs, d)
+	}
+	p.mu.Unlock()
+	now := p.s.now()
+	for _, d := range downs {
+		d.t.requestKeyframe(d.curLayer(), now)
+	}
 }
 
 func (p *Peer) subConnected() bool {

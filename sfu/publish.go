@@ -29,25 +29,29 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		p.log.Warn("stream ignored", "rid", remote.RID(), "ssrc", uint32(remote.SSRC()))
 		return
 	}
-	p.wg.Add(1)
-	if isNew {
-		// Interceptors (receiver reports, NACK generation) see the
-		// publisher's RTCP only if someone reads it.
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			buf := make([]byte, 1500)
-			for {
-				if _, _, err := recv.Read(buf); err != nil {
-					return
-				}
+	// Interceptors (receiver reports, NACK generation) see the publisher's
+	// RTCP for this stream only if someone reads it.
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		buf := make([]byte, 1500)
+		rid := remote.RID()
+		for {
+			var err error
+			if rid != "" {
+				_, _, err = recv.ReadSimulcast(buf, rid)
+			} else {
+				_, _, err = recv.Read(buf)
 			}
-		}()
-	}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	p.mu.Unlock()
 	defer p.wg.Done()
 
-	p.log.Info("track published", "track", t.id, "kind", t.kind.String(), "codec", t.codec.MimeType, "rid", remote.RID())
+	p.log.Info("track published", "track", t.id, "kind", t.kind.String(), "codec", t.codec.MimeType, "rid", remote.RID(), "layer", l.idx, "layers", len(t.layers))
 	if isNew {
 		p.room.published(t)
 	}
