@@ -150,3 +150,38 @@ func TestReconnectGraceExpires(t *testing.T) {
 	}
 	checkResult(t, h, call.CallID, store.ResultInterrupt)
 }
+
+// TestStartCall: a server-initiated call (REST start_call_by_robot) rings
+// the callee; signaling does not put the server-side caller in the room.
+func TestStartCall(t *testing.T) {
+	rooms := &echoRooms{joined: map[string]bool{}}
+	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
+	ctx := ctxT(t)
+	bob := h.login("bob", false)
+	rec, err := h.srv.StartCall(callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: callpkg.MediaVideo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := expect(t, bob, client.EvInvited); ev.CallID != rec.CallID || field(t, ev, "sponsor") != "robot" {
+		t.Fatalf("invited %s %s", ev.CallID, ev.Data)
+	}
+	if rooms.count() != 0 {
+		t.Fatalf("robot joined to the room: %v", rooms.log)
+	}
+	if _, err := bob.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if rooms.count() != 1 {
+		t.Fatalf("%d peers, want bob only (%v)", rooms.count(), rooms.log)
+	}
+	if _, err := h.srv.StartCall(callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: 7}); err == nil {
+		t.Fatal("bad media type accepted")
+	}
+	if err := h.srv.EndCall(h.app.SDKAppID, rec.CallID); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, client.EvCallEnd)
+	if rooms.count() != 0 {
+		t.Fatalf("%d peers after EndCall (%v)", rooms.count(), rooms.log)
+	}
+}
