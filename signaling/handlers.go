@@ -74,10 +74,10 @@ func (c *session) handle(b []byte) {
 func (c *session) logRequestError(req Request, err error) {
 	code, _ := wireError(err)
 	if code == CodeInternal {
-		c.log.Error("request failed", "type", req.Type, "user_id", c.user, "app_id", c.app, "err", err)
+		c.logger().Error("request failed", "type", req.Type, "user_id", c.user, "app_id", c.app, "err", err)
 		return
 	}
-	c.log.Debug("request refused", "type", req.Type, "code", code, "err", err)
+	c.logger().Debug("request refused", "type", req.Type, "code", code, "err", err)
 }
 
 // wireError maps any error to its code and client-safe text (docs/protocol.md

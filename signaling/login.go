@@ -71,7 +71,7 @@ func (c *session) login(req Request) (any, error) {
 		}
 		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
 		c.loggedIn = true
-		c.log = c.log.With("app_id", c.app, "user_id", c.user)
+		c.logp.Store(c.logger().With("app_id", c.app, "user_id", c.user))
 		c.setSigLocked(expires)
 		s.register(c, !kicked)
 		wasJoined := false
@@ -92,7 +92,7 @@ func (c *session) login(req Request) (any, error) {
 		tr, err := s.engine.Online(now, c.app, c.user)
 		if err != nil {
 			// The login stands; a pending invitation just is not re-sent.
-			c.log.Error("online transition", "err", err)
+			c.logger().Error("online transition", "err", err)
 			tr = call.Transition{}
 		}
 		// The reply goes out ahead of the events Online causes (an
@@ -104,7 +104,7 @@ func (c *session) login(req Request) (any, error) {
 		return nil
 	})
 	if err == nil {
-		c.log.Info("logged in", "kicked_previous", kicked)
+		c.logger().Info("logged in", "kicked_previous", kicked)
 	}
 	return nil, err
 }
@@ -124,11 +124,11 @@ func (s *Server) kickLocked(old *session, now time.Time) {
 	s.unregister(old, false)
 	tr, err := s.engine.KickedOut(now, old.app, old.user)
 	if err != nil {
-		old.log.Error("kick-out transition", "err", err)
+		old.logger().Error("kick-out transition", "err", err)
 		return
 	}
 	s.enqueueLocked(commitItem{tr: tr, now: now})
-	old.log.Info("kicked out by a second login")
+	old.logger().Info("kicked out by a second login")
 }
 
 // renewSig implements §4.2.
@@ -160,7 +160,7 @@ func (c *session) logout(req Request) (any, error) {
 			}
 			tr, err := s.engine.Hangup(now, c.app, c.user, id)
 			if err != nil {
-				c.log.Error("logout hang-up", "err", err)
+				c.logger().Error("logout hang-up", "err", err)
 				continue
 			}
 			s.enqueueLocked(commitItem{tr: tr, now: now})
@@ -198,11 +198,11 @@ func (s *Server) goneLocked(c *session, now time.Time) {
 	s.unregister(c, true)
 	tr, err := s.engine.Offline(now, c.app, c.user)
 	if err != nil {
-		c.log.Error("offline transition", "err", err)
+		c.logger().Error("offline transition", "err", err)
 		return
 	}
 	s.enqueueLocked(commitItem{tr: tr, now: now})
-	c.log.Info("logged out")
+	c.logger().Info("logged out")
 }
 
 func (c *session) presenceReq(Request) (any, error) {
@@ -353,10 +353,10 @@ func (s *Server) expireSigsLocked(now time.Time) {
 			}
 			c.sigEntry = &sigEntry{at: e.at.Add(s.cfg.SigGrace), c: c, grace: true}
 			heap.Push(&s.sigs, c.sigEntry)
-			c.log.Info("usersig expired")
+			c.logger().Info("usersig expired")
 			continue
 		}
-		c.log.Info("session dropped", "reason", "usersig expired")
+		c.logger().Info("session dropped", "reason", "usersig expired")
 		c.close(closeSigExpired, "usersig expired", true)
 	}
 }

@@ -31,7 +31,7 @@ const (
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
-	log  *slog.Logger
+	logp atomic.Pointer[slog.Logger] // replaced at login, read anywhere
 	q    *sendq
 	in   chan inbound
 	done chan struct{} // closed by close
@@ -73,16 +73,18 @@ type inbound struct {
 func newSession(srv *Server, log *slog.Logger) *session {
 	c := &session{
 		srv:       srv,
-		log:       log,
 		q:         newSendq(srv.cfg.SendQueue),
 		in:        make(chan inbound),
 		done:      make(chan struct{}),
 		connected: time.Now(),
 	}
+	c.logp.Store(log)
 	c.pingCtx, c.pingCancel = context.WithCancel(context.Background())
 	c.touch()
 	return c
 }
+
+func (c *session) logger() *slog.Logger { return c.logp.Load() }
 
 func (c *session) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
@@ -103,7 +105,7 @@ func (c *session) send(b []byte) {
 		select {
 		case <-c.done:
 		default:
-			c.log.Warn("session dropped", "reason", "too slow", "queued", c.srv.cfg.SendQueue)
+			c.logger().Warn("session dropped", "reason", "too slow", "queued", c.srv.cfg.SendQueue)
 			c.close(websocket.StatusPolicyViolation, "too slow", false)
 		}
 	}
@@ -157,7 +159,7 @@ func (c *session) keepalive(now time.Time) time.Duration {
 	}
 	idle := now.Sub(time.Unix(0, c.lastRead.Load()))
 	if idle >= cfg.DeadAfter {
-		c.log.Info("session dropped", "reason", "keep-alive timeout", "idle", idle)
+		c.logger().Info("session dropped", "reason", "keep-alive timeout", "idle", idle)
 		c.close(closeDead, "keep-alive timeout", false)
 		return time.Hour
 	}
@@ -231,7 +233,7 @@ func (c *session) writeLoop() {
 		items, ping := c.q.take()
 		for _, b := range items {
 			if err := c.write(b); err != nil {
-				c.log.Debug("write failed", "err", err)
+				c.logger().Debug("write failed", "err", err)
 				c.close(websocket.StatusAbnormalClosure, "write failed", false)
 				c.finish()
 				return
@@ -256,7 +258,7 @@ func (c *session) ping() {
 	ctx, cancel := context.WithTimeout(c.pingCtx, c.srv.cfg.WriteTimeout)
 	defer cancel()
 	if err := c.conn.Ping(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		c.log.Debug("ping failed", "err", err)
+		c.logger().Debug("ping failed", "err", err)
 	}
 }
 
