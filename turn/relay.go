@@ -49,7 +49,7 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	setBuffers(conn)
 	port := conn.LocalAddr().(*net.UDPAddr).Port
 	relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, uint16(port)))
-	return &countingConn{UDPConn: conn, c: g.c}, relayAddr, nil
+	return &countingConn{PacketConn: fastUDP(conn), c: g.c}, relayAddr, nil
 }
 
 func (g *relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
@@ -65,12 +65,12 @@ func setBuffers(c *net.UDPConn) {
 
 // countingConn counts what a relay socket exchanges with peers.
 type countingConn struct {
-	*net.UDPConn
+	net.PacketConn
 	c *counters
 }
 
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, addr, err := c.UDPConn.ReadFrom(b)
+	n, addr, err := c.PacketConn.ReadFrom(b)
 	if err == nil {
 		c.c.fromPeer.Add(1)
 		c.c.fromPeerBytes.Add(uint64(n))
@@ -83,7 +83,7 @@ func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.c.toPeer.Add(1)
 	c.c.toPeerBytes.Add(uint64(len(b)))
-	n, err := c.UDPConn.WriteTo(b, addr)
+	n, err := c.PacketConn.WriteTo(b, addr)
 	if err != nil {
 		c.c.toPeer.Add(^uint64(0))
 		c.c.toPeerBytes.Add(^uint64(len(b) - 1))

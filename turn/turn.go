@@ -167,7 +167,7 @@ func (s *Server) start(listenIP, publicIP netip.Addr) error {
 	}
 	srv, err := pionturn.NewServer(pionturn.ServerConfig{
 		PacketConnConfigs: []pionturn.PacketConnConfig{{
-			PacketConn: s.udp, RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler,
+			PacketConn: fastUDP(s.udp), RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler,
 		}},
 		ListenerConfigs: lcs,
 		LoggerFactory:   pionLogs{log: s.log},

@@ -135,28 +135,28 @@ func waitUDP(ctx context.Context, addr netip.AddrPort, probe []byte, ok func([]b
 	return ctx.Err()
 }
 
-// procCPU returns a process's user+system time from /proc/<pid>/stat.
-func procCPU(pid int) (time.Duration, error) {
+// procCPU returns a process's user and system time from /proc/<pid>/stat.
+func procCPU(pid int) (cpuTime, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, fmt.Errorf("read cpu of %d: %w", pid, err)
+		return cpuTime{}, fmt.Errorf("read cpu of %d: %w", pid, err)
 	}
 	// Fields after the parenthesised command name start at field 3 (state);
 	// utime and stime are fields 14 and 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return cpuTime{}, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
+		return cpuTime{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f))
 	}
 	ut, err1 := strconv.ParseInt(f[11], 10, 64)
 	st, err2 := strconv.ParseInt(f[12], 10, 64)
 	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+		return cpuTime{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return time.Duration(ut+st) * time.Second / userHZ, nil
+	return cpuTime{user: time.Duration(ut) * time.Second / userHZ, sys: time.Duration(st) * time.Second / userHZ}, nil
 }
 
 var (

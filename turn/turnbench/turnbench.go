@@ -78,12 +78,14 @@ func (c Config) withDefaults() Config {
 
 // Side is one server's figures.
 type Side struct {
-	Server     string  `json:"server"`
-	Sent       int     `json:"sent"`     // packets the clients sent
-	Received   int     `json:"received"` // echoes the clients got back
-	Lost       int     `json:"lost"`     // as uclient counts them
-	Relayed    int     `json:"relayed"`  // sent + received: each crossed the relay once
-	CPUSeconds float64 `json:"cpuSeconds"`
+	Server      string  `json:"server"`
+	Sent        int     `json:"sent"`       // packets the clients sent
+	Received    int     `json:"received"`   // echoes the clients got back
+	Lost        int     `json:"lost"`       // as uclient counts them
+	Relayed     int     `json:"relayed"`    // sent + received: each crossed the relay once
+	CPUSeconds  float64 `json:"cpuSeconds"` // user + sys
+	UserSeconds float64 `json:"userSeconds"`
+	SysSeconds  float64 `json:"sysSeconds"`
 	// CPUPerPacket is CPU seconds per relayed packet.
 	CPUPerPacket float64 `json:"cpuPerPacket"`
 	WallSeconds  float64 `json:"wallSeconds"`
@@ -176,12 +178,12 @@ func runCoturn(ctx context.Context, cfg Config, peer netip.AddrPort) (Side, erro
 	}
 	defer cot.stop()
 	return measure(ctx, "coturn", cfg, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), peer,
-		func() (time.Duration, error) { return procCPU(cot.cmd.Process.Pid) })
+		func() (cpuTime, error) { return procCPU(cot.cmd.Process.Pid) })
 }
 
 // measure runs uclient against server and takes cpu before and after.
 func measure(ctx context.Context, name string, cfg Config, server, peer netip.AddrPort,
-	cpu func() (time.Duration, error)) (Side, error) {
+	cpu func() (cpuTime, error)) (Side, error) {
 	side := Side{Server: name}
 	user, pass := turn.Credentials(benchSecret, "bench", time.Now().Add(time.Hour))
 	args := []string{
@@ -213,21 +215,25 @@ func measure(ctx context.Context, name string, cfg Config, server, peer netip.Ad
 	}
 	side.Sent, side.Received, side.Lost = tot.sent, tot.received, tot.lost
 	side.Relayed = tot.sent + tot.received
-	side.CPUSeconds = (after - before).Seconds()
+	side.UserSeconds = (after.user - before.user).Seconds()
+	side.SysSeconds = (after.sys - before.sys).Seconds()
+	side.CPUSeconds = side.UserSeconds + side.SysSeconds
 	if side.Relayed > 0 {
 		side.CPUPerPacket = side.CPUSeconds / float64(side.Relayed)
 	}
 	return side, nil
 }
 
-// selfCPU is this process's user+system time.
-func selfCPU() (time.Duration, error) {
+// selfCPU is this process's user and system time.
+func selfCPU() (cpuTime, error) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("getrusage: %w", err)
+		return cpuTime{}, fmt.Errorf("getrusage: %w", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+	return cpuTime{user: time.Duration(ru.Utime.Nano()), sys: time.Duration(ru.Stime.Nano())}, nil
 }
+
+type cpuTime struct{ user, sys time.Duration }
 
 func freePort() (int, error) {
 	// A port free for UDP and TCP now; the window until coturn binds it is
@@ -255,14 +261,14 @@ func report(w io.Writer, r Result, asJSON bool) error {
 		return enc.Encode(r)
 	}
 	_, err := fmt.Fprintf(w, "turn relay: %d clients x %d packets of %d B over %s, %.0f packets/s offered\n"+
-		"%-8s %9s %9s %6s %9s %12s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
-		"server", "relayed", "lost", "wall_s", "cpu_s", "cpu_us/pkt")
+		"%-8s %9s %6s %6s %7s %7s %7s %10s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
+		"server", "relayed", "lost", "wall_s", "user_s", "sys_s", "cpu_s", "cpu_us/pkt")
 	if err != nil {
 		return err
 	}
 	for _, s := range []Side{r.Ours, r.Coturn} {
-		if _, err := fmt.Fprintf(w, "%-8s %9d %9d %6.1f %9.3f %12.2f\n", s.Server, s.Relayed, s.Lost,
-			s.WallSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
+		if _, err := fmt.Fprintf(w, "%-8s %9d %6d %6.1f %7.3f %7.3f %7.3f %10.2f\n", s.Server, s.Relayed, s.Lost,
+			s.WallSeconds, s.UserSeconds, s.SysSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
 			return err
 		}
 	}

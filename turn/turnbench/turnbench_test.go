@@ -63,7 +63,7 @@ func TestParseUclient(t *testing.T) {
 
 func TestProcCPU(t *testing.T) {
 	d, err := procCPU(os.Getpid())
-	if err != nil || d < 0 {
+	if err != nil || d.user < 0 || d.sys < 0 {
 		t.Fatalf("procCPU(self) = %v, %v", d, err)
 	}
 	if _, err := procCPU(-1); err == nil {
