@@ -65,6 +65,7 @@ func TestMediaRouting(t *testing.T) {
 	rooms := &echoRooms{joined: map[string]bool{}}
 	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
 	ctx := ctxT(t)
+	watcher := h.login("watcher", true)
 	alice, bob := h.login("alice", false), h.login("bob", false)
 	call, err := alice.Call(ctx, "bob", client.Video)
 	if err != nil {
@@ -97,6 +98,7 @@ func TestMediaRouting(t *testing.T) {
 	// A dropped connection keeps the peer through the grace; the resumed
 	// session gets the media messages.
 	alice.CloseNow()
+	expect(t, watcher, client.EvUserOffline) // the server noticed the drop
 	alice2, rep := h.loginReply("alice", false)
 	if !rep.Resumed {
 		t.Fatal("login within grace did not resume")
@@ -134,6 +136,8 @@ func TestReconnectGraceExpires(t *testing.T) {
 	if _, err := bob.Accept(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
+	// Presence events do not wait for call events; take these first.
+	expect(t, bob, client.EvCallBegin)
 	alice.CloseNow()
 	expect(t, bob, client.EvUserOffline) // the server noticed
 	h.clock.Advance(callpkg.DefaultGrace - time.Second)

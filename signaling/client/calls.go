@@ -13,13 +13,21 @@ const (
 	Video = 2
 )
 
-// Event names (docs/protocol.md §5; call-semantics §3, §7).
+// Event names (docs/protocol.md §5; call-semantics §3, §7). TRTCCalling
+// and TUICallKit names of the same moment both arrive.
 const (
 	EvInvited           = "onInvited"
 	EvCallReceived      = "onCallReceived"
 	EvUserAccept        = "onUserAccept"
 	EvUserEnter         = "onUserEnter"
+	EvUserJoin          = "onUserJoin"
+	EvCallBegin         = "onCallBegin"
 	EvUserLeave         = "onUserLeave"
+	EvUserReject        = "onUserReject"
+	EvUserNoResponse    = "onUserNoResponse"
+	EvUserLineBusy      = "onUserLineBusy"
+	EvCallCancelled     = "onCallCancelled"
+	EvUserInviting      = "onUserInviting"
 	EvReject            = "onReject"
 	EvNoResp            = "onNoResp"
 	EvLineBusy          = "onLineBusy"
