@@ -51,6 +51,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			recordCommand(),
 			backupCommand(),
 			turnCommand(),
+			benchCommand(),
 			versionCommand(b),
 		},
 	}
