@@ -18,8 +18,8 @@ type handler struct {
 	whileExpired bool // allowed while the UserSig is expired (§3.4)
 }
 
-// handlers is the request table; built once per Server in New would be
-// equivalent, but it holds no state so a package-level table is fine.
+// handlers is the request table of docs/protocol.md §4. It is immutable
+// and holds no configuration.
 var handlers = map[string]handler{
 	"login":         {fn: (*session).login, beforeLogin: true},
 	"ping":          {fn: (*session).pingReq, beforeLogin: true, whileExpired: true},

@@ -261,6 +261,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.close(websocket.StatusGoingAway, "server shutting down", true)
 	}
+	// The waiter ends when the last session does, even if ctx ends first.
 	done := make(chan struct{})
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
