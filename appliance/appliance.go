@@ -163,6 +163,9 @@ func (a *Appliance) bootstrap() error {
 	return nil
 }
 
+// DataDir is the data directory in use.
+func (a *Appliance) DataDir() string { return a.cfg.DataDir }
+
 // Store is the appliance's open store (for in-process tests and tools).
 func (a *Appliance) Store() *store.Store { return a.store }
 

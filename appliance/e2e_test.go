@@ -392,3 +392,41 @@ func TestGroupCallFourParties(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAdminSeesAndEndsLiveCall: the CLI's view (the control socket) lists a
+// ringing call and ends it; the invitee's ringing stops.
+func TestAdminSeesAndEndsLiveCall(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	alice := s.login("alice", sfuclient.Config{})
+	bob := s.login("bob", sfuclient.Config{})
+	call, err := alice.sig.Call(ctx, "bob", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onInvited")
+
+	adm, err := appliance.OpenAdmin(ctx, s.a.DataDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	live, err := adm.LiveCalls(ctx)
+	if err != nil || len(live) != 1 || live[0].CallID != call.CallID || live[0].State != store.CallRinging {
+		t.Fatalf("live calls = %+v, %v", live, err)
+	}
+	if err := adm.EndCall(ctx, s.app.SDKAppID, "no-such-call"); err == nil {
+		t.Fatal("ending an unknown call succeeded")
+	}
+	if err := adm.EndCall(ctx, s.app.SDKAppID, call.CallID); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onCallingCancel")
+	if live, _ := adm.LiveCalls(ctx); len(live) != 0 {
+		t.Fatalf("still live after end: %+v", live)
+	}
+	recs, err := adm.Records(ctx, store.CallFilter{SDKAppID: s.app.SDKAppID, User: "bob"})
+	if err != nil || len(recs) != 1 || recs[0].State != store.CallEnded {
+		t.Fatalf("records = %+v, %v", recs, err)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"runtime"
 	"time"
+
+	"callbox/ui"
 )
 
 // routes is the one list of public HTTP mounts.
@@ -12,7 +14,7 @@ func (a *Appliance) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /ws", a.sig)
-	mux.HandleFunc("GET /{$}", a.handleIndex)
+	mux.Handle("GET /", ui.New())
 	return securityHeaders(mux)
 }
 
@@ -34,13 +36,6 @@ func (a *Appliance) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Uptime:    a.cfg.Now().Sub(a.started).Round(time.Millisecond).Seconds(),
 		StartedAt: a.started.UTC().Format(time.RFC3339),
 	})
-}
-
-// handleIndex is a placeholder until the web app lands in embed/.
-func (a *Appliance) handleIndex(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Write([]byte(`<!doctype html><meta charset="utf-8"><title>callbox</title>
-<h1>callbox</h1><p>The server is running. The web app is not built yet; see <a href="/healthz">/healthz</a>.</p>`))
 }
 
 func securityHeaders(h http.Handler) http.Handler {
