@@ -297,3 +297,29 @@ func TestEndCallAdmin(t *testing.T) {
 		t.Fatal("ending an ended call succeeded")
 	}
 }
+
+// TestStoreFailure: when the store cannot record a transition the
+// requester gets 5000, nobody hears of the change, and the server goes on.
+func TestStoreFailure(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", true), h.login("bob", false)
+	if err := h.st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := alice.Call(ctx, "bob", client.Audio)
+	wantCode(t, err, 5000)
+	// alice's loop ran the failed commit before this ping, and bob's ping
+	// reply is queued after anything that commit could have sent him.
+	if err := alice.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-bob.Events():
+		t.Fatalf("bob got %s for a change that was not stored", ev.Name)
+	default:
+	}
+}
