@@ -19,7 +19,7 @@ type loginReply struct {
 	SDKAppID   uint32   `json:"sdkappid"`
 	ExpiresAt  int64    `json:"expiresAt,omitempty"`
 	ICEServers any      `json:"iceServers,omitempty"`
-	Online     []string `json:"online,omitempty"`
+	Online     []string `json:"online,omitzero"` // non-nil with presence
 	Resumed    bool     `json:"resumed"`
 }
 
