@@ -441,6 +441,10 @@ func (t *Track) Write(seq uint16, ts uint32, payload []byte, level int) error {
 	return t.Local.WriteRTP(p)
 }
 
+// WritePacket sends a prepared packet as is (SSRC and payload type are
+// filled in by pion); the caller may reuse p afterwards.
+func (t *Track) WritePacket(p *rtp.Packet) error { return t.Local.WriteRTP(p) }
+
 // Close closes both PCs and waits for the client's goroutines.
 func (c *Client) Close() {
 	c.mu.Lock()

@@ -1,0 +1,44 @@
+package sfubench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs windows of real traffic")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := Run(ctx, Config{Publishers: 2, Subscribers: 2, Duration: time.Second, Reps: 1, VideoPPS: 300, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	// The figures themselves are too light to mean much at this load
+	// (the SFU's CPU profile has few samples); check the plumbing.
+	if len(res.Windows) != 2 || res.RelayFwd <= 0 {
+		t.Fatalf("result %+v", res)
+	}
+	for _, w := range res.Windows {
+		// 2 x 350 packets/s to 2 subscribers (and, for the SFU, to the
+		// other publisher) for one second, give or take a tick.
+		if w.Forwarded < 1300 || w.Loss > 0.01 || w.Received < w.Expected*99/100 {
+			t.Errorf("%s window: %+v", w.Variant, w)
+		}
+		if w.ServerShare < 0 || w.ServerShare > 1 {
+			t.Errorf("%s server share %v", w.Variant, w.ServerShare)
+		}
+	}
+	if res.Windows[0].Method != "thread-clock" || res.Windows[1].Method != "profile" {
+		t.Errorf("methods %s, %s", res.Windows[0].Method, res.Windows[1].Method)
+	}
+	if !strings.Contains(out.String(), "ratio sfu/relay") {
+		t.Errorf("report lacks the ratio:\n%s", out.String())
+	}
+}
