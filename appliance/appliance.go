@@ -16,6 +16,7 @@ import (
 
 	"callbox/sfu"
 	"callbox/signaling"
+	"callbox/signaling/call"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -135,7 +136,23 @@ func (a *Appliance) bootstrap() error {
 	var interrupted []store.CallRecord
 	var created *store.App
 	err := a.store.Update(func(tx *store.Tx) error {
-		var err error
+		// Calls left live by the previous process end as interrupt, with
+		// their webhooks, in the same transaction.
+		live, err := tx.LiveCalls()
+		if err != nil {
+			return err
+		}
+		for _, rec := range live {
+			for _, h := range call.InterruptHooks(rec, now) {
+				body, err := json.Marshal(h.Body)
+				if err != nil {
+					return err
+				}
+				if _, err := tx.AppendOutbox(store.OutboxEntry{SDKAppID: rec.SDKAppID, Command: h.Command, Body: body, Created: now}); err != nil {
+					return err
+				}
+			}
+		}
 		if interrupted, err = tx.InterruptLiveCalls(now); err != nil {
 			return err
 		}

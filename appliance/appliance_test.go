@@ -55,6 +55,10 @@ func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultInterrupt || !rec.EndAt.Equal(t0.Add(time.Hour)) {
 			t.Errorf("left-over call = %+v, %v", rec, err)
 		}
+		out, _ := tx.Outbox(0, 0)
+		if len(out) != 1 || out[0].Command != "caller_call_interrupted" || !strings.Contains(string(out[0].Body), `"CallResult":"interrupt"`) {
+			t.Errorf("outbox after restart = %+v", out)
+		}
 		return nil
 	})
 }
