@@ -46,7 +46,11 @@ func (s *Server) flush() {
 	if len(batch) == 0 {
 		return
 	}
+	t0 := time.Now()
 	err := s.persist(batch)
+	if s.cfg.OnCommit != nil {
+		s.cfg.OnCommit(len(batch), time.Since(t0))
+	}
 	if err != nil {
 		s.log.Error("call transitions not stored; their events are dropped", "err", err, "count", len(batch))
 	}

@@ -65,6 +65,11 @@ type Config struct {
 	// patterns as in path.Match); the request's own host is always allowed.
 	OriginPatterns []string
 
+	// OnCommit, when set, is told the size and store time of every batch
+	// of transitions committed (for metrics and benchmarks). It is called
+	// under the commit lock and must return quickly.
+	OnCommit func(transitions int, took time.Duration)
+
 	MaxFrame     int           // largest accepted message, bytes
 	SendQueue    int           // messages queued per connection before "too slow"
 	PingInterval time.Duration // idle time before a ping

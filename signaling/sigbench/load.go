@@ -64,6 +64,7 @@ func (b *bench) load(ctx context.Context, res Result) (Result, error) {
 	interval := time.Duration(float64(time.Second) / b.cfg.CallsPerSec)
 	g.Go(func() error { return s.echoLoop(lctx, ec, interval) })
 
+	b.commits.record(true)
 	start := time.Now()
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -86,6 +87,14 @@ loop:
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
+	b.commits.record(false)
+	b.commits.mu.Lock()
+	res.Commits = len(b.commits.took)
+	res.CommitP50, res.CommitP99 = percentile(b.commits.took, 0.50), percentile(b.commits.took, 0.99)
+	if res.Commits > 0 {
+		res.BatchMean = float64(b.commits.transitions) / float64(res.Commits)
+	}
+	b.commits.mu.Unlock()
 	res.Calls, res.Failed = s.calls, s.failed
 	res.SetupsPerSec = float64(s.calls) / elapsed.Seconds()
 	res.InviteP50, res.InviteP99 = percentile(s.invite, 0.50), percentile(s.invite, 0.99)

@@ -61,8 +61,12 @@ type Result struct {
 	InviteP99      time.Duration
 	EchoP50        time.Duration
 	EchoP99        time.Duration
-	Ratio          float64 // InviteP99 / EchoP99
-	HeapPerConn    float64 // bytes of live heap per idle logged-in connection (server and client side)
+	Ratio          float64       // InviteP99 / EchoP99
+	HeapPerConn    float64       // bytes of live heap per idle logged-in connection (server and client side)
+	CommitP50      time.Duration // store time of a batch of transitions (the fsyncs every invite waits for)
+	CommitP99      time.Duration
+	Commits        int     // batches committed during the load
+	BatchMean      float64 // transitions per batch
 	ConnectSeconds float64 // time to connect and log in all users
 }
 
@@ -100,7 +104,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("create app: %w", err)
 	}
-	srv, err := signaling.New(signaling.Config{Store: st, Logger: cfg.Logger, SendQueue: 256})
+	cs := &commitStats{}
+	srv, err := signaling.New(signaling.Config{Store: st, Logger: cfg.Logger, SendQueue: 256, OnCommit: cs.add})
 	if err != nil {
 		return Result{}, err
 	}
@@ -123,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return nil
 	})
-	b := &bench{cfg: cfg, app: app, base: "ws://" + ln.Addr().String()}
+	b := &bench{cfg: cfg, app: app, base: "ws://" + ln.Addr().String(), commits: cs}
 	res, berr := b.run(gctx)
 	// Stop in reverse: clients, sessions, HTTP, timers.
 	b.closeClients()
@@ -145,6 +150,30 @@ type bench struct {
 	app     store.App
 	base    string
 	clients []*client.Client
+	commits *commitStats
+}
+
+// commitStats records the server's commit batches (Config.OnCommit).
+type commitStats struct {
+	mu          sync.Mutex
+	on          bool
+	took        []time.Duration
+	transitions int
+}
+
+func (c *commitStats) add(n int, took time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.on {
+		c.took = append(c.took, took)
+		c.transitions += n
+	}
+}
+
+func (c *commitStats) record(on bool) {
+	c.mu.Lock()
+	c.on = on
+	c.mu.Unlock()
 }
 
 // echo is the baseline: a plain WebSocket that sends back what it reads.
@@ -243,5 +272,7 @@ func report(w io.Writer, r Result) {
 	fmt.Fprintf(w, "invite delivery  p50 %v  p99 %v\n", r.InviteP50, r.InviteP99)
 	fmt.Fprintf(w, "echo round trip  p50 %v  p99 %v   (plain WebSocket, same run, same load)\n", r.EchoP50, r.EchoP99)
 	fmt.Fprintf(w, "ratio p99 invite / p99 echo: %.2f\n", r.Ratio)
+	fmt.Fprintf(w, "store commits    p50 %v  p99 %v   (%d batches, %.2f transitions each; every invite waits for one)\n",
+		r.CommitP50, r.CommitP99, r.Commits, r.BatchMean)
 	fmt.Fprintf(w, "heap per idle connection: %.1f KiB (server and client side, one process)\n", r.HeapPerConn/1024)
 }

@@ -39,6 +39,7 @@ func BenchmarkInviteDelivery(b *testing.B) {
 	b.ReportMetric(float64(res.InviteP99.Microseconds()), "p99-invite-µs")
 	b.ReportMetric(float64(res.EchoP99.Microseconds()), "p99-echo-µs")
 	b.ReportMetric(res.Ratio, "p99-ratio")
+	b.ReportMetric(float64(res.CommitP99.Microseconds()), "p99-commit-µs")
 	b.ReportMetric(res.SetupsPerSec, "setups/s")
 	b.ReportMetric(res.HeapPerConn/1024, "KiB/conn")
 	b.ReportMetric(0, "ns/op")
