@@ -47,6 +47,11 @@ type Config struct {
 	CallsPerSec float64
 	Duration    time.Duration // length of the load phase
 	Out         io.Writer     // progress and the report; nil = io.Discard
+	// Dir is where the temporary store goes; "" = os.TempDir(). Every
+	// invitation waits for a store commit (two fdatasyncs with bbolt), so
+	// the disk under Dir sets the floor of invite delivery: a tmpfs such as
+	// /dev/shm measures signaling alone, a real disk measures the deployment.
+	Dir string
 	Logger      *slog.Logger  // the server's; nil = discard
 }
 
@@ -90,7 +95,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir, err := os.MkdirTemp("", "sigbench-")
+	dir, err := os.MkdirTemp(cfg.Dir, "sigbench-")
 	if err != nil {
 		return Result{}, fmt.Errorf("temp dir: %w", err)
 	}
@@ -128,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return nil
 	})
+	fmt.Fprintf(cfg.Out, "store in %s\n", dir)
 	b := &bench{cfg: cfg, app: app, base: "ws://" + ln.Addr().String(), commits: cs}
 	res, berr := b.run(gctx)
 	// Stop in reverse: clients, sessions, HTTP, timers.
