@@ -51,8 +51,8 @@ type Config struct {
 	// invitation waits for a store commit (two fdatasyncs with bbolt), so
 	// the disk under Dir sets the floor of invite delivery: a tmpfs such as
 	// /dev/shm measures signaling alone, a real disk measures the deployment.
-	Dir string
-	Logger      *slog.Logger  // the server's; nil = discard
+	Dir    string
+	Logger *slog.Logger // the server's; nil = discard
 }
 
 // Result is what a run measured.
