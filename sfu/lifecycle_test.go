@@ -186,3 +186,54 @@ func TestBadInput(t *testing.T) {
 		t.Errorf("garbage datagrams neither logged nor counted: %+v", e.s.Stats())
 	}
 }
+
+// TestRestart resumes a call with ICE restarts on both PCs: the SFU sends a
+// new subscribe offer with new credentials and media keeps flowing.
+func TestRestart(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{})
+	b := e.join("r", "bob", sfuclient.Config{})
+	aa, av := e.publishAV(a)
+	ba, bv := e.publishAV(b)
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	pump(ctx, &wg, "bob", map[string]*sfuclient.Track{"audio": ba, "video": bv})
+	rc := e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg)
+	up := e.readRemote(e.waitRemotes(a, "bob/video")["bob/video"], &wg)
+	e.waitCount(rc, 20, "before restart")
+	e.waitCount(up, 20, "before restart (bob's upstream)")
+
+	ufrag := func(sdp string) string {
+		i := strings.Index(sdp, "a=ice-ufrag:")
+		if i < 0 {
+			return ""
+		}
+		return strings.Fields(sdp[i+12:])[0]
+	}
+	before := ufrag(b.Sub.RemoteDescription().SDP)
+	if err := b.Send(map[string]string{"type": "restart"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Offer(true); err != nil { // bob's publish PC restarts too
+		t.Fatal(err)
+	}
+	for ufrag(b.Sub.RemoteDescription().SDP) == before {
+		select {
+		case err := <-b.Errors():
+			t.Fatal(err)
+		case <-e.ctx.Done():
+			t.Fatal("no subscribe offer with new ICE credentials")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	rc.mu.Lock()
+	n := len(rc.seqs)
+	rc.mu.Unlock()
+	e.waitCount(rc, n+50, "after restart")
+	up.mu.Lock()
+	n = len(up.seqs)
+	up.mu.Unlock()
+	e.waitCount(up, n+50, "after restart (bob's upstream)")
+}

@@ -3,6 +3,7 @@ package sfubench
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,5 +41,23 @@ func TestRunSmall(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "ratio sfu/relay") {
 		t.Errorf("report lacks the ratio:\n%s", out.String())
+	}
+}
+
+// TestFigures runs a full measurement when SFUBENCH is set, e.g.
+// SFUBENCH=1 go test ./sfu/sfubench -run TestFigures -v -timeout 10m
+func TestFigures(t *testing.T) {
+	if os.Getenv("SFUBENCH") == "" {
+		t.Skip("set SFUBENCH=1")
+	}
+	for _, c := range []Config{
+		{Publishers: 1, Subscribers: 1},
+		{Publishers: 1, Subscribers: 4},
+		{Publishers: 2, Subscribers: 8, VideoPPS: 500},
+	} {
+		c.Out = os.Stdout
+		if _, err := Run(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
