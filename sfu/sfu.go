@@ -68,6 +68,7 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	udp    *net.UDPConn
+	batch  *batchConn // sendmmsg wrapper of udp, under the mux
 	udpMux *ice.UDPMuxDefault
 	tcpLn  *net.TCPListener
 	tcpMux *ice.TCPMuxDefault
@@ -167,8 +168,9 @@ func (s *Server) listen(ip net.IP) error {
 	if err := udp.SetWriteBuffer(socketBuffer); err != nil {
 		s.log.Warn("udp write buffer", "err", err)
 	}
+	s.batch = newBatchConn(udp)
 	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
-		UDPConn:           udp,
+		UDPConn:           s.batch,
 		Logger:            pionLogger(s.log, "udpmux"),
 		OnUnhandledPacket: s.unhandled,
 	})
