@@ -31,7 +31,7 @@ type pubTrack struct {
 	codec     webrtc.RTPCodecParameters
 	receiver  *webrtc.RTPReceiver
 	simulcast bool
-	levelID   uint8       // RFC 6464 extension id, 0 = none
+	levelID   uint8      // RFC 6464 extension id, 0 = none
 	batch     *batchConn // nil: write each datagram at once (tests)
 
 	// downs is the fan-out set, rebuilt copy-on-write under mu and read
