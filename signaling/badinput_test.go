@@ -262,3 +262,24 @@ func drain(c *client.Client) {
 		}
 	}
 }
+
+// TestMaxInvitees: 200 invitees are fine; a midway invite past 200 in
+// total is refused with 4006 and changes nothing.
+func TestMaxInvitees(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := ctxT(t)
+	a := h.login("a", false)
+	users := make([]string, 200)
+	for i := range users {
+		users[i] = fmt.Sprintf("offline%d", i)
+	}
+	call, err := a.GroupCall(ctx, client.CallArgs{UserIDList: users, Type: client.Audio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.Invite(ctx, call.CallID, "one-more")
+	wantCode(t, err, signaling.CodeTooManyInvitees)
+	if live := h.srv.LiveCalls(); len(live) != 1 || len(live[0].Participants) != 201 {
+		t.Fatalf("live %d calls, %d participants", len(live), len(live[0].Participants))
+	}
+}

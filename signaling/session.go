@@ -239,6 +239,7 @@ func (c *session) writeLoop() {
 				return
 			}
 		}
+		clear(items) // drop references to written messages while idle
 		if ping {
 			c.ping()
 		}
