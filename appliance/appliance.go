@@ -230,9 +230,11 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 		a.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
-		// Stop accepting and let in-flight requests finish; WebSocket
-		// sessions are hijacked, so signaling closes them itself.
-		err := errors.Join(httpSrv.Shutdown(sctx), a.sig.Shutdown(sctx), ctlSrv.Shutdown(sctx))
+		// WebSocket sessions are hijacked, so http.Server.Shutdown does
+		// not track them: signaling closes them first, then the HTTP
+		// server stops accepting and lets in-flight requests finish.
+		sigErr := a.sig.Shutdown(sctx)
+		err := errors.Join(sigErr, httpSrv.Shutdown(sctx), ctlSrv.Shutdown(sctx))
 		cancelBase()
 		return err
 	})

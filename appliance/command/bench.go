@@ -28,6 +28,7 @@ func benchCommand() *cli.Command {
 					&cli.IntFlag{Name: "users", Value: sigbench.DefaultUsers, Usage: "logged-in clients"},
 					&cli.Float64Flag{Name: "calls-per-sec", Value: sigbench.DefaultCallsPerSec, Usage: "call setups per second"},
 					&cli.DurationFlag{Name: "duration", Value: sigbench.DefaultDuration, Usage: "length of the load phase"},
+					&cli.StringFlag{Name: "dir", Usage: "where the benchmark's store lives (default: the temp dir); the store's disk syncs are part of invite delivery"},
 					jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
@@ -39,7 +40,7 @@ func benchCommand() *cli.Command {
 					if c.Bool("json") {
 						out = io.Discard
 					}
-					res, err := sigbench.Run(c.Context, sigbench.Config{Users: users, CallsPerSec: rate, Duration: c.Duration("duration"), Out: out})
+					res, err := sigbench.Run(c.Context, sigbench.Config{Users: users, CallsPerSec: rate, Duration: c.Duration("duration"), Out: out, Dir: c.String("dir")})
 					if err != nil {
 						return fmt.Errorf("bench signaling: %w", err)
 					}
