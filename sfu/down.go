@@ -157,7 +157,7 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header) {
 		return
 	}
 	payload := buf[hl:n]
-	if h.Padding {
+	if h.Padding && len(payload) > 0 {
 		payload = payload[:len(payload)-min(len(payload), int(payload[len(payload)-1]))]
 	}
 	h.Extension, h.Padding, h.PaddingSize = false, false, 0
