@@ -15,7 +15,7 @@ import (
 func FuzzForward(f *testing.F) {
 	f.Add(testPacket(1))
 	f.Add([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42})
-	f.Add([]byte{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xff})           // padding larger than payload
+	f.Add([]byte{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xff})             // padding larger than payload
 	f.Add([]byte{0x90, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xbe, 0xde, 0, 9}) // extension longer than packet
 	f.Fuzz(func(t *testing.T, pkt []byte) {
 		for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264, webrtc.MimeTypeOpus} {
