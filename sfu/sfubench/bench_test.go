@@ -32,8 +32,8 @@ func TestRunSmall(t *testing.T) {
 		if w.Forwarded < 1300 || w.Loss > 0.01 || w.Received < w.Expected*99/100 {
 			t.Errorf("%s window: %+v", w.Variant, w)
 		}
-		if w.ServerShare < 0 || w.ServerShare > 1 {
-			t.Errorf("%s server share %v", w.Variant, w.ServerShare)
+		if w.ServerCPU < 0 || w.ServerCPU > w.Seconds*2 {
+			t.Errorf("%s server CPU %v", w.Variant, w.ServerCPU)
 		}
 	}
 	if res.Windows[0].Method != "thread-clock" || res.Windows[1].Method != "profile" {
@@ -55,9 +55,44 @@ func TestFigures(t *testing.T) {
 		{Publishers: 1, Subscribers: 4},
 		{Publishers: 2, Subscribers: 8, VideoPPS: 500},
 	} {
-		c.Out = os.Stdout
+		c.Out, c.Isolate = os.Stdout, true
 		if _, err := Run(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestMain lets this test binary serve as the isolated server process.
+func TestMain(m *testing.M) {
+	if IsChild() {
+		os.Exit(ChildMain())
+	}
+	os.Exit(m.Run())
+}
+
+func TestRunIsolated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs windows of real traffic")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	res, err := Run(ctx, Config{Publishers: 1, Subscribers: 2, Duration: time.Second, Reps: 1, VideoPPS: 300, Isolate: true, JSON: true, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Windows) != 2 || !res.Isolated {
+		t.Fatalf("result %+v", res)
+	}
+	for _, w := range res.Windows {
+		if w.Method != "child-rusage" || w.AllocScope != "server" || w.ServerCPU <= 0 || w.FwdPerCPUSec <= 0 {
+			t.Errorf("%s window: %+v", w.Variant, w)
+		}
+		if w.Forwarded < 600 || w.Received < w.Expected*99/100 {
+			t.Errorf("%s window: %+v", w.Variant, w)
+		}
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"ratio"`)) {
+		t.Errorf("JSON report lacks the ratio:\n%s", out.String())
 	}
 }
