@@ -19,19 +19,25 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 
 	"callbox/turn"
 )
 
-// Defaults: 10 clients at 200 packets/s each of 160 bytes (an Opus frame
-// every 5 ms) for 1000 packets, so about 5 s of 2000 packets/s per server.
+// Defaults: 20 clients x 1000 packets of 160 bytes (an Opus frame), asked
+// for every 1 ms, so each run relays 40 000 packets (20 000 each way) and
+// per-run fixed costs (allocations, uclient start-up) stay small beside
+// them. uclient paces itself well below the asked rate and idles for a few
+// seconds around the send phase: a run takes about 8 s of wall time, so
+// three interleaved repetitions of both servers take under a minute.
 const (
-	DefaultClients  = 10
+	DefaultClients  = 20
 	DefaultPackets  = 1000
-	DefaultInterval = 5 * time.Millisecond
+	DefaultInterval = time.Millisecond
 	DefaultSize     = 160
+	DefaultReps     = 3
 )
 
 // benchSecret is the shared secret both servers check (spec §5 scheme).
@@ -44,6 +50,7 @@ type Config struct {
 	Interval time.Duration // per-client packet interval (-z, whole ms)
 	Size     int           // payload bytes (-l)
 	TCP      bool          // client-to-server over TCP (-t) instead of UDP
+	Reps     int           // repetitions; each runs ours and coturn, in alternating order
 	Out      io.Writer     // report destination; nil: none
 	JSON     bool          // report as JSON instead of a table
 
@@ -63,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Size <= 0 {
 		c.Size = DefaultSize
+	}
+	if c.Reps <= 0 {
+		c.Reps = DefaultReps
 	}
 	if c.Uclient == "" {
 		c.Uclient = "turnutils_uclient"
@@ -91,23 +101,41 @@ type Side struct {
 	WallSeconds  float64 `json:"wallSeconds"`
 }
 
-// Result is a whole run.
+// Rep is one repetition: both servers at the same load, back to back.
+type Rep struct {
+	Ours   Side `json:"ours"`
+	Coturn Side `json:"coturn"`
+	// Ratio is Ours.CPUPerPacket / Coturn.CPUPerPacket (target: <= 1).
+	Ratio float64 `json:"ratio"`
+}
+
+// Result is a whole benchmark: the repetitions and their medians. Medians
+// and spread, not means: one noisy neighbour on a shared core moves a single
+// run a lot.
 type Result struct {
 	Clients   int     `json:"clients"`
 	Packets   int     `json:"packets"`
-	RatePPS   float64 `json:"ratePps"` // offered packets/s, all clients
+	RatePPS   float64 `json:"ratePps"` // asked of uclient, all clients; it paces below this
 	Size      int     `json:"size"`
 	Transport string  `json:"transport"`
-	Ours      Side    `json:"ours"`
-	Coturn    Side    `json:"coturn"`
-	// Ratio is Ours.CPUPerPacket / Coturn.CPUPerPacket (target: <= 1).
-	Ratio float64 `json:"ratio"`
+	Reps      []Rep   `json:"reps"`
+	// Medians over Reps of CPU seconds per relayed packet.
+	OursPerPacket   float64 `json:"oursCpuPerPacket"`
+	CoturnPerPacket float64 `json:"coturnCpuPerPacket"`
+	// Ratio is the median of the per-repetition ratios; RatioMin and
+	// RatioMax their spread.
+	Ratio    float64 `json:"ratio"`
+	RatioMin float64 `json:"ratioMin"`
+	RatioMax float64 `json:"ratioMax"`
+	Lost     int     `json:"lost"` // over all runs of both servers
 }
 
 // ErrMissingTool means a coturn binary is not installed.
 var ErrMissingTool = errors.New("coturn tools not installed (apt-get install coturn)")
 
-// Run measures our server, then coturn, at the load cfg describes.
+// Run measures our server and coturn at the load cfg describes, cfg.Reps
+// times, alternating which goes first so that drift in the machine's load
+// does not favour one side.
 func Run(ctx context.Context, cfg Config) (Result, error) {
 	cfg = cfg.withDefaults()
 	for _, p := range []*string{&cfg.Uclient, &cfg.Peer, &cfg.Turnserver} {
@@ -130,21 +158,60 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer stopPeer()
 
-	if res.Ours, err = runOurs(ctx, cfg, peer); err != nil {
-		return res, err
+	for i := 0; i < cfg.Reps; i++ {
+		var rep Rep
+		runs := []func() error{
+			func() (err error) { rep.Ours, err = runOurs(ctx, cfg, peer); return err },
+			func() (err error) { rep.Coturn, err = runCoturn(ctx, cfg, peer); return err },
+		}
+		if i%2 == 1 {
+			runs[0], runs[1] = runs[1], runs[0]
+		}
+		for _, run := range runs {
+			if err := run(); err != nil {
+				return res, err
+			}
+		}
+		if rep.Coturn.CPUPerPacket > 0 {
+			rep.Ratio = rep.Ours.CPUPerPacket / rep.Coturn.CPUPerPacket
+		}
+		res.Lost += rep.Ours.Lost + rep.Coturn.Lost
+		res.Reps = append(res.Reps, rep)
 	}
-	if res.Coturn, err = runCoturn(ctx, cfg, peer); err != nil {
-		return res, err
-	}
-	if res.Coturn.CPUPerPacket > 0 {
-		res.Ratio = res.Ours.CPUPerPacket / res.Coturn.CPUPerPacket
-	}
+	res.summarise()
 	if cfg.Out != nil {
 		if err := report(cfg.Out, res, cfg.JSON); err != nil {
 			return res, fmt.Errorf("write report: %w", err)
 		}
 	}
 	return res, nil
+}
+
+// summarise fills the medians and the spread from Reps.
+func (r *Result) summarise() {
+	var ours, cot, ratios []float64
+	for _, rep := range r.Reps {
+		ours = append(ours, rep.Ours.CPUPerPacket)
+		cot = append(cot, rep.Coturn.CPUPerPacket)
+		ratios = append(ratios, rep.Ratio)
+	}
+	r.OursPerPacket, r.CoturnPerPacket, r.Ratio = median(ours), median(cot), median(ratios)
+	if len(ratios) > 0 {
+		r.RatioMin, r.RatioMax = slices.Min(ratios), slices.Max(ratios)
+	}
+}
+
+// median of v (the mean of the middle two for an even count); 0 if empty.
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // runOurs serves in this process, so the CPU it reports is this process's
@@ -260,19 +327,26 @@ func report(w io.Writer, r Result, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(r)
 	}
-	_, err := fmt.Fprintf(w, "turn relay: %d clients x %d packets of %d B over %s, %.0f packets/s offered\n"+
-		"%-8s %9s %6s %6s %7s %7s %7s %10s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
-		"server", "relayed", "lost", "wall_s", "user_s", "sys_s", "cpu_s", "cpu_us/pkt")
+	_, err := fmt.Fprintf(w, "turn relay: %d clients x %d packets of %d B over %s, %.0f packets/s asked (uclient paces below)\n"+
+		"%-4s %-8s %9s %6s %6s %7s %7s %7s %10s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
+		"rep", "server", "relayed", "lost", "wall_s", "user_s", "sys_s", "cpu_s", "cpu_us/pkt")
 	if err != nil {
 		return err
 	}
-	for _, s := range []Side{r.Ours, r.Coturn} {
-		if _, err := fmt.Fprintf(w, "%-8s %9d %6d %6.1f %7.3f %7.3f %7.3f %10.2f\n", s.Server, s.Relayed, s.Lost,
-			s.WallSeconds, s.UserSeconds, s.SysSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
+	for i, rep := range r.Reps {
+		for _, s := range []Side{rep.Ours, rep.Coturn} {
+			if _, err := fmt.Fprintf(w, "%-4d %-8s %9d %6d %6.1f %7.3f %7.3f %7.3f %10.2f\n", i+1, s.Server, s.Relayed, s.Lost,
+				s.WallSeconds, s.UserSeconds, s.SysSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
+				return err
+			}
+		}
+		if _, err := fmt.Fprintf(w, "%-4d ratio %.2f\n", i+1, rep.Ratio); err != nil {
 			return err
 		}
 	}
-	_, err = fmt.Fprintf(w, "ratio callbox/coturn cpu per packet: %.2f (target <= 1)\n", r.Ratio)
+	_, err = fmt.Fprintf(w, "median cpu_us/pkt: callbox %.2f, coturn %.2f; lost %d\n"+
+		"ratio callbox/coturn cpu per packet: median %.2f, spread %.2f-%.2f over %d reps (target <= 1)\n",
+		r.OursPerPacket*1e6, r.CoturnPerPacket*1e6, r.Lost, r.Ratio, r.RatioMin, r.RatioMax, len(r.Reps))
 	return err
 }
 

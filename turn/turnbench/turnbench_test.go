@@ -10,11 +10,12 @@ import (
 	"time"
 )
 
-// TestRun runs a small benchmark (a few seconds per server) and checks that
-// both sides relayed everything and that the figures are sane. The ratio is
-// reported, not asserted: two shared cores make it too noisy for a gate.
+// TestRun runs a small benchmark (one repetition, about 6 s per server, as
+// uclient idles a few seconds whatever the load) and checks that both sides
+// relayed everything and that the figures are sane. The ratio is reported,
+// not asserted: two shared cores make it too noisy for a gate.
 func TestRun(t *testing.T) {
-	cfg := Config{Clients: 4, Packets: 200, Interval: 5 * time.Millisecond, Size: 160}
+	cfg := Config{Clients: 10, Packets: 100, Interval: time.Millisecond, Size: 160, Reps: 1}
 	if os.Getenv("TURNBENCH_FULL") != "" { // the default, larger load
 		cfg = Config{}
 	}
@@ -23,7 +24,7 @@ func TestRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	cfg.Out = &out
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	res, err := Run(ctx, cfg)
 	if errors.Is(err, ErrMissingTool) {
@@ -34,7 +35,14 @@ func TestRun(t *testing.T) {
 	}
 	t.Logf("\n%s", out.String())
 	want := cfg.withDefaults()
-	for _, s := range []Side{res.Ours, res.Coturn} {
+	if len(res.Reps) != want.Reps {
+		t.Fatalf("%d reps, want %d", len(res.Reps), want.Reps)
+	}
+	var sides []Side
+	for _, r := range res.Reps {
+		sides = append(sides, r.Ours, r.Coturn)
+	}
+	for _, s := range sides {
 		if s.Sent != want.Clients*want.Packets || s.Received != s.Sent || s.Lost != 0 {
 			t.Errorf("%s: sent %d received %d lost %d, want %d each and no loss",
 				s.Server, s.Sent, s.Received, s.Lost, want.Clients*want.Packets)
@@ -43,8 +51,19 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: no CPU measured: %+v", s.Server, s)
 		}
 	}
-	if res.Ratio <= 0 {
-		t.Errorf("ratio %v", res.Ratio)
+	if res.Ratio <= 0 || res.RatioMin > res.Ratio || res.RatioMax < res.Ratio || res.Lost != 0 {
+		t.Errorf("ratio %v (%v-%v), lost %d", res.Ratio, res.RatioMin, res.RatioMax, res.Lost)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{3, 1, 2}, 2}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
 	}
 }
 
