@@ -69,7 +69,7 @@ func (a *Appliance) build() error {
 		ListenIP:        cfg.RTCListenIP,
 		PublicIPs:       cfg.PublicIPs,
 		IncludeLoopback: cfg.IncludeLoopback,
-		Logger:          a.log.With("component", "sfu"),
+		Logger:          a.log,
 		Now:             cfg.Now,
 	})
 	if err != nil {
@@ -88,7 +88,7 @@ func (a *Appliance) build() error {
 		Rooms:      sfuRooms{a.sfu},
 		ICEServers: iceServers,
 		Now:        cfg.Now,
-		Logger:     a.log.With("component", "signaling"),
+		Logger:     a.log,
 		DevLogin:   cfg.Dev,
 	})
 	if err != nil {

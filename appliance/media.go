@@ -99,7 +99,7 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *iceConfig, 
 		AllowPeers:  cfg.TURNAllow,
 		AlwaysAllow: sfuAddrs,
 		UserQuota:   cfg.TURNQuota,
-		Logger:      a.log.With("component", "turn"),
+		Logger:      a.log,
 		Now:         cfg.Now,
 	})
 	if err != nil {
