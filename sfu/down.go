@@ -44,6 +44,7 @@ type downTrack struct {
 	packets uint64
 	octets  uint64
 	resent  uint64
+	missed  uint64 // NACKed packets no longer (or never) in the ring
 }
 
 func newDownTrack(p *Peer, t *pubTrack) *downTrack {
@@ -150,6 +151,9 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header) {
 	}
 	n := l.ring.get(outSeq+seqOff, buf)
 	if n == 0 {
+		d.mu.Lock()
+		d.missed++
+		d.mu.Unlock()
 		return
 	}
 	hl, err := h.Unmarshal(buf[:n])
@@ -273,10 +277,10 @@ func (d *downTrack) senderReport(now time.Time) rtcp.Packet {
 	}
 }
 
-func (d *downTrack) counters() (packets, octets, resent uint64) {
+func (d *downTrack) counters() (packets, octets, resent, missed uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.packets, d.octets, d.resent
+	return d.packets, d.octets, d.resent, d.missed
 }
 
 // ntpTime is RFC 3550's 64-bit NTP timestamp.

@@ -22,35 +22,7 @@ func TestNACKRecovery(t *testing.T) {
 	rc := e.readRemote(r, &wg)
 	// Every 7th datagram is dropped on bob's socket; a gap-free run of 200
 	// sequence numbers is only possible through retransmissions.
-	for {
-		rc.mu.Lock()
-		first, ok := uint16(0), false
-		for s := range rc.seqs {
-			if !ok || int16(s-first) < 0 {
-				first, ok = s, true
-			}
-		}
-		complete := ok
-		for i := uint16(5); ok && i < 205; i++ {
-			if !rc.seqs[first+i] {
-				complete = false
-				break
-			}
-		}
-		bad := rc.bad
-		rc.mu.Unlock()
-		if bad > 0 {
-			t.Fatalf("%d corrupted packets", bad)
-		}
-		if complete {
-			break
-		}
-		select {
-		case <-rc.notify:
-		case <-e.ctx.Done():
-			t.Fatalf("no gap-free run of 200 packets; stats %+v", e.s.Stats())
-		}
-	}
+	e.gapFree(rc, "bob<-alice video")
 	if st := e.s.Stats(); st.Retransmitted == 0 {
 		t.Errorf("no retransmission counted: %+v", st)
 	}
@@ -107,4 +79,48 @@ func TestMuteAndVolumeEvents(t *testing.T) {
 	// publishes nothing and his pion client sends no reports (Unknown).
 	e.waitEvent(a, "onUserNetworkQualityChanged", is(`{"localQuality":1,"remoteQuality":[{"userID":"bob","quality":0}]}`))
 	e.waitEvent(b, "onUserNetworkQualityChanged", is(`{"localQuality":0,"remoteQuality":[{"userID":"alice","quality":1}]}`))
+}
+
+// gapFree waits until rc holds 200 consecutive sequence numbers.
+func (e *env) gapFree(rc *received, what string) {
+	e.t.Helper()
+	for {
+		rc.mu.Lock()
+		first, ok := uint16(0), false
+		for s := range rc.seqs {
+			if !ok || int16(s-first) < 0 {
+				first, ok = s, true
+			}
+		}
+		var miss []uint16
+		for i := uint16(5); ok && i < 205; i++ {
+			if !rc.seqs[first+i] {
+				miss = append(miss, first+i)
+			}
+		}
+		rc.mu.Unlock()
+		if ok && len(miss) == 0 {
+			return
+		}
+		select {
+		case <-rc.notify:
+		case <-e.ctx.Done():
+			e.t.Fatalf("%s: no gap-free run of 200 packets from %d, missing %v; stats %+v", what, first, miss, e.s.Stats())
+		}
+	}
+}
+
+// TestUpstreamNACK loses packets between the publisher and the SFU: the
+// SFU's own NACKs (feedback.go) must get them resent.
+func TestUpstreamNACK(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{DropSentEvery: 9})
+	b := e.join("r", "bob", sfuclient.Config{NoNACK: true})
+	aa, av := e.publishAV(a)
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	rc := e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg)
+	e.gapFree(rc, "bob<-alice video")
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -76,10 +74,10 @@ func (s *Server) settingEngine() webrtc.SettingEngine {
 	return se
 }
 
-// buildAPIs makes the two pion APIs (perf-notes §3): publish PCs carry the
-// feedback publishers need (NACK generation, receiver reports, TWCC, all run
-// once per incoming packet); subscribe PCs get an empty interceptor
-// registry, since anything there would run once per subscriber per packet.
+// buildAPIs makes the two pion APIs (perf-notes §3). Neither has
+// interceptors: the feedback publishers need (NACK, receiver reports,
+// TWCC) is written in feedback.go without allocations, and anything on a
+// subscribe PC would run once per subscriber per packet.
 func (s *Server) buildAPIs() error {
 	se := s.settingEngine()
 
@@ -103,20 +101,14 @@ func (s *Server) buildAPIs() error {
 	if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.SDESMidURI}, webrtc.RTPCodecTypeAudio); err != nil {
 		return fmt.Errorf("sfu: register mid: %w", err)
 	}
+	// Feedback to publishers is ours (feedback.go), so no interceptors.
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		pubME.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := pubME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return fmt.Errorf("sfu: register transport-cc: %w", err)
+		}
+	}
 	reg := &interceptor.Registry{}
-	gen, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return fmt.Errorf("sfu: nack generator: %w", err)
-	}
-	reg.Add(gen)
-	rr, err := report.NewReceiverInterceptor()
-	if err != nil {
-		return fmt.Errorf("sfu: receiver reports: %w", err)
-	}
-	reg.Add(rr)
-	if err := webrtc.ConfigureTWCCSender(pubME, reg); err != nil {
-		return fmt.Errorf("sfu: twcc: %w", err)
-	}
 	s.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
 
 	subME := &webrtc.MediaEngine{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -35,6 +36,7 @@ type Peer struct {
 	plis                   atomic.Uint64
 	remb                   atomic.Uint64 // last REMB from the subscriber, bits/s
 	q                      qualityState
+	twcc                   twccState // feedback to the publisher (feedback.go)
 
 	mu         sync.Mutex
 	closed     bool
@@ -233,7 +235,10 @@ func (p *Peer) addCandidate(pc string, c webrtc.ICECandidateInit) error {
 	default:
 		return fmt.Errorf("%w: candidate for pc %q", ErrBadMessage, pc)
 	}
-	if conn.RemoteDescription() == nil || (pc == pcSubscribe && p.offered && conn.CurrentRemoteDescription() == nil) {
+	if conn.RemoteDescription() == nil || (pc == pcSubscribe && p.offered && conn.CurrentRemoteDescription() == nil) ||
+		c.UsernameFragment != nil && *c.UsernameFragment != "" && *c.UsernameFragment != remoteUfrag(conn) {
+		// No description yet, or the candidate belongs to the next one
+		// (an ICE restart whose offer is still on its way): keep it.
 		if len(*pending) >= maxPendingCandidates {
 			return fmt.Errorf("%w: too many candidates before the description", ErrBadCandidate)
 		}
@@ -319,6 +324,22 @@ func (p *Peer) requestKeyframes() {
 	for _, d := range downs {
 		d.t.requestKeyframe(d.curLayer(), now)
 	}
+}
+
+// remoteUfrag is the ICE username fragment of conn's remote description.
+func remoteUfrag(conn *webrtc.PeerConnection) string {
+	d := conn.RemoteDescription()
+	if d == nil {
+		return ""
+	}
+	_, rest, ok := strings.Cut(d.SDP, "a=ice-ufrag:")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "\r\n"); i >= 0 {
+		rest = rest[:i]
+	}
+	return rest
 }
 
 func (p *Peer) subConnected() bool {
@@ -410,10 +431,11 @@ func (p *Peer) unsubscribe(t *pubTrack) {
 	}
 	delete(p.downs, t)
 	t.removeDown(d)
-	pk, oc, rs := d.counters()
+	pk, oc, rs, ms := d.counters()
 	p.dropped.ForwardedPackets += pk
 	p.dropped.ForwardedBytes += oc
 	p.dropped.Retransmitted += rs
+	p.dropped.NACKMisses += ms
 	if err := p.sub.RemoveTrack(d.sender); err != nil {
 		p.log.Warn("unsubscribe", "track", t.id, "err", err)
 	}
@@ -471,12 +493,14 @@ func (p *Peer) addStats(st *Stats) {
 	st.ForwardedPackets += p.dropped.ForwardedPackets
 	st.ForwardedBytes += p.dropped.ForwardedBytes
 	st.Retransmitted += p.dropped.Retransmitted
+	st.NACKMisses += p.dropped.NACKMisses
 	p.mu.Unlock()
 	for _, d := range downs {
-		pk, oc, rs := d.counters()
+		pk, oc, rs, ms := d.counters()
 		st.ForwardedPackets += pk
 		st.ForwardedBytes += oc
 		st.Retransmitted += rs
+		st.NACKMisses += ms
 	}
 	st.PLIsSent += p.plis.Load()
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,22 +30,32 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		p.log.Warn("stream ignored", "rid", remote.RID(), "ssrc", uint32(remote.SSRC()))
 		return
 	}
-	// Interceptors (receiver reports, NACK generation) see the publisher's
-	// RTCP for this stream only if someone reads it.
+	// The publisher's RTCP for this stream: sender reports give our
+	// receiver reports their LSR/DLSR.
 	p.wg.Add(2)
 	go func() {
 		defer p.wg.Done()
 		buf := make([]byte, 1500)
 		rid := remote.RID()
 		for {
+			var n int
 			var err error
 			if rid != "" {
-				_, _, err = recv.ReadSimulcast(buf, rid)
+				n, _, err = recv.ReadSimulcast(buf, rid)
 			} else {
-				_, _, err = recv.Read(buf)
+				n, _, err = recv.Read(buf)
 			}
 			if err != nil {
 				return
+			}
+			pkts, err := rtcp.Unmarshal(buf[:n])
+			if err != nil {
+				continue
+			}
+			for _, pk := range pkts {
+				if sr, ok := pk.(*rtcp.SenderReport); ok && sr.SSRC == l.ssrc {
+					l.recv.noteSR(sr.NTPTime, p.s.now())
+				}
 			}
 		}
 	}()

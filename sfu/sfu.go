@@ -119,6 +119,7 @@ type Stats struct {
 	ForwardedBytes   uint64 // their payload bytes
 	DroppedDatagrams uint64 // UDP datagrams routed to no session (garbage, scans)
 	Retransmitted    uint64 // packets resent from the NACK ring
+	NACKMisses       uint64 // NACKed packets the ring no longer (or never) held
 	PLIsSent         uint64 // keyframe requests sent to publishers
 }
 
@@ -333,12 +334,13 @@ func (s *Server) retire(p *Peer) {
 	s.gone.ForwardedPackets += st.ForwardedPackets
 	s.gone.ForwardedBytes += st.ForwardedBytes
 	s.gone.Retransmitted += st.Retransmitted
+	s.gone.NACKMisses += st.NACKMisses
 	s.gone.PLIsSent += st.PLIsSent
 	s.mu.Unlock()
 }
 
-// Run drives the periodic work (voice volume, layer selection, sender
-// reports, network quality) until ctx is done.
+// Run drives the periodic work (feedback to publishers, voice volume,
+// layer selection, sender reports, network quality) until ctx is done.
 func (s *Server) Run(ctx context.Context) error {
 	volume := time.NewTicker(volumeInterval)
 	defer volume.Stop()
@@ -346,10 +348,20 @@ func (s *Server) Run(ctx context.Context) error {
 	defer report.Stop()
 	quality := time.NewTicker(qualityInterval)
 	defer quality.Stop()
-	for {
+	feedback := time.NewTicker(feedbackInterval)
+	defer feedback.Stop()
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-feedback.C:
+			now := s.now()
+			reports := n%int(reportInterval/feedbackInterval) == 0
+			for _, r := range s.roomList() {
+				for _, p := range r.peerList() {
+					p.feedbackTick(now, reports)
+				}
+			}
 		case <-volume.C:
 			now := s.now()
 			for _, r := range s.roomList() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -32,6 +33,7 @@ type pubTrack struct {
 	receiver  *webrtc.RTPReceiver
 	simulcast bool
 	levelID   uint8      // RFC 6464 extension id, 0 = none
+	twccID    uint8      // transport-wide-cc extension id, 0 = none
 	batch     *batchConn // nil: write each datagram at once (tests)
 
 	// downs is the fan-out set, rebuilt copy-on-write under mu and read
@@ -54,6 +56,7 @@ type layer struct {
 	rid  string
 	ssrc uint32
 	ring *ring
+	recv recvStats // for NACKs and receiver reports (feedback.go)
 
 	lastPLI     atomic.Int64 // unix nanos
 	packets     atomic.Uint64
@@ -91,8 +94,11 @@ func newPubTrack(p *Peer, id string, remote *webrtc.TrackRemote, recv *webrtc.RT
 		t.layers = []*layer{{t: t, idx: 0, rid: remote.RID()}}
 	}
 	for _, ext := range recv.GetParameters().HeaderExtensions {
-		if ext.URI == audioLevelURI && t.kind == webrtc.RTPCodecTypeAudio {
+		switch {
+		case ext.URI == audioLevelURI && t.kind == webrtc.RTPCodecTypeAudio:
 			t.levelID = uint8(ext.ID)
+		case ext.URI == sdp.TransportCCURI:
+			t.twccID = uint8(ext.ID)
 		}
 	}
 	t.downs.Store(&[]*downTrack{})
@@ -250,6 +256,13 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 	if err != nil {
 		return
 	}
+	t := l.t
+	l.recv.record(h.SequenceNumber, h.Timestamp, now, t.codec.ClockRate)
+	if t.twccID != 0 {
+		if ext := h.GetExtension(t.twccID); len(ext) >= 2 {
+			t.peer.twcc.record(l.ssrc, uint16(ext[0])<<8|uint16(ext[1]), now)
+		}
+	}
 	payload := pkt[hl:]
 	if h.Padding {
 		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {
@@ -265,7 +278,6 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 	if len(payload) == 0 { // padding-only bandwidth probe
 		return
 	}
-	t := l.t
 	kf := false
 	if t.kind == webrtc.RTPCodecTypeAudio {
 		if t.levelID != 0 {

@@ -28,6 +28,9 @@ type Config struct {
 	// DropEvery > 0 drops every n-th incoming RTP datagram of the subscribe
 	// PC on the wire, to exercise NACK recovery.
 	DropEvery int
+	// DropSentEvery > 0 drops every n-th outgoing RTP datagram of the
+	// publish PC, to exercise the SFU's NACKs to publishers.
+	DropSentEvery int
 	// NoNACK disables the client's NACK generator/responder.
 	NoNACK bool
 	// Buffer is the UDP socket buffer size for the client's sockets.
@@ -61,9 +64,10 @@ type Client struct {
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
 
-	mu     sync.Mutex
-	byMsid map[string]string // stream id -> participant
-	closed bool
+	offerMu sync.Mutex // held from SetLocalDescription until the offer is sent
+	mu      sync.Mutex
+	byMsid  map[string]string // stream id -> participant
+	closed  bool
 }
 
 // New creates the two PCs. Call Start once the Handler exists.
@@ -76,10 +80,10 @@ func New(cfg Config) (*Client, error) {
 		byMsid:  make(map[string]string),
 	}
 	var err error
-	if c.Pub, err = c.newPC(cfg, 0); err != nil {
+	if c.Pub, err = c.newPC(cfg, 0, cfg.DropSentEvery); err != nil {
 		return nil, err
 	}
-	if c.Sub, err = c.newPC(cfg, cfg.DropEvery); err != nil {
+	if c.Sub, err = c.newPC(cfg, cfg.DropEvery, 0); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -92,7 +96,7 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) newPC(cfg Config, dropEvery int) (*webrtc.PeerConnection, error) {
+func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerConnection, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -113,6 +117,10 @@ func (c *Client) newPC(cfg Config, dropEvery int) (*webrtc.PeerConnection, error
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// The SFU resends NACKed packets on the original SSRC; pion's default
+	// replay window (64) would refuse ones that come back later than 64
+	// packets. Browsers keep a larger window.
+	se.SetSRTPReplayProtectionWindow(512)
 	// One mux per PC (never shared: the SFU would see one 5-tuple).
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -123,8 +131,8 @@ func (c *Client) newPC(cfg Config, dropEvery int) (*webrtc.PeerConnection, error
 		_ = udp.SetWriteBuffer(cfg.Buffer)
 	}
 	var pc net.PacketConn = udp
-	if dropEvery > 0 {
-		pc = &lossy{PacketConn: udp, every: dropEvery}
+	if dropEvery > 0 || dropSentEvery > 0 {
+		pc = &lossy{PacketConn: udp, every: dropEvery, everySent: dropSentEvery}
 	}
 	mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: pc})
 	c.muxes = append(c.muxes, mux)
@@ -134,16 +142,23 @@ func (c *Client) newPC(cfg Config, dropEvery int) (*webrtc.PeerConnection, error
 	return api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
 }
 
-// lossy drops every n-th RTP datagram it reads (not RTCP, STUN or DTLS).
+// lossy drops every n-th RTP datagram it reads, and every m-th it writes
+// (not RTCP, STUN or DTLS).
 type lossy struct {
 	net.PacketConn
-	every, n int
+	every, n         int
+	everySent, nSent int
+	mu               sync.Mutex
+}
+
+func isRTP(b []byte) bool {
+	return len(b) >= 2 && b[0]&0xc0 == 0x80 && (b[1] < 192 || b[1] > 223)
 }
 
 func (l *lossy) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := l.PacketConn.ReadFrom(b)
-		if err != nil || n < 2 || b[0]&0xc0 != 0x80 || (b[1] >= 192 && b[1] <= 223) {
+		if err != nil || l.every == 0 || !isRTP(b[:n]) {
 			return n, addr, err
 		}
 		l.n++
@@ -151,6 +166,19 @@ func (l *lossy) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, addr, err
 		}
 	}
+}
+
+func (l *lossy) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if l.everySent > 0 && isRTP(b) {
+		l.mu.Lock()
+		l.nSent++
+		drop := l.nSent%l.everySent == 0
+		l.mu.Unlock()
+		if drop {
+			return len(b), nil
+		}
+	}
+	return l.PacketConn.WriteTo(b, addr)
 }
 
 // Deliver is the send function to give Join: it queues the SFU's message.
@@ -205,6 +233,9 @@ func (c *Client) candidate(pc string, ca *webrtc.ICECandidate) {
 	if ca == nil {
 		return
 	}
+	// A candidate of a new description must not overtake its offer.
+	c.offerMu.Lock()
+	defer c.offerMu.Unlock()
 	b, _ := json.Marshal(map[string]any{"type": "candidate", "pc": pc, "candidate": ca.ToJSON()})
 	if err := c.h.Handle(b); err != nil {
 		c.fail(fmt.Errorf("sfuclient: candidate: %w", err))
@@ -273,6 +304,8 @@ func (c *Client) Offer(iceRestart bool) error {
 	if err != nil {
 		return err
 	}
+	c.offerMu.Lock()
+	defer c.offerMu.Unlock()
 	if err := c.Pub.SetLocalDescription(offer); err != nil {
 		return err
 	}

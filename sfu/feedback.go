@@ -1,0 +1,214 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor/pkg/twcc"
+	"github.com/pion/rtcp"
+)
+
+// Publisher feedback, written here rather than with pion's interceptors,
+// which allocate about three times per incoming packet (perf-notes rule 5):
+// NACKs for gaps (RFC 4585), receiver reports (RFC 3550 §6.4.2), and
+// transport-wide congestion control feedback (draft-holmer-rmcat-transport-
+// wide-cc-extensions). The reader records each packet under the stream's
+// feedback lock; Run's feedback tick builds and sends the RTCP.
+
+const (
+	feedbackInterval = 100 * time.Millisecond // NACK and TWCC
+	nackWindow       = 512                    // sequence numbers tracked for NACK
+	nackMaxTries     = 10
+	nackMinAge       = 20 * time.Millisecond // let reordered packets arrive first
+)
+
+// recvStats is one incoming stream's reception state (RFC 3550 A.1, A.3, A.8).
+type recvStats struct {
+	mu        sync.Mutex
+	started   bool
+	baseSeq   uint16
+	maxSeq    uint16
+	cycles    uint32
+	received  uint32
+	expPrior  uint32 // at the last report
+	recvPrior uint32
+	jitter    float64
+	transit   int64
+	lastSRMid uint32 // middle 32 bits of the last SR's NTP time
+	lastSRAt  time.Time
+	// NACK: bit i of have says whether maxSeq-i arrived; tries and first
+	// time missing per slot.
+	have  [nackWindow / 64]uint64
+	tries [nackWindow]uint8
+	since [nackWindow]int64
+}
+
+// record notes one packet; now is unix nanos, clock the RTP clock rate.
+func (r *recvStats) record(seq uint16, ts uint32, now int64, clock uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		r.started, r.baseSeq, r.maxSeq = true, seq, seq
+		r.setHave(seq, now)
+		r.received++
+		return
+	}
+	r.received++
+	if d := seq - r.maxSeq; d != 0 && d < 0x8000 {
+		if seq < r.maxSeq {
+			r.cycles++
+		}
+		from := r.maxSeq + 1
+		if d > nackWindow {
+			from = seq - nackWindow + 1
+		}
+		for s := from; s != seq; s++ {
+			r.clearHave(s, now) // a gap: missing until proven otherwise
+		}
+		r.maxSeq = seq
+	}
+	r.setHave(seq, now)
+	if clock > 0 {
+		arrival := now * int64(clock) / 1e9
+		transit := arrival - int64(ts)
+		if r.transit != 0 {
+			d := transit - r.transit
+			if d < 0 {
+				d = -d
+			}
+			r.jitter += (float64(d) - r.jitter) / 16
+		}
+		r.transit = transit
+	}
+}
+
+func (r *recvStats) setHave(seq uint16, now int64) {
+	i := int(seq) % nackWindow
+	r.have[i/64] |= 1 << (i % 64)
+	r.tries[i] = 0
+}
+
+func (r *recvStats) clearHave(seq uint16, now int64) {
+	i := int(seq) % nackWindow
+	r.have[i/64] &^= 1 << (i % 64)
+	r.tries[i] = 0
+	r.since[i] = now
+}
+
+// missing appends the sequence numbers worth a NACK now.
+func (r *recvStats) missing(dst []uint16, now int64) []uint16 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return dst
+	}
+	for k := 1; k < nackWindow; k++ {
+		s := r.maxSeq - uint16(k)
+		if int16(s-r.baseSeq) < 0 {
+			break
+		}
+		i := int(s) % nackWindow
+		if r.have[i/64]&(1<<(i%64)) != 0 || r.tries[i] >= nackMaxTries || now-r.since[i] < int64(nackMinAge) {
+			continue
+		}
+		r.tries[i]++
+		dst = append(dst, s)
+	}
+	return dst
+}
+
+// noteSR records a sender report from the publisher, for LSR/DLSR.
+func (r *recvStats) noteSR(ntp uint64, at time.Time) {
+	r.mu.Lock()
+	r.lastSRMid, r.lastSRAt = uint32(ntp>>16), at
+	r.mu.Unlock()
+}
+
+// report builds the reception report block for ssrc.
+func (r *recvStats) report(ssrc uint32, now time.Time) (rtcp.ReceptionReport, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		return rtcp.ReceptionReport{}, false
+	}
+	ext := r.cycles<<16 | uint32(r.maxSeq)
+	expected := ext - uint32(r.baseSeq) + 1
+	lost := int64(expected) - int64(r.received)
+	lost = max(0, min(lost, 0x7fffff))
+	expInt, recvInt := expected-r.expPrior, r.received-r.recvPrior
+	r.expPrior, r.recvPrior = expected, r.received
+	var fraction uint8
+	if expInt > 0 && expInt > recvInt {
+		fraction = uint8((expInt - recvInt) << 8 / expInt)
+	}
+	rr := rtcp.ReceptionReport{
+		SSRC: ssrc, FractionLost: fraction, TotalLost: uint32(lost), LastSequenceNumber: ext,
+		Jitter: uint32(r.jitter), LastSenderReport: r.lastSRMid,
+	}
+	if !r.lastSRAt.IsZero() {
+		rr.Delay = uint32(now.Sub(r.lastSRAt).Seconds() * 65536)
+	}
+	return rr, true
+}
+
+// twccState is the publish PC's transport-wide feedback: one recorder for
+// all its streams (the sequence is per transport).
+type twccState struct {
+	mu    sync.Mutex
+	rec   *twcc.Recorder
+	start time.Time
+}
+
+func (t *twccState) record(ssrc uint32, seq uint16, now int64) {
+	t.mu.Lock()
+	if t.rec == nil {
+		t.rec, t.start = twcc.NewRecorder(0), time.Unix(0, now)
+	}
+	t.rec.Record(ssrc, seq, (now-t.start.UnixNano())/1e3)
+	t.mu.Unlock()
+}
+
+func (t *twccState) build() []rtcp.Packet {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.rec == nil {
+		return nil
+	}
+	return t.rec.BuildFeedbackPacket()
+}
+
+// feedbackTick sends NACKs and TWCC feedback for everything p publishes,
+// and with reports, receiver reports. Called from Run.
+func (p *Peer) feedbackTick(now time.Time, reports bool) {
+	p.mu.Lock()
+	var ls []*layer
+	for _, t := range p.tracks {
+		t.mu.Lock()
+		for _, l := range t.layers {
+			if l.ring != nil {
+				ls = append(ls, l)
+			}
+		}
+		t.mu.Unlock()
+	}
+	p.mu.Unlock()
+	pkts := p.twcc.build()
+	var seqs []uint16
+	var rrs []rtcp.ReceptionReport
+	for _, l := range ls {
+		if seqs = l.recv.missing(seqs[:0], now.UnixNano()); len(seqs) > 0 {
+			pkts = append(pkts, &rtcp.TransportLayerNack{MediaSSRC: l.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
+		}
+		if reports {
+			if rr, ok := l.recv.report(l.ssrc, now); ok {
+				rrs = append(rrs, rr)
+			}
+		}
+	}
+	if len(rrs) > 0 {
+		pkts = append(pkts, &rtcp.ReceiverReport{Reports: rrs})
+	}
+	if len(pkts) > 0 {
+		_ = p.pub.WriteRTCP(pkts) // fails only while closing
+	}
+}
