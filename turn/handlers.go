@@ -54,6 +54,9 @@ func (s *Server) events() pionturn.EventHandler {
 		},
 		OnAllocationCreated: func(src, _ net.Addr, proto, username, _ string, relay net.Addr, _ int) {
 			user := userOf(username)
+			if s.plane != nil {
+				s.plane.claim(src, relay)
+			}
 			s.quota.created(user, src)
 			s.addLive(1)
 			s.log.Debug("turn allocation created", "user_id", user, "client", addrString(src),

@@ -49,7 +49,7 @@ func (s *Server) listenPair(ip netip.Addr, port int) error {
 		udp.Close()
 		return fmt.Errorf("turn: listen tcp: %w", err)
 	}
-	s.udp, s.tcp = udp, newTrackingListener(tcp)
+	s.udp, s.udpAdr, s.tcp = udp, udp.LocalAddr().(*net.UDPAddr).AddrPort(), newTrackingListener(tcp)
 	return nil
 }
 

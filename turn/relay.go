@@ -22,6 +22,7 @@ type relayGen struct {
 	bindIP   netip.Addr
 	publicIP netip.Addr
 	c        *counters
+	plane    *plane // the UDP listener's packet path, when it has one
 }
 
 // counters are the relay totals in Stats; one atomic add per packet.
@@ -42,7 +43,15 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	if network == "udp4" && bind.Is6() && bind.IsUnspecified() {
 		bind = netip.IPv4Unspecified()
 	}
-	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(requestedPort))))
+	laddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(requestedPort)))
+	if g.plane != nil {
+		conn, port, err := g.plane.allocate(network, laddr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open relay socket: %w", err)
+		}
+		return conn, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port)), nil
+	}
+	conn, err := net.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open relay socket: %w", err)
 	}
@@ -81,12 +90,22 @@ func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // WriteTo counts before sending, so the count is already up when the peer
 // sees the packet; a failed send takes it back.
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	c.c.toPeer.Add(1)
-	c.c.toPeerBytes.Add(uint64(len(b)))
+	c.c.countToPeer(len(b))
 	n, err := c.PacketConn.WriteTo(b, addr)
 	if err != nil {
-		c.c.toPeer.Add(^uint64(0))
-		c.c.toPeerBytes.Add(^uint64(len(b) - 1))
+		c.c.uncountToPeer(len(b))
 	}
 	return n, err
+}
+
+// countToPeer counts a packet for a peer before it is sent, so the count is
+// already up when the peer sees it; uncountToPeer takes back a failed send.
+func (c *counters) countToPeer(n int) {
+	c.toPeer.Add(1)
+	c.toPeerBytes.Add(uint64(n))
+}
+
+func (c *counters) uncountToPeer(n int) {
+	c.toPeer.Add(^uint64(0))
+	c.toPeerBytes.Add(-uint64(n))
 }

@@ -35,6 +35,10 @@ const (
 // closeWait bounds how long Close waits for pion to tear allocations down.
 const closeWait = 2 * time.Second
 
+// channelBindTTL is the channel binding lifetime (RFC 5766 §11: 10 min),
+// set explicitly because the UDP packet path keeps a copy of the bindings.
+const channelBindTTL = 10 * time.Minute
+
 // Config configures the TURN server. Zero values get the Default* constants,
 // except Port, where 0 asks for an ephemeral port (tests).
 type Config struct {
@@ -91,7 +95,9 @@ type Server struct {
 	quota  *quota
 	relay  counters
 	pion   *pionturn.Server
-	udp    *net.UDPConn
+	udp    *net.UDPConn // closed once the packet path took its socket over
+	udpAdr netip.AddrPort
+	plane  *plane // the UDP packet path (Linux), nil elsewhere
 	tcp    *trackingListener
 	tlsLn  *trackingListener
 	tlsAdr netip.AddrPort
@@ -146,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 		s.closeSockets()
 		return nil, err
 	}
-	attrs := []any{"udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(), "relay_ip", publicIP.String()}
+	attrs := []any{"udp", s.udpAdr.String(), "tcp", s.tcp.Addr().String(), "relay_ip", publicIP.String()}
 	if s.tlsLn != nil {
 		attrs = append(attrs, "tls", s.tlsAdr.String())
 	}
@@ -157,6 +163,14 @@ func New(cfg Config) (*Server, error) {
 // start hands the bound sockets to pion.
 func (s *Server) start(listenIP, publicIP netip.Addr) error {
 	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay} }
+	udpConn, udpGen := fastUDP(s.udp), gen()
+	p, err := newPlane(s.udp, &s.relay, s.cfg.Now, channelBindTTL, s.log)
+	if err != nil {
+		return err
+	}
+	if p != nil {
+		s.plane, udpConn, udpGen.plane = p, p.conn(), p
+	}
 	lcs := []pionturn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler}}
 	if s.tlsLn != nil {
 		lcs = append(lcs, pionturn.ListenerConfig{
@@ -167,16 +181,20 @@ func (s *Server) start(listenIP, publicIP netip.Addr) error {
 	}
 	srv, err := pionturn.NewServer(pionturn.ServerConfig{
 		PacketConnConfigs: []pionturn.PacketConnConfig{{
-			PacketConn: fastUDP(s.udp), RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler,
+			PacketConn: udpConn, RelayAddressGenerator: udpGen, PermissionHandler: s.permissionHandler,
 		}},
-		ListenerConfigs: lcs,
-		LoggerFactory:   pionLogs{log: s.log},
-		Realm:           s.cfg.Realm,
-		AuthHandler:     s.authHandler,
-		QuotaHandler:    s.quotaHandler,
-		EventHandler:    s.events(),
+		ListenerConfigs:    lcs,
+		LoggerFactory:      pionLogs{log: s.log},
+		Realm:              s.cfg.Realm,
+		AuthHandler:        s.authHandler,
+		QuotaHandler:       s.quotaHandler,
+		EventHandler:       s.events(),
+		ChannelBindTimeout: channelBindTTL,
 	})
 	if err != nil {
+		if s.plane != nil {
+			s.plane.close()
+		}
 		return fmt.Errorf("turn: start pion server: %w", err)
 	}
 	s.pion = srv
@@ -217,7 +235,7 @@ func (s *Server) Close() error {
 
 // Addr returns the bound UDP and TCP addresses (the same port).
 func (s *Server) Addr() (udp, tcp netip.AddrPort) {
-	return s.udp.LocalAddr().(*net.UDPAddr).AddrPort(), s.tcp.Addr().(*net.TCPAddr).AddrPort()
+	return s.udpAdr, s.tcp.Addr().(*net.TCPAddr).AddrPort()
 }
 
 // TLSAddr returns the bound TLS address, or the zero AddrPort without TLS.
