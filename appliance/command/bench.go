@@ -77,19 +77,20 @@ func benchCommand() *cli.Command {
 				Name:  "turn",
 				Usage: "coturn's turnutils_uclient at a fixed load against our TURN and against coturn: CPU per relayed packet and the ratio",
 				Flags: []cli.Flag{
-					&cli.IntFlag{Name: "clients", Value: 10, Usage: "concurrent relay sessions"},
-					&cli.IntFlag{Name: "packets", Value: 1000, Usage: "packets per client"},
-					&cli.DurationFlag{Name: "interval", Value: 5 * time.Millisecond, Usage: "packet interval per client"},
-					&cli.IntFlag{Name: "size", Value: 160, Usage: "payload bytes"},
+					&cli.IntFlag{Name: "clients", Value: turnbench.DefaultClients, Usage: "concurrent relay sessions"},
+					&cli.IntFlag{Name: "packets", Value: turnbench.DefaultPackets, Usage: "packets per client"},
+					&cli.DurationFlag{Name: "interval", Value: turnbench.DefaultInterval, Usage: "packet interval per client"},
+					&cli.IntFlag{Name: "size", Value: turnbench.DefaultSize, Usage: "payload bytes"},
+					&cli.IntFlag{Name: "reps", Value: turnbench.DefaultReps, Usage: "repetitions, each running ours and coturn in alternating order"},
 					&cli.BoolFlag{Name: "tcp", Usage: "clients reach TURN over TCP"},
 					jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
-					if c.Int("clients") < 1 || c.Int("packets") < 1 || c.Int("size") < 1 || c.Duration("interval") < time.Millisecond {
-						return fmt.Errorf("invalid load: want --clients, --packets, --size >= 1 and --interval >= 1ms")
+					if c.Int("clients") < 1 || c.Int("packets") < 1 || c.Int("size") < 1 || c.Int("reps") < 1 || c.Duration("interval") < time.Millisecond {
+						return fmt.Errorf("invalid load: want --clients, --packets, --size, --reps >= 1 and --interval >= 1ms")
 					}
 					_, err := turnbench.Run(c.Context, turnbench.Config{Clients: c.Int("clients"), Packets: c.Int("packets"),
-						Interval: c.Duration("interval"), Size: c.Int("size"), TCP: c.Bool("tcp"), Out: c.App.Writer, JSON: c.Bool("json")})
+						Interval: c.Duration("interval"), Size: c.Int("size"), Reps: c.Int("reps"), TCP: c.Bool("tcp"), Out: c.App.Writer, JSON: c.Bool("json")})
 					if err != nil {
 						return fmt.Errorf("bench turn: %w", err)
 					}
