@@ -17,24 +17,35 @@ func FuzzForward(f *testing.F) {
 	f.Add([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42})
 	f.Add([]byte{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xff})             // padding larger than payload
 	f.Add([]byte{0x90, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xbe, 0xde, 0, 9}) // extension longer than packet
+	// One track per codec, reused across inputs (state carries over, as
+	// on a real stream).
+	type fz struct {
+		l  *layer
+		ws []*fakeWriter
+	}
+	var tracks []fz
+	for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264, webrtc.MimeTypeOpus} {
+		l, ws := benchTrack(1)
+		l.t.codec.MimeType = mime
+		l.t.simulcast = true // exercise the keyframe gate too
+		if mime == webrtc.MimeTypeOpus {
+			l.t.kind, l.t.levelID = webrtc.RTPCodecTypeAudio, 1
+		}
+		tracks = append(tracks, fz{l, ws})
+	}
+	buf := make([]byte, ringSlot)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
-		for _, mime := range []string{webrtc.MimeTypeVP8, webrtc.MimeTypeVP9, webrtc.MimeTypeH264, webrtc.MimeTypeOpus} {
-			l, ws := benchTrack(1)
-			l.t.codec.MimeType = mime
-			l.t.simulcast = true // exercise the keyframe gate too
-			if mime == webrtc.MimeTypeOpus {
-				l.t.kind, l.t.levelID = webrtc.RTPCodecTypeAudio, 1
-			}
+		for _, x := range tracks {
+			before := x.ws[0].packets
 			var h rtp.Header
-			l.forward(append([]byte(nil), pkt...), &h, 1)
-			if ws[0].packets > 0 {
+			x.l.forward(append([]byte(nil), pkt...), &h, 1)
+			if x.ws[0].packets > before {
 				var p rtp.Packet
-				if err := p.Unmarshal(ws[0].buf[:h.MarshalSize()]); err != nil {
-					t.Fatalf("%s: forwarded header does not parse: %v", mime, err)
+				if err := p.Unmarshal(x.ws[0].buf[:h.MarshalSize()]); err != nil {
+					t.Fatalf("%s: forwarded header does not parse: %v", x.l.t.codec.MimeType, err)
 				}
 			}
-			buf := make([]byte, ringSlot)
-			(*l.t.downs.Load())[0].resend(h.SequenceNumber, buf, &h)
+			(*x.l.t.downs.Load())[0].resend(h.SequenceNumber, buf, &h)
 		}
 	})
 }
