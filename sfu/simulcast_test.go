@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"callbox/sfu/sfuclient"
+
+	"github.com/pion/rtcp"
 )
 
 // vp8Payload is a VP8 packet whose payload names its layer. A keyframe
@@ -21,7 +23,9 @@ func vp8Payload(rid string, seq uint16, key bool, w, h int) []byte {
 	} else {
 		p = append(p, 0x01, 0, 0)
 	}
-	return append(p, fmt.Sprintf("layer=%s seq=%d", rid, seq)...)
+	p = append(p, fmt.Sprintf("layer=%s seq=%d ", rid, seq)...)
+	// Layers differ in bitrate as real ones do: q < h < f.
+	return append(p, make([]byte, map[string]int{"q": 50, "h": 300, "f": 900}[rid])...)
 }
 
 func TestSimulcastLayerSwitch(t *testing.T) {
@@ -130,4 +134,16 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLayer("h", false)
+
+	// Bandwidth: with a REMB of 150 kbit/s only q (~100 kbit/s here) fits,
+	// whatever the rendered size.
+	if err := b.Send(map[string]any{"type": "layer", "track": r.TrackID, "maxWidth": 1280, "maxHeight": 720}); err != nil {
+		t.Fatal(err)
+	}
+	waitLayer("f", false)
+	remb := &rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 150_000, SSRCs: []uint32{uint32(r.Track.SSRC())}}
+	if err := b.Sub.WriteRTCP([]rtcp.Packet{remb}); err != nil {
+		t.Fatal(err)
+	}
+	waitLayer("q", false)
 }
