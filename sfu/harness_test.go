@@ -48,11 +48,14 @@ type env struct {
 // until the test ends. The test's deadline bounds every wait.
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvConfig(t, sfu.Config{ListenIP: "127.0.0.1", IncludeLoopback: true})
+}
+
+func newEnvConfig(t *testing.T, cfg sfu.Config) *env {
+	t.Helper()
 	lb := &logBuf{}
-	s, err := sfu.New(sfu.Config{
-		ListenIP: "127.0.0.1", IncludeLoopback: true,
-		Logger: slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})),
-	})
+	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	s, err := sfu.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"callbox/sfu"
 	"callbox/sfu/sfuclient"
 )
 
@@ -94,5 +95,25 @@ func TestLeaveUnsubscribes(t *testing.T) {
 	e.waitEvent(b, "onUserVideoAvailable", func(d json.RawMessage) bool { return string(d) == `{"userID":"alice","isVideoAvailable":false}` })
 	if st := e.s.Stats(); st.Peers != 2 || st.Tracks != 0 {
 		t.Errorf("stats after leave = %+v", st)
+	}
+}
+
+// TestAllInterfacesWithPublicIP listens on every interface and announces
+// a NAT 1:1 address (here the loopback one, which the clients can reach).
+func TestAllInterfacesWithPublicIP(t *testing.T) {
+	e := newEnvConfig(t, sfu.Config{ListenIP: "0.0.0.0", PublicIPs: []string{"127.0.0.1"}, IncludeLoopback: true})
+	a := e.join("r", "alice", sfuclient.Config{})
+	b := e.join("r", "bob", sfuclient.Config{})
+	aa, av := e.publishAV(a)
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	e.waitCount(e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg), 50, "bob<-alice video")
+	if _, err := sfu.New(sfu.Config{ListenIP: "nonsense"}); err == nil {
+		t.Error("bad listen ip accepted")
+	}
+	if _, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", PublicIPs: []string{"x"}}); err == nil {
+		t.Error("bad public ip accepted")
 	}
 }
