@@ -58,9 +58,12 @@ func newDownTrack(p *Peer, t *pubTrack) *downTrack {
 }
 
 // Bind implements webrtc.TrackLocal: it picks the publisher's codec among
-// the negotiated ones.
+// the negotiated ones. A subscriber that cannot decode it stays unbound and
+// gets no media for this track; the error is not returned, since pion would
+// fail the whole subscribe answer with it.
 func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	for _, c := range ctx.CodecParameters() {
+	codecs := ctx.CodecParameters()
+	for _, c := range codecs {
 		if strings.EqualFold(c.MimeType, d.t.codec.MimeType) && fmtpCompatible(c, d.t.codec) {
 			d.bind.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), ws: ctx.WriteStream()})
 			// A new subscriber needs a keyframe to start decoding.
@@ -68,7 +71,11 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 			return c, nil
 		}
 	}
-	return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	d.peer.log.Warn("subscriber lacks the codec", "track", d.t.id, "codec", d.t.codec.MimeType)
+	if len(codecs) == 0 {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	return codecs[0], nil
 }
 
 // fmtpCompatible keeps H.264 profiles and packetization modes apart.

@@ -382,11 +382,6 @@ func (p *Peer) subscribe(t *pubTrack) {
 		return
 	}
 	d.sender = sender
-	for _, tr := range p.sub.GetTransceivers() {
-		if tr.Sender() == sender {
-			p.preferCodec(tr, t.codec)
-		}
-	}
 	if !t.addDown(d) {
 		_ = p.sub.RemoveTrack(sender)
 		p.mu.Unlock()
@@ -400,25 +395,6 @@ func (p *Peer) subscribe(t *pubTrack) {
 	}()
 	p.negotiateLocked()
 	p.mu.Unlock()
-}
-
-// preferCodec offers only the publisher's codec, so the subscriber either
-// takes it or rejects the track (no transcoding here).
-func (p *Peer) preferCodec(tr *webrtc.RTPTransceiver, c webrtc.RTPCodecParameters) {
-	var prefs []webrtc.RTPCodecParameters
-	for _, o := range codecs(false) {
-		if o.MimeType == c.MimeType && fmtpCompatible(o, c) {
-			prefs = append(prefs, o)
-		}
-	}
-	if c.MimeType == webrtc.MimeTypeOpus {
-		prefs = append(prefs, opus)
-	}
-	if len(prefs) > 0 {
-		if err := tr.SetCodecPreferences(prefs); err != nil {
-			p.log.Warn("codec preferences", "err", err)
-		}
-	}
 }
 
 // unsubscribe stops sending t to p.

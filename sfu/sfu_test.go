@@ -8,6 +8,8 @@ import (
 
 	"callbox/sfu"
 	"callbox/sfu/sfuclient"
+
+	"github.com/pion/webrtc/v4"
 )
 
 func TestOneToOne(t *testing.T) {
@@ -115,5 +117,44 @@ func TestAllInterfacesWithPublicIP(t *testing.T) {
 	}
 	if _, err := sfu.New(sfu.Config{ListenIP: "127.0.0.1", PublicIPs: []string{"x"}}); err == nil {
 		t.Error("bad public ip accepted")
+	}
+}
+
+// TestVideoCodecs publishes H.264 and VP9 (which the SFU negotiates when
+// the client offers them) and checks each arrives in its own codec.
+func TestVideoCodecs(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{})
+	b := e.join("r", "bob", sfuclient.Config{})
+	h264, err := a.AddVideoCodec(webrtc.MimeTypeH264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vp9, err := a.AddVideoCodec(webrtc.MimeTypeVP9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Offer(false); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"video": h264[0]})
+	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"video": vp9[0]})
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case r := <-b.Remotes():
+			got[r.Track.Codec().MimeType] = true
+			e.waitCount(e.readRemote(r, &wg), 20, "bob<-alice "+r.Track.Codec().MimeType)
+		case err := <-b.Errors():
+			t.Fatal(err)
+		case <-e.ctx.Done():
+			t.Fatalf("codecs received: %v", got)
+		}
+	}
+	if !got[webrtc.MimeTypeH264] || !got[webrtc.MimeTypeVP9] {
+		t.Errorf("codecs received: %v", got)
 	}
 }

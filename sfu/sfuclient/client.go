@@ -358,12 +358,17 @@ func (c *Client) AddAudio() (*Track, error) {
 
 // AddVideo adds a VP8 track; with rids, one Track per simulcast layer.
 func (c *Client) AddVideo(rids ...string) ([]*Track, error) {
+	return c.AddVideoCodec(webrtc.MimeTypeVP8, rids...)
+}
+
+// AddVideoCodec adds a video track of codec mime (VP8, VP9, H264).
+func (c *Client) AddVideoCodec(mime string, rids ...string) ([]*Track, error) {
 	mk := func(rid string) (*webrtc.TrackLocalStaticRTP, error) {
 		var opts []func(*webrtc.TrackLocalStaticRTP)
 		if rid != "" {
 			opts = append(opts, webrtc.WithRTPStreamID(rid))
 		}
-		return webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "client", opts...)
+		return webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}, "video", "client", opts...)
 	}
 	if len(rids) == 0 {
 		rids = []string{""}
