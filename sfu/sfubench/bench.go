@@ -4,10 +4,20 @@
 // baseline (perf-notes §4). It owns only its own load generators and must
 // not reach into the SFU beyond its exported API.
 //
-// Everything runs in one process, so the server's CPU is separated from the
-// load's with goroutine labels: every goroutine the SFU (or the relay)
-// starts inherits pprof label role=server, and a CPU profile of each window
-// gives the server's share of the process CPU (rusage).
+// With Config.Isolate (recommended) the SFU and the relay run in a child
+// process, this same executable re-run with an environment variable, which
+// main must hand over first thing:
+//
+//	if sfubench.IsChild() { os.Exit(sfubench.ChildMain()) }
+//
+// The child is pinned to CPU 0 and the load to CPU 1; the server's CPU is
+// the child's rusage and its allocations the child's MemStats, both exact.
+//
+// Without Isolate everything runs in one process: the relay's CPU is its
+// locked OS thread's clock, and the SFU's is its share (pprof label
+// role=server, inherited by every goroutine it starts) of a CPU profile of
+// the window. That is noisy at light load (timer-based samples) and makes
+// the runtime print "cannot set cpu profile rate" once per window.
 package sfubench
 
 import (
