@@ -33,6 +33,23 @@ func TestOneToOne(t *testing.T) {
 	} {
 		e.waitCount(e.readRemote(r, &wg), 100, what)
 	}
+	// The tracks message maps every transceiver's mid to its publisher.
+	checked := 0
+	for c, rs := range map[*client]map[string]*sfuclient.Remote{a: atA, b: atB} {
+		for _, r := range rs {
+			for _, tr := range c.Sub.GetTransceivers() {
+				if tr.Receiver() != nil && tr.Receiver().Track() == r.Track {
+					checked++
+					if who := c.ParticipantByMid(tr.Mid()); who != r.Participant {
+						t.Errorf("%s: mid %s maps to %q, want %q", c.name, tr.Mid(), who, r.Participant)
+					}
+				}
+			}
+		}
+	}
+	if checked != 4 {
+		t.Errorf("checked %d mids, want 4", checked)
+	}
 	st := e.s.Stats()
 	if st.Rooms != 1 || st.Peers != 2 || st.Tracks != 4 || st.ForwardedPackets < 400 {
 		t.Errorf("stats = %+v", st)

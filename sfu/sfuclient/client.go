@@ -67,6 +67,7 @@ type Client struct {
 	offerMu sync.Mutex // held from SetLocalDescription until the offer is sent
 	mu      sync.Mutex
 	byMsid  map[string]string // stream id -> participant
+	byMid   map[string]string // mid -> participant, from the last tracks message
 	closed  bool
 }
 
@@ -197,6 +198,14 @@ func (c *Client) fail(err error) {
 	}
 }
 
+// ParticipantByMid maps a subscribe transceiver's mid to its participant,
+// from the last "tracks" message.
+func (c *Client) ParticipantByMid(mid string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byMid[mid]
+}
+
 // Errors reports asynchronous failures (bad SDP from the SFU, ...).
 func (c *Client) Errors() <-chan error { return c.errs }
 
@@ -251,6 +260,7 @@ func (c *Client) handle(raw json.RawMessage) error {
 		Tracks    []struct {
 			Participant string `json:"participant"`
 			StreamID    string `json:"streamId"`
+			Mid         string `json:"mid"`
 		} `json:"tracks"`
 		Event string          `json:"event"`
 		Data  json.RawMessage `json:"data"`
@@ -285,8 +295,10 @@ func (c *Client) handle(raw json.RawMessage) error {
 		return pc.AddICECandidate(*m.Candidate)
 	case "tracks":
 		c.mu.Lock()
+		c.byMid = map[string]string{}
 		for _, t := range m.Tracks {
 			c.byMsid[t.StreamID] = t.Participant
+			c.byMid[t.Mid] = t.Participant
 		}
 		c.mu.Unlock()
 	case "event":
