@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"callbox/appliance/command"
+	"callbox/sfu/sfubench"
 )
 
 // Set with -ldflags "-X main.version=... -X main.commit=...".
@@ -20,6 +21,10 @@ var (
 )
 
 func main() {
+	// `callbox bench sfu` re-runs this binary as its isolated server.
+	if sfubench.IsChild() {
+		os.Exit(sfubench.ChildMain())
+	}
 	os.Exit(run(os.Args))
 }
 

@@ -279,8 +279,14 @@ func TestOneToOneCallWithMedia(t *testing.T) {
 	bob.publish(mediaCtx, &wg)
 	var rwg sync.WaitGroup
 	rwg.Add(2)
-	go func() { defer rwg.Done(); alice.receive(ctx, map[string]bool{"bob/audio": true, "bob/video": true}, 50) }()
-	go func() { defer rwg.Done(); bob.receive(ctx, map[string]bool{"alice/audio": true, "alice/video": true}, 50) }()
+	go func() {
+		defer rwg.Done()
+		alice.receive(ctx, map[string]bool{"bob/audio": true, "bob/video": true}, 50)
+	}()
+	go func() {
+		defer rwg.Done()
+		bob.receive(ctx, map[string]bool{"alice/audio": true, "alice/video": true}, 50)
+	}()
 	rwg.Wait()
 	stopMedia()
 	wg.Wait()

@@ -66,7 +66,7 @@ func benchCommand() *cli.Command {
 						return fmt.Errorf("invalid load: want --publishers 1..64, --subscribers 1..256, --reps >= 1, --duration > 0")
 					}
 					_, err := sfubench.Run(c.Context, sfubench.Config{Publishers: p, Subscribers: s, Duration: c.Duration("duration"),
-						Reps: c.Int("reps"), Out: c.App.Writer, JSON: c.Bool("json")})
+						Reps: c.Int("reps"), Out: c.App.Writer, JSON: c.Bool("json"), Isolate: true})
 					if err != nil {
 						return fmt.Errorf("bench sfu: %w", err)
 					}
