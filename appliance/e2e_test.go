@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 
 	"callbox/appliance"
 	"callbox/sfu/sfuclient"
@@ -190,9 +191,9 @@ func payload(who, kind string, seq uint16) []byte {
 	return []byte(fmt.Sprintf("%s/%s/%d/%s", who, kind, seq, strings.Repeat("p", int(seq%300))))
 }
 
-// receive waits for want remote tracks and n intact packets on each.
-func (u *user) receive(ctx context.Context, want map[string]bool, n int) {
-	u.t.Helper()
+// receive waits for want remote tracks and n intact packets on each. It
+// runs on its own goroutine in the tests, so it reports instead of failing.
+func (u *user) receive(ctx context.Context, want map[string]bool, n int) error {
 	type result struct {
 		key string
 		err error
@@ -205,13 +206,13 @@ func (u *user) receive(ctx context.Context, want map[string]bool, n int) {
 		select {
 		case r = <-u.media.Remotes():
 		case err := <-u.media.Errors():
-			u.t.Fatalf("%s media: %v", u.name, err)
+			return fmt.Errorf("%s media: %w", u.name, err)
 		case <-ctx.Done():
-			u.t.Fatalf("%s: remote tracks missing before the deadline", u.name)
+			return fmt.Errorf("%s: remote tracks missing before the deadline", u.name)
 		}
 		key := r.Participant + "/" + r.Kind
 		if !want[key] {
-			u.t.Fatalf("%s: unexpected remote track %s", u.name, key)
+			return fmt.Errorf("%s: unexpected remote track %s", u.name, key)
 		}
 		wg.Add(1)
 		go func() {
@@ -241,10 +242,26 @@ func (u *user) receive(ctx context.Context, want map[string]bool, n int) {
 		select {
 		case r := <-results:
 			if r.err != nil {
-				u.t.Fatalf("%s receiving %s: %v", u.name, r.key, r.err)
+				return fmt.Errorf("%s receiving %s: %w", u.name, r.key, r.err)
 			}
 		case <-ctx.Done():
-			u.t.Fatalf("%s: fewer than %d packets per track before the deadline", u.name, n)
+			return fmt.Errorf("%s: fewer than %d packets per track before the deadline", u.name, n)
+		}
+	}
+	return nil
+}
+
+// receiveAll runs receive for several users at once and fails the test on
+// the first error.
+func receiveAll(t *testing.T, ctx context.Context, n int, wants map[*user]map[string]bool) {
+	t.Helper()
+	errs := make(chan error, len(wants))
+	for u, want := range wants {
+		go func() { errs <- u.receive(ctx, want, n) }()
+	}
+	for range wants {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
@@ -277,17 +294,10 @@ func TestOneToOneCallWithMedia(t *testing.T) {
 	mediaCtx, stopMedia := context.WithCancel(ctx)
 	alice.publish(mediaCtx, &wg)
 	bob.publish(mediaCtx, &wg)
-	var rwg sync.WaitGroup
-	rwg.Add(2)
-	go func() {
-		defer rwg.Done()
-		alice.receive(ctx, map[string]bool{"bob/audio": true, "bob/video": true}, 50)
-	}()
-	go func() {
-		defer rwg.Done()
-		bob.receive(ctx, map[string]bool{"alice/audio": true, "alice/video": true}, 50)
-	}()
-	rwg.Wait()
+	receiveAll(t, ctx, 50, map[*user]map[string]bool{
+		alice: {"bob/audio": true, "bob/video": true},
+		bob:   {"alice/audio": true, "alice/video": true},
+	})
 	stopMedia()
 	wg.Wait()
 
@@ -363,7 +373,7 @@ func TestGroupCallFourParties(t *testing.T) {
 	for _, n := range names {
 		users[n].publish(mediaCtx, &wg)
 	}
-	var rwg sync.WaitGroup
+	wants := map[*user]map[string]bool{}
 	for _, n := range names {
 		want := map[string]bool{}
 		for _, o := range names {
@@ -371,10 +381,9 @@ func TestGroupCallFourParties(t *testing.T) {
 				want[o+"/audio"], want[o+"/video"] = true, true
 			}
 		}
-		rwg.Add(1)
-		go func() { defer rwg.Done(); users[n].receive(ctx, want, 30) }()
+		wants[users[n]] = want
 	}
-	rwg.Wait()
+	receiveAll(t, ctx, 30, wants)
 	stopMedia()
 	wg.Wait()
 
@@ -434,5 +443,50 @@ func TestAdminSeesAndEndsLiveCall(t *testing.T) {
 	recs, err := adm.Records(ctx, store.CallFilter{SDKAppID: s.app.SDKAppID, User: "bob"})
 	if err != nil || len(recs) != 1 || recs[0].State != store.CallEnded {
 		t.Fatalf("records = %+v, %v", recs, err)
+	}
+}
+
+// TestRelayOnlyCallThroughTURN: both clients may use TURN relay candidates
+// only (a strict firewall), with the credentials from their login replies,
+// and media still flows both ways through the embedded TURN to the SFU.
+func TestRelayOnlyCallThroughTURN(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	relayed := func(name string) *user {
+		// Log in once to learn the ICE servers, then again with them: a
+		// browser does the same (login first, then build its PCs).
+		probe := s.login(name+"-probe", sfuclient.Config{})
+		var servers []webrtc.ICEServer
+		if err := json.Unmarshal(probe.login.ICEServers, &servers); err != nil || len(servers) < 2 {
+			t.Fatalf("iceServers %s: %v", probe.login.ICEServers, err)
+		}
+		probe.leave()
+		return s.login(name, sfuclient.Config{ICEServers: servers, RelayOnly: true})
+	}
+	alice, bob := relayed("alice"), relayed("bob")
+	call, err := alice.sig.Call(ctx, "bob", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onInvited")
+	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	mediaCtx, stopMedia := context.WithCancel(ctx)
+	defer func() { stopMedia(); wg.Wait() }()
+	alice.publish(mediaCtx, &wg)
+	bob.publish(mediaCtx, &wg)
+	receiveAll(t, ctx, 50, map[*user]map[string]bool{
+		alice: {"bob/audio": true, "bob/video": true},
+		bob:   {"alice/audio": true, "alice/video": true},
+	})
+	for _, u := range []*user{alice, bob} {
+		for _, pc := range []*webrtc.PeerConnection{u.media.Pub, u.media.Sub} {
+			pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+			if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeRelay {
+				t.Errorf("%s: selected pair %v, %v; want a relay candidate", u.name, pair, err)
+			}
+		}
 	}
 }

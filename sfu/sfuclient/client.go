@@ -35,6 +35,11 @@ type Config struct {
 	NoNACK bool
 	// Buffer is the UDP socket buffer size for the client's sockets.
 	Buffer int
+	// ICEServers are STUN/TURN servers for both PCs (from the login
+	// reply); with RelayOnly the client uses TURN relay candidates only
+	// (ICETransportPolicy "relay"), as a client behind a strict firewall.
+	ICEServers []webrtc.ICEServer
+	RelayOnly  bool
 }
 
 // Event is an SFU media event ({"type":"event"}).
@@ -140,7 +145,11 @@ func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerCo
 	c.conns = append(c.conns, udp)
 	se.SetICEUDPMux(mux)
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-	return api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	pcCfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, ICEServers: cfg.ICEServers}
+	if cfg.RelayOnly {
+		pcCfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	return api.NewPeerConnection(pcCfg)
 }
 
 // lossy drops every n-th RTP datagram it reads, and every m-th it writes
