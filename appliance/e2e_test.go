@@ -21,6 +21,7 @@ import (
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
 	"callbox/store"
+	"callbox/turn"
 )
 
 // server is a real callbox on loopback with ephemeral ports.
@@ -488,5 +489,39 @@ func TestRelayOnlyCallThroughTURN(t *testing.T) {
 				t.Errorf("%s: selected pair %v, %v; want a relay candidate", u.name, pair, err)
 			}
 		}
+	}
+}
+
+// TestTURNExternalAndOff: with --turn-external the login reply sends
+// clients to that server with spec §5 credentials made from the given
+// secret; with --turn=false it carries no TURN server at all.
+func TestTURNExternalAndOff(t *testing.T) {
+	ext := startServer(t, func(c *appliance.Config) {
+		c.TURNExternal = "turn:turn.example.com:3478?transport=udp"
+		c.TURNSecret = "north"
+	})
+	u := ext.login("alice", sfuclient.Config{})
+	var servers []turn.ICEServer
+	if err := json.Unmarshal(u.login.ICEServers, &servers); err != nil || len(servers) != 2 {
+		t.Fatalf("iceServers = %s, %v", u.login.ICEServers, err)
+	}
+	relay := servers[1]
+	if relay.URLs[0] != "turn:turn.example.com:3478?transport=udp" || servers[0].URLs[0] != "stun:turn.example.com:3478" {
+		t.Fatalf("iceServers = %+v", servers)
+	}
+	expiry, user, ok := strings.Cut(relay.Username, ":")
+	if !ok || user != "alice" {
+		t.Fatalf("username %q", relay.Username)
+	}
+	var exp int64
+	fmt.Sscan(expiry, &exp)
+	if _, pass := turn.Credentials("north", "alice", time.Unix(exp, 0)); pass != relay.Credential {
+		t.Fatalf("credential %q is not HMAC-SHA1(secret, username)", relay.Credential)
+	}
+
+	off := startServer(t, func(c *appliance.Config) { c.TURNDisabled = true })
+	u = off.login("bob", sfuclient.Config{})
+	if s := strings.TrimSpace(string(u.login.ICEServers)); s != "" && s != "null" && s != "[]" {
+		t.Fatalf("--turn=false still hands out ICE servers: %s", s)
 	}
 }
