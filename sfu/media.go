@@ -157,3 +157,9 @@ func (p pionLog) Warn(msg string)                   { p.logf(slog.LevelWarn, "%s
 func (p pionLog) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
 func (p pionLog) Error(msg string)                  { p.logf(slog.LevelError, "%s", msg) }
 func (p pionLog) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }
+
+// quietWarnings demotes a pion logger's warnings to Info.
+type quietWarnings struct{ logging.LeveledLogger }
+
+func (q quietWarnings) Warn(msg string)                  { q.Info(msg) }
+func (q quietWarnings) Warnf(format string, args ...any) { q.Infof(format, args...) }

@@ -178,8 +178,11 @@ func (s *Server) listen(ip net.IP) error {
 	}
 	s.batch = newBatchConn(udp)
 	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
-		UDPConn:           s.batch,
-		Logger:            pionLogger(s.log, "udpmux"),
+		UDPConn: s.batch,
+		// On 0.0.0.0 pion warns that it "should not listen on unspecified
+		// address"; we do so on purpose (one socket for sendmmsg batching,
+		// candidates from every interface), so its warnings go to Info.
+		Logger:            quietWarnings{pionLogger(s.log, "udpmux")},
 		OnUnhandledPacket: s.unhandled,
 	})
 	if s.cfg.TCPPort < 0 {
