@@ -78,7 +78,7 @@ func TestPlaneRelaysChannelData(t *testing.T) {
 func TestPlaneBindingLapses(t *testing.T) {
 	var skew atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
-	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed(), Now: now})
+	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed(), bindClock: now})
 	peer := echoPeer(t)
 	user, pass := creds("bob")
 	relay, err := newClient(t, s, user, pass, false).Allocate()
@@ -158,6 +158,48 @@ func TestSockaddr(t *testing.T) {
 		}
 		if ok && sa.addrPort() != ap {
 			t.Errorf("sockaddr round trip of %v = %v", ap, sa.addrPort())
+		}
+	}
+}
+
+// bindingExpiries returns the expiry of every binding the plane holds.
+func bindingExpiries(s *Server) []time.Time {
+	s.plane.mu.RLock()
+	defer s.plane.mu.RUnlock()
+	var ex []time.Time
+	for _, r := range s.plane.relays {
+		r.mu.RLock()
+		for _, b := range r.chans {
+			ex = append(ex, b.expires)
+		}
+		r.mu.RUnlock()
+	}
+	return ex
+}
+
+// TestPlaneBindingClockIsReal checks that the plane's copy of a binding
+// lapses by real time, the clock of pion's binding timers, even when
+// Config.Now (the credential clock) runs ahead: with Config.Now an hour
+// ahead the copy used to outlive pion's binding by that hour, relaying to
+// a peer pion no longer had a channel for.
+func TestPlaneBindingClockIsReal(t *testing.T) {
+	ahead := func() time.Time { return time.Now().Add(time.Hour) }
+	s, _ := startServer(t, Config{AllowPeers: loopbackAllowed(), Now: ahead})
+	peer := echoPeer(t)
+	user, pass := Credentials(testSecret, "dora", time.Now().Add(3*time.Hour))
+	relay, err := newClient(t, s, user, pass, false).Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	untilFast(t, s, relay, peer)
+	latest := time.Now().Add(channelBindTTL)
+	ex := bindingExpiries(s)
+	if len(ex) == 0 {
+		t.Fatal("no binding in the plane")
+	}
+	for _, e := range ex {
+		if e.After(latest) {
+			t.Errorf("binding copy expires %v after pion's timer can", e.Sub(latest))
 		}
 	}
 }

@@ -60,6 +60,11 @@ type Config struct {
 	CredentialTTL time.Duration
 	Logger        *slog.Logger     // default slog.Default()
 	Now           func() time.Time // default time.Now; used for credential expiry
+
+	// bindClock is the UDP packet path's clock for its copy of the channel
+	// bindings. It must run with pion's binding timers, i.e. real time, and
+	// never with Now (which may be skewed or frozen); tests skew it.
+	bindClock func() time.Time
 }
 
 func (c Config) withDefaults() Config {
@@ -83,6 +88,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.bindClock == nil {
+		c.bindClock = time.Now
 	}
 	return c
 }
@@ -164,7 +172,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) start(listenIP, publicIP netip.Addr) error {
 	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay} }
 	udpConn, udpGen := fastUDP(s.udp), gen()
-	p, err := newPlane(s.udp, &s.relay, s.cfg.Now, channelBindTTL, s.log)
+	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.log)
 	if err != nil {
 		return err
 	}
