@@ -106,32 +106,29 @@ type binding struct {
 	expires time.Time
 }
 
-// newPlane takes over the listening socket udp (which it closes) and starts
-// the packet loop. Close (via planeConn) stops it.
-func newPlane(udp *net.UDPConn, c *counters, now func() time.Time, bindTTL time.Duration, log *slog.Logger) (*plane, error) {
-	laddr := udp.LocalAddr().(*net.UDPAddr)
-	fd, err := detach(udp)
-	if err != nil {
-		return nil, err
-	}
+// newPlane takes over the listening socket udp (closing it once the plane
+// has its own descriptor) and starts the packet loop; Close (via planeConn)
+// stops it. On error udp is left open and untouched, so the caller can let
+// pion read it instead. setupErr, when set, fails setup (tests).
+func newPlane(udp *net.UDPConn, c *counters, now func() time.Time, bindTTL time.Duration, log *slog.Logger, setupErr error) (*plane, error) {
 	p := &plane{
-		log: log, c: c, now: now, bindTTL: bindTTL, lfd: fd, laddr: laddr, epfd: -1, wake: [2]int{-1, -1},
+		log: log, c: c, now: now, bindTTL: bindTTL, lfd: -1, laddr: udp.LocalAddr().(*net.UDPAddr), epfd: -1, wake: [2]int{-1, -1},
 		ctl: make(chan datagram, ctlQueue), done: make(chan struct{}), exited: make(chan struct{}),
 		relays: map[int]*relaySock{}, byPort: map[uint16]*relaySock{}, clients: map[netip.AddrPort]*relaySock{},
 	}
-	if err := p.setup(); err != nil {
+	if err := p.setup(udp, setupErr); err != nil {
 		p.closeFDs()
 		return nil, fmt.Errorf("turn: udp packet path: %w", err)
 	}
+	udp.Close() // p.lfd keeps the socket open
 	go p.run()
 	return p, nil
 }
 
-func (p *plane) setup() error {
+// setup makes the epoll set and the wake pipe, then duplicates udp's
+// descriptor into the set; udp itself is not changed.
+func (p *plane) setup(udp *net.UDPConn, setupErr error) error {
 	var err error
-	if p.lfam, err = sockFamily(p.lfd); err != nil {
-		return err
-	}
 	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return fmt.Errorf("epoll_create: %w", err)
 	}
@@ -145,12 +142,19 @@ func (p *plane) setup() error {
 	if err = syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return fmt.Errorf("pipe: %w", err)
 	}
-	for _, fd := range []int{p.lfd, p.wake[0]} {
-		if err := p.watch(fd); err != nil {
-			return err
-		}
+	if err = p.watch(p.wake[0]); err != nil {
+		return err
 	}
-	return nil
+	if setupErr != nil {
+		return setupErr
+	}
+	if p.lfd, err = dupFD(udp); err != nil {
+		return err
+	}
+	if p.lfam, err = sockFamily(p.lfd); err != nil {
+		return err
+	}
+	return p.watch(p.lfd)
 }
 
 func (p *plane) watch(fd int) error {
@@ -497,7 +501,7 @@ func (p *plane) close() {
 func (p *plane) closeFDs() {
 	if p.epf != nil {
 		p.epf.Close() // closes epfd
-		p.epfd = -1
+		p.epf, p.epfd = nil, -1
 	}
 	for _, fd := range []int{p.lfd, p.epfd, p.wake[0], p.wake[1]} {
 		if fd >= 0 {

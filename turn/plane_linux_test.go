@@ -4,8 +4,10 @@ package turn
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -201,5 +203,45 @@ func TestPlaneBindingClockIsReal(t *testing.T) {
 		if e.After(latest) {
 			t.Errorf("binding copy expires %v after pion's timer can", e.Sub(latest))
 		}
+	}
+}
+
+// openFDs counts the process's open descriptors.
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	return len(ents)
+}
+
+// TestPlaneSetupFallback checks that a server whose packet path cannot be
+// set up still relays over UDP through pion's own path (the setup used to
+// close the listening socket first, so New failed), and that the failed
+// setup leaves no descriptor behind.
+func TestPlaneSetupFallback(t *testing.T) {
+	fds := openFDs(t)
+	s, logs := startServer(t, Config{AllowPeers: loopbackAllowed(), planeErr: errors.New("no epoll here")})
+	if s.plane != nil {
+		t.Fatal("packet path set up despite the injected failure")
+	}
+	wantLog(t, logs, "turn udp packet path unavailable", "no epoll here")
+	peer := echoPeer(t)
+	user, pass := creds("erin")
+	c := newClient(t, s, user, pass, false)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	roundTrip(t, relay, peer, "via pion")
+	relay.Close()
+	waitAllocs(t, s, 0)
+	c.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFDs(t); n > fds+2 { // the echo peer and the client's socket close in Cleanup
+		t.Errorf("open descriptors %d -> %d after Close", fds, n)
 	}
 }

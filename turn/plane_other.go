@@ -13,7 +13,7 @@ import (
 // the sockets itself.
 type plane struct{}
 
-func newPlane(*net.UDPConn, *counters, func() time.Time, time.Duration, *slog.Logger) (*plane, error) {
+func newPlane(*net.UDPConn, *counters, func() time.Time, time.Duration, *slog.Logger, error) (*plane, error) {
 	return nil, nil
 }
 

@@ -126,12 +126,19 @@ func sendtoWait(fd int, b []byte, sa *rawSockaddr) error {
 }
 
 // detach takes c's socket out of Go's netpoller and returns it as a bare,
-// non-blocking, close-on-exec descriptor. A socket left in the netpoller
-// would also wake Go's own epoll_wait (an idle M, a context switch) for every
-// datagram the plane reads itself. Go deletes the descriptor from its epoll
-// set when c closes; the duplicate keeps the socket open.
+// non-blocking, close-on-exec descriptor; c is closed either way. A socket
+// left in the netpoller would also wake Go's own epoll_wait (an idle M, a
+// context switch) for every datagram the plane reads itself. Go deletes the
+// descriptor from its epoll set when c closes; the duplicate keeps the socket
+// open.
 func detach(c *net.UDPConn) (int, error) {
 	defer c.Close()
+	return dupFD(c)
+}
+
+// dupFD duplicates c's descriptor (close-on-exec; non-blocking, as the
+// flag belongs to the shared open file). c stays as it was.
+func dupFD(c *net.UDPConn) (int, error) {
 	rc, err := c.SyscallConn()
 	if err != nil {
 		return -1, fmt.Errorf("detach udp socket: %w", err)

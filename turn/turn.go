@@ -65,6 +65,7 @@ type Config struct {
 	// bindings. It must run with pion's binding timers, i.e. real time, and
 	// never with Now (which may be skewed or frozen); tests skew it.
 	bindClock func() time.Time
+	planeErr  error // fails the packet path's setup (tests)
 }
 
 func (c Config) withDefaults() Config {
@@ -172,9 +173,10 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) start(listenIP, publicIP netip.Addr) error {
 	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay} }
 	udpConn, udpGen := fastUDP(s.udp), gen()
-	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.log)
+	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.log, s.cfg.planeErr)
 	if err != nil {
-		return err
+		// The socket is untouched: pion reads it, as on other systems.
+		s.log.Warn("turn udp packet path unavailable, using pion's", "err", err)
 	}
 	if p != nil {
 		s.plane, udpConn, udpGen.plane = p, p.conn(), p
