@@ -38,6 +38,9 @@ func timeoutOf(t *float64) (*time.Duration, error) {
 		return nil, errorf(CodeBadRequest, "timeout must be 0..%d seconds", int(maxTimeout.Seconds()))
 	}
 	d := time.Duration(*t * float64(time.Second))
+	if *t > 0 {
+		d = max(d, time.Nanosecond) // 0 means "never"; a tiny timeout is not that
+	}
 	return &d, nil
 }
 
@@ -253,8 +256,12 @@ func (c *session) media(req Request) (any, error) {
 		return nil, errorf(CodeBadRequest, "media needs a data object")
 	}
 	s.mu.Lock()
+	err := c.stillLoggedInLocked()
 	ids := s.engine.CallsOf(c.app, c.user)
 	s.mu.Unlock()
+	if err != nil {
+		return nil, err // kicked out since the request was admitted
+	}
 	p := s.peerOf(c.app, c.user, ids)
 	if p == nil {
 		return nil, errorf(CodeNoMedia, "not in a media room")

@@ -194,9 +194,9 @@ func (s *Server) engineDo(fn func(now time.Time) error) error {
 	return err
 }
 
-// step queues a request's transition with a before that joins the
-// requester's media room (so "media" may follow the reply at once) and
-// queues its reply ahead of its events. Called with s.mu held.
+// step queues a request's transition with a before that queues its reply
+// ahead of its events and joins the requester's media room (so "media"
+// may follow the reply at once). Called with s.mu held.
 func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(store.CallRecord) any) error {
 	if err != nil {
 		return err
@@ -207,16 +207,20 @@ func (c *session) step(req Request, now time.Time, tr call.Transition, err error
 			c.send(encodeReply(req.ID, nil, err))
 			return
 		}
-		if s.cfg.Rooms != nil {
-			for _, u := range tr.Joined {
-				s.joinRoom(rec, u)
-			}
-		}
 		var data any
 		if reply != nil {
 			data = reply(rec)
 		}
 		c.send(encodeReply(req.ID, data, nil))
+		// Join after queuing the reply: the SFU may send the joiner media
+		// messages from inside Join, and the requester's own events come
+		// after its reply (docs/protocol.md §2). The requester's next
+		// "media" is handled only after this flush, so it finds the peer.
+		if s.cfg.Rooms != nil {
+			for _, u := range tr.Joined {
+				s.joinRoom(rec, u)
+			}
+		}
 	}})
 	c.replied = true
 	return nil

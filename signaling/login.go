@@ -65,6 +65,11 @@ func (c *session) login(req Request) (any, error) {
 		if c.loggedIn {
 			return errorf(CodeAlreadyLoggedIn, "already logged in as %q", c.user)
 		}
+		if c.closing() {
+			// Closed (logout, shutdown) while the sig was checked: a
+			// dying session must not register, nor kick out a live one.
+			return errorf(CodeNotLoggedIn, "connection closing")
+		}
 		old := s.current(userKey{d.SDKAppID, d.UserID})
 		if kicked = old != nil; kicked {
 			s.kickLocked(old, now)
@@ -144,8 +149,11 @@ func (c *session) renewSig(req Request) (any, error) {
 		return nil, err
 	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := c.stillLoggedInLocked(); err != nil {
+		return nil, err // kicked out while the sig was checked
+	}
 	c.setSigLocked(info.ExpiresAt)
-	s.mu.Unlock()
 	return map[string]int64{"expiresAt": info.ExpiresAt.Unix()}, nil
 }
 

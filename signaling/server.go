@@ -138,7 +138,8 @@ type Server struct {
 	watchers map[uint32]map[*session]struct{} // presence subscribers per app
 	conns    map[*session]struct{}            // every open connection
 	closing  bool                             // Shutdown started
-	connWG   sync.WaitGroup                   // serve calls in flight
+	nconn    int                              // serve calls in flight
+	drained  chan struct{}                    // closed once closing and nconn == 0
 }
 
 type userKey struct {
@@ -168,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 		apps:     make(map[uint32]map[string]*session),
 		watchers: make(map[uint32]map[*session]struct{}),
 		conns:    make(map[*session]struct{}),
+		drained:  make(chan struct{}),
 	}, nil
 }
 
@@ -181,16 +183,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		OnPongReceived: func(context.Context, []byte) { c.touch() },
 	})
 	if err != nil {
+		c.pingCancel()
 		s.log.Debug("websocket accept", "err", err, "remote", r.RemoteAddr)
 		return
 	}
 	conn.SetReadLimit(hardFrameLimit)
 	c.conn = conn
 	if !s.addConn(c) {
+		c.pingCancel()
 		conn.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	defer s.connWG.Done()
+	defer s.connDone()
 	// The request context ends when the handler returns; the session's
 	// own close is what stops it.
 	c.serve(context.WithoutCancel(r.Context()))
@@ -204,8 +208,29 @@ func (s *Server) addConn(c *session) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
+	s.nconn++
 	return true
+}
+
+// connDone counts a served connection out; the last one after Shutdown
+// began releases Shutdown's wait.
+func (s *Server) connDone() {
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	s.nconn--
+	s.drainedLocked()
+}
+
+// drainedLocked closes drained once Shutdown has begun and no connection
+// is served. Called with regMu held.
+func (s *Server) drainedLocked() {
+	if s.closing && s.nconn == 0 {
+		select {
+		case <-s.drained:
+		default:
+			close(s.drained)
+		}
+	}
 }
 
 // Kick makes Run look at its deadlines now. Tests call it after moving a
@@ -254,10 +279,13 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Shutdown closes every session with "server shutting down" and waits for
-// them to end, or for ctx.
+// them to end, or for ctx. It starts no goroutine, so returning early on
+// ctx leaves nothing behind; the sessions still end on their own (each
+// closes its connection within the write timeout). It may be called again.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.regMu.Lock()
 	s.closing = true
+	s.drainedLocked()
 	conns := make([]*session, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
@@ -266,11 +294,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.close(websocket.StatusGoingAway, "server shutting down", true)
 	}
-	// The waiter ends when the last session does, even if ctx ends first.
-	done := make(chan struct{})
-	go func() { s.connWG.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-s.drained:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("signaling shutdown: %w", ctx.Err())

@@ -56,7 +56,6 @@ type session struct {
 	sigExpires time.Time
 	sigExpired bool
 	sigEntry   *sigEntry
-	departed   bool // the engine has already been told the user left (logout, kick)
 
 	replied bool // owned by the run loop: the current request's reply is queued
 }
@@ -99,6 +98,16 @@ func (c *session) close(code websocket.StatusCode, reason string, flush bool) {
 	})
 }
 
+// closing reports whether close has been called.
+func (c *session) closing() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // send queues an encoded message; a full queue drops the session.
 func (c *session) send(b []byte) {
 	if !c.q.push(b) {
@@ -129,6 +138,11 @@ func (c *session) run() {
 		select {
 		case m := <-c.in:
 			switch {
+			case c.closing():
+				// Frames read before a close (logout, kick-out, shutdown)
+				// are dropped: a closing session must not act, above all
+				// not log in and kick out someone else.
+				return
 			case m.eof != nil:
 				c.close(websocket.StatusNormalClosure, "", false)
 				return
