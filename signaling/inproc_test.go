@@ -337,3 +337,31 @@ func TestReplyBeforeMediaEvents(t *testing.T) {
 		t.Fatalf("media right after accept: %+v", r)
 	}
 }
+
+// TestLogoutDuringCall pins docs/protocol.md §3.5: a joined user's logout
+// is a hang-up (the 1:1 call ends for the peer), while a ringing invitee's
+// logout leaves the invitation ringing for its next login.
+func TestLogoutDuringCall(t *testing.T) {
+	h := newIP(t)
+	alice, bob := h.session("alice"), h.session("bob")
+	h.reply(alice, 2, `{"id":2,"type":"call","data":{"userID":"bob","type":1}}`)
+	h.reply(bob, 2, `{"id":2,"type":"logout"}`)
+	h.srv.sessionGone(bob)
+	if live := h.srv.LiveCalls(); len(live) != 1 {
+		t.Fatalf("ringing invitee's logout ended the call: %+v", live)
+	}
+	bob = newSession(h.srv, slog.New(slog.DiscardHandler)) // the invitation is delivered again
+	if msgs := strings.Join(h.do(bob, h.loginFrame(3, "bob")), "\n"); !strings.Contains(msgs, "onInvited") {
+		t.Fatalf("no onInvited after re-login: %s", msgs)
+	}
+	h.reply(bob, 4, `{"id":4,"type":"accept"}`)
+	alice.q.take()
+	h.reply(bob, 5, `{"id":5,"type":"logout"}`)
+	h.check()
+	if live := h.srv.LiveCalls(); len(live) != 0 {
+		t.Fatalf("joined user's logout left the 1:1 call live: %+v", live)
+	}
+	if msgs := strings.Join(h.do(alice, `{"id":6,"type":"ping"}`), "\n"); !strings.Contains(msgs, "onCallEnd") {
+		t.Fatalf("peer got no onCallEnd: %s", msgs)
+	}
+}
