@@ -525,3 +525,37 @@ func TestTURNExternalAndOff(t *testing.T) {
 		t.Fatalf("--turn=false still hands out ICE servers: %s", s)
 	}
 }
+
+// TestICETCPCall: clients whose network blocks UDP reach the SFU over
+// ICE-TCP (--rtc-tcp) and media flows both ways.
+func TestICETCPCall(t *testing.T) {
+	s := startServer(t, func(c *appliance.Config) { c.TURNDisabled = true })
+	ctx := s.ctx
+	alice := s.login("alice", sfuclient.Config{TCPOnly: true})
+	bob := s.login("bob", sfuclient.Config{TCPOnly: true})
+	call, err := alice.sig.Call(ctx, "bob", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onInvited")
+	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	mediaCtx, stopMedia := context.WithCancel(ctx)
+	defer func() { stopMedia(); wg.Wait() }()
+	alice.publish(mediaCtx, &wg)
+	bob.publish(mediaCtx, &wg)
+	receiveAll(t, ctx, 50, map[*user]map[string]bool{
+		alice: {"bob/audio": true, "bob/video": true},
+		bob:   {"alice/audio": true, "alice/video": true},
+	})
+	for _, u := range []*user{alice, bob} {
+		for _, pc := range []*webrtc.PeerConnection{u.media.Pub, u.media.Sub} {
+			pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+			if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
+				t.Errorf("%s: selected pair %v, %v; want ICE-TCP", u.name, pair, err)
+			}
+		}
+	}
+}

@@ -40,6 +40,9 @@ type Config struct {
 	// (ICETransportPolicy "relay"), as a client behind a strict firewall.
 	ICEServers []webrtc.ICEServer
 	RelayOnly  bool
+	// TCPOnly makes the client use ICE-TCP only (active candidates toward
+	// the SFU's passive ones), as a client whose network blocks UDP.
+	TCPOnly bool
 }
 
 // Event is an SFU media event ({"type":"event"}).
@@ -121,12 +124,16 @@ func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerCo
 	}
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	// The SFU resends NACKed packets on the original SSRC; pion's default
 	// replay window (64) would refuse ones that come back later than 64
 	// packets. Browsers keep a larger window.
 	se.SetSRTPReplayProtectionWindow(512)
+	if cfg.TCPOnly {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+		return c.newAPIPC(cfg, me, reg, se)
+	}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	// One mux per PC (never shared: the SFU would see one 5-tuple).
 	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -144,6 +151,10 @@ func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerCo
 	c.muxes = append(c.muxes, mux)
 	c.conns = append(c.conns, udp)
 	se.SetICEUDPMux(mux)
+	return c.newAPIPC(cfg, me, reg, se)
+}
+
+func (c *Client) newAPIPC(cfg Config, me *webrtc.MediaEngine, reg *interceptor.Registry, se webrtc.SettingEngine) (*webrtc.PeerConnection, error) {
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	pcCfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, ICEServers: cfg.ICEServers}
 	if cfg.RelayOnly {
