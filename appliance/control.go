@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"callbox/signaling/call"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -124,7 +125,11 @@ func (a *Appliance) liveCalls() ([]store.CallRecord, error) {
 }
 
 func (a *Appliance) endCall(app uint32, callID string) error {
-	return a.sig.EndCall(app, callID)
+	err := a.sig.EndCall(app, callID)
+	if errors.Is(err, call.ErrNoCall) {
+		return fmt.Errorf("call %s: %w", callID, store.ErrNotFound)
+	}
+	return err
 }
 
 type badRequestError struct{ msg string }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -431,8 +432,8 @@ func TestAdminSeesAndEndsLiveCall(t *testing.T) {
 	if err != nil || len(live) != 1 || live[0].CallID != call.CallID || live[0].State != store.CallRinging {
 		t.Fatalf("live calls = %+v, %v", live, err)
 	}
-	if err := adm.EndCall(ctx, s.app.SDKAppID, "no-such-call"); err == nil {
-		t.Fatal("ending an unknown call succeeded")
+	if err := adm.EndCall(ctx, s.app.SDKAppID, "no-such-call"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("ending an unknown call: %v, want ErrNotFound", err)
 	}
 	if err := adm.EndCall(ctx, s.app.SDKAppID, call.CallID); err != nil {
 		t.Fatal(err)
