@@ -282,28 +282,9 @@ func TestOneToOneCallWithMedia(t *testing.T) {
 		t.Fatalf("login reply has no TURN server: %s", alice.login.ICEServers)
 	}
 
-	call, err := alice.sig.Call(ctx, "bob", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.waitEvent(ctx, "onInvited")
-	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
-		t.Fatal(err)
-	}
-	alice.waitEvent(ctx, "onUserAccept")
+	callID := videoCall(t, ctx, alice, bob)
 
-	var wg sync.WaitGroup
-	mediaCtx, stopMedia := context.WithCancel(ctx)
-	alice.publish(mediaCtx, &wg)
-	bob.publish(mediaCtx, &wg)
-	receiveAll(t, ctx, 50, map[*user]map[string]bool{
-		alice: {"bob/audio": true, "bob/video": true},
-		bob:   {"alice/audio": true, "alice/video": true},
-	})
-	stopMedia()
-	wg.Wait()
-
-	if err := alice.sig.Hangup(ctx, call.CallID); err != nil {
+	if err := alice.sig.Hangup(ctx, callID); err != nil {
 		t.Fatal(err)
 	}
 	var end struct{ TotalTime *float64 }
@@ -311,7 +292,7 @@ func TestOneToOneCallWithMedia(t *testing.T) {
 	alice.waitEvent(ctx, "onCallEnd")
 
 	s.a.Store().View(func(tx *store.Tx) error {
-		rec, err := tx.Call(s.app.SDKAppID, call.CallID)
+		rec, err := tx.Call(s.app.SDKAppID, callID)
 		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultNormalEnd {
 			t.Errorf("record = %+v, %v", rec, err)
 		}
@@ -466,31 +447,8 @@ func TestRelayOnlyCallThroughTURN(t *testing.T) {
 		return s.login(name, sfuclient.Config{ICEServers: servers, RelayOnly: true})
 	}
 	alice, bob := relayed("alice"), relayed("bob")
-	call, err := alice.sig.Call(ctx, "bob", 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.waitEvent(ctx, "onInvited")
-	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	mediaCtx, stopMedia := context.WithCancel(ctx)
-	defer func() { stopMedia(); wg.Wait() }()
-	alice.publish(mediaCtx, &wg)
-	bob.publish(mediaCtx, &wg)
-	receiveAll(t, ctx, 50, map[*user]map[string]bool{
-		alice: {"bob/audio": true, "bob/video": true},
-		bob:   {"alice/audio": true, "alice/video": true},
-	})
-	for _, u := range []*user{alice, bob} {
-		for _, pc := range []*webrtc.PeerConnection{u.media.Pub, u.media.Sub} {
-			pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-			if err != nil || pair == nil || pair.Local.Typ != webrtc.ICECandidateTypeRelay {
-				t.Errorf("%s: selected pair %v, %v; want a relay candidate", u.name, pair, err)
-			}
-		}
-	}
+	videoCall(t, ctx, alice, bob)
+	checkPairs(t, "a relay candidate", func(p *webrtc.ICECandidatePair) bool { return p.Local.Typ == webrtc.ICECandidateTypeRelay }, alice, bob)
 }
 
 // TestTURNExternalAndOff: with --turn-external the login reply sends
@@ -534,28 +492,45 @@ func TestICETCPCall(t *testing.T) {
 	ctx := s.ctx
 	alice := s.login("alice", sfuclient.Config{TCPOnly: true})
 	bob := s.login("bob", sfuclient.Config{TCPOnly: true})
-	call, err := alice.sig.Call(ctx, "bob", 2)
+	videoCall(t, ctx, alice, bob)
+	checkPairs(t, "ICE-TCP", func(p *webrtc.ICECandidatePair) bool { return p.Local.Protocol == webrtc.ICEProtocolTCP }, alice, bob)
+}
+
+// videoCall has caller ring callee, the callee accept, and both send
+// audio and video until each has received 50 intact packets per track
+// from the other. It returns the call's id.
+func videoCall(t *testing.T, ctx context.Context, caller, callee *user) string {
+	t.Helper()
+	call, err := caller.sig.Call(ctx, callee.name, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob.waitEvent(ctx, "onInvited")
-	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
+	callee.waitEvent(ctx, "onInvited")
+	if _, err := callee.sig.Accept(ctx, call.CallID); err != nil {
 		t.Fatal(err)
 	}
+	caller.waitEvent(ctx, "onUserAccept")
 	var wg sync.WaitGroup
 	mediaCtx, stopMedia := context.WithCancel(ctx)
 	defer func() { stopMedia(); wg.Wait() }()
-	alice.publish(mediaCtx, &wg)
-	bob.publish(mediaCtx, &wg)
+	caller.publish(mediaCtx, &wg)
+	callee.publish(mediaCtx, &wg)
 	receiveAll(t, ctx, 50, map[*user]map[string]bool{
-		alice: {"bob/audio": true, "bob/video": true},
-		bob:   {"alice/audio": true, "alice/video": true},
+		caller: {callee.name + "/audio": true, callee.name + "/video": true},
+		callee: {caller.name + "/audio": true, caller.name + "/video": true},
 	})
-	for _, u := range []*user{alice, bob} {
+	return call.CallID
+}
+
+// checkPairs asserts that every PC of the users selected a candidate pair
+// that satisfies ok.
+func checkPairs(t *testing.T, want string, ok func(*webrtc.ICECandidatePair) bool, users ...*user) {
+	t.Helper()
+	for _, u := range users {
 		for _, pc := range []*webrtc.PeerConnection{u.media.Pub, u.media.Sub} {
 			pair, err := pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
-			if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
-				t.Errorf("%s: selected pair %v, %v; want ICE-TCP", u.name, pair, err)
+			if err != nil || pair == nil || !ok(pair) {
+				t.Errorf("%s: selected pair %v, %v; want %s", u.name, pair, err, want)
 			}
 		}
 	}
