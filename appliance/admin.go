@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"callbox/signaling/call/record"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -25,9 +26,9 @@ type Admin interface {
 	DeleteApp(ctx context.Context, id uint32) error
 	// App returns one app with its key (UserSig issuing needs it).
 	App(ctx context.Context, id uint32) (store.App, error)
-	LiveCalls(ctx context.Context) ([]store.CallRecord, error)
+	LiveCalls(ctx context.Context) ([]record.Call, error)
 	EndCall(ctx context.Context, app uint32, callID string) error
-	Records(ctx context.Context, f store.CallFilter) ([]store.CallRecord, error)
+	Records(ctx context.Context, f store.CallFilter) ([]record.Call, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 	// ICEServers returns STUN/TURN servers with credentials for user,
 	// valid for ttl (0 = the server's default).
@@ -111,16 +112,16 @@ func (l *localAdmin) DeleteApp(_ context.Context, id uint32) error {
 	return l.st.Update(func(tx *store.Tx) error { return tx.DeleteApp(id) })
 }
 
-func (l *localAdmin) LiveCalls(context.Context) ([]store.CallRecord, error) {
+func (l *localAdmin) LiveCalls(context.Context) ([]record.Call, error) {
 	// With no server running no call is live: the next start closes
 	// whatever the last process left open.
-	return []store.CallRecord{}, nil
+	return []record.Call{}, nil
 }
 
 func (l *localAdmin) EndCall(context.Context, uint32, string) error { return ErrNoServer }
 
-func (l *localAdmin) Records(_ context.Context, f store.CallFilter) ([]store.CallRecord, error) {
-	var recs []store.CallRecord
+func (l *localAdmin) Records(_ context.Context, f store.CallFilter) ([]record.Call, error) {
+	var recs []record.Call
 	err := l.st.View(func(tx *store.Tx) error {
 		var err error
 		recs, err = tx.Calls(f)

@@ -17,6 +17,7 @@ import (
 	"callbox/sfu"
 	"callbox/signaling"
 	"callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -133,7 +134,7 @@ func OpenStore(dataDir string) (*store.Store, error) {
 // bootstrap does the first-start work in one transaction each.
 func (a *Appliance) bootstrap() error {
 	now := a.cfg.Now()
-	var interrupted []store.CallRecord
+	var interrupted []record.Call
 	var created *store.App
 	err := a.store.Update(func(tx *store.Tx) error {
 		// Calls left live by the previous process end as interrupt, with
@@ -143,18 +144,11 @@ func (a *Appliance) bootstrap() error {
 			return err
 		}
 		for _, rec := range live {
-			for _, h := range call.InterruptHooks(rec, now) {
-				body, err := json.Marshal(h.Body)
-				if err != nil {
-					return err
-				}
-				if _, err := tx.AppendOutbox(store.OutboxEntry{SDKAppID: rec.SDKAppID, Command: h.Command, Body: body, Created: now}); err != nil {
-					return err
-				}
+			tr := call.Interrupt(rec, now)
+			if err := commitTx(tx, tr, now); err != nil {
+				return err
 			}
-		}
-		if interrupted, err = tx.InterruptLiveCalls(now); err != nil {
-			return err
+			interrupted = append(interrupted, tr.Call)
 		}
 		apps, err := tx.Apps()
 		if err != nil || len(apps) > 0 {
@@ -246,6 +240,26 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 func serve(srv *http.Server, ln net.Listener) error {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// commitTx writes one engine transition in tx: its record and its webhook
+// outbox entries (DESIGN "Store": never one without the other).
+func commitTx(tx *store.Tx, tr call.Transition, now time.Time) error {
+	if err := tx.PutCall(tr.Call); err != nil {
+		return err
+	}
+	for _, h := range tr.Hooks {
+		body, err := json.Marshal(h.Body)
+		if err != nil {
+			return fmt.Errorf("encode hook %s: %w", h.Command, err)
+		}
+		if _, err := tx.AppendOutbox(store.OutboxEntry{
+			SDKAppID: tr.Call.SDKAppID, Command: h.Command, Body: body, Created: now,
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

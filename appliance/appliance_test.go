@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"callbox/appliance"
+	"callbox/signaling/call/record"
 	"callbox/store"
 )
 
@@ -29,8 +30,8 @@ func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 	}
 	// A call left live by a "crash" is closed on the next start.
 	err = a.Store().Update(func(tx *store.Tx) error {
-		return tx.PutCall(store.CallRecord{SDKAppID: 1400000001, CallID: "c1", State: store.CallActive, StartAt: t0,
-			Participants: []store.Participant{{UserID: "a", Role: "caller", State: store.PartJoined}}})
+		return tx.PutCall(record.Call{SDKAppID: 1400000001, CallID: "c1", State: record.CallActive, StartAt: t0,
+			Participants: []record.Participant{{UserID: "a", Role: "caller", State: record.PartJoined}}})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 			t.Errorf("%d apps after two starts", len(apps))
 		}
 		rec, err := tx.Call(1400000001, "c1")
-		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultInterrupt || !rec.EndAt.Equal(t0.Add(time.Hour)) {
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.EndAt.Equal(t0.Add(time.Hour)) {
 			t.Errorf("left-over call = %+v, %v", rec, err)
 		}
 		out, _ := tx.Outbox(0, 0)

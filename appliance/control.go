@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -120,7 +121,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 }
 
 // liveCalls and endCall answer from the call engine.
-func (a *Appliance) liveCalls() ([]store.CallRecord, error) {
+func (a *Appliance) liveCalls() ([]record.Call, error) {
 	return a.sig.LiveCalls(), nil
 }
 
@@ -247,7 +248,7 @@ func (c *controlClient) DeleteApp(ctx context.Context, id uint32) error {
 	return c.do(ctx, "DELETE", fmt.Sprintf("/apps/%d", id), nil, nil)
 }
 
-func (c *controlClient) LiveCalls(ctx context.Context) (recs []store.CallRecord, err error) {
+func (c *controlClient) LiveCalls(ctx context.Context) (recs []record.Call, err error) {
 	return recs, c.do(ctx, "GET", "/calls", nil, &recs)
 }
 
@@ -255,7 +256,7 @@ func (c *controlClient) EndCall(ctx context.Context, app uint32, callID string) 
 	return c.do(ctx, "POST", fmt.Sprintf("/calls/%d/%s/end", app, url.PathEscape(callID)), nil, nil)
 }
 
-func (c *controlClient) Records(ctx context.Context, f store.CallFilter) (recs []store.CallRecord, err error) {
+func (c *controlClient) Records(ctx context.Context, f store.CallFilter) (recs []record.Call, err error) {
 	return recs, c.do(ctx, "POST", "/records", f, &recs)
 }
 

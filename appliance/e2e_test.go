@@ -19,6 +19,7 @@ import (
 
 	"callbox/appliance"
 	"callbox/sfu/sfuclient"
+	"callbox/signaling/call/record"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
 	"callbox/store"
@@ -293,7 +294,7 @@ func TestOneToOneCallWithMedia(t *testing.T) {
 
 	s.a.Store().View(func(tx *store.Tx) error {
 		rec, err := tx.Call(s.app.SDKAppID, callID)
-		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultNormalEnd {
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultNormalEnd {
 			t.Errorf("record = %+v, %v", rec, err)
 		}
 		out, _ := tx.Outbox(0, 0)
@@ -384,7 +385,7 @@ func TestGroupCallFourParties(t *testing.T) {
 	users["dave"].waitEvent(ctx, "onCallEnd")
 	s.a.Store().View(func(tx *store.Tx) error {
 		rec, err := tx.Call(s.app.SDKAppID, call.CallID)
-		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultNormalEnd || rec.CallType != "group" {
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultNormalEnd || rec.CallType != "group" {
 			t.Errorf("record = %+v, %v", rec, err)
 		}
 		return nil
@@ -410,7 +411,7 @@ func TestAdminSeesAndEndsLiveCall(t *testing.T) {
 	}
 	defer adm.Close()
 	live, err := adm.LiveCalls(ctx)
-	if err != nil || len(live) != 1 || live[0].CallID != call.CallID || live[0].State != store.CallRinging {
+	if err != nil || len(live) != 1 || live[0].CallID != call.CallID || live[0].State != record.CallRinging {
 		t.Fatalf("live calls = %+v, %v", live, err)
 	}
 	if err := adm.EndCall(ctx, s.app.SDKAppID, "no-such-call"); !errors.Is(err, store.ErrNotFound) {
@@ -424,7 +425,7 @@ func TestAdminSeesAndEndsLiveCall(t *testing.T) {
 		t.Fatalf("still live after end: %+v", live)
 	}
 	recs, err := adm.Records(ctx, store.CallFilter{SDKAppID: s.app.SDKAppID, User: "bob"})
-	if err != nil || len(recs) != 1 || recs[0].State != store.CallEnded {
+	if err != nil || len(recs) != 1 || recs[0].State != record.CallEnded {
 		t.Fatalf("records = %+v, %v", recs, err)
 	}
 }

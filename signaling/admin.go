@@ -4,11 +4,11 @@ import (
 	"time"
 
 	"callbox/signaling/call"
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // LiveCalls returns copies of every live call, oldest first.
-func (s *Server) LiveCalls() []store.CallRecord {
+func (s *Server) LiveCalls() []record.Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.engine.Live()
@@ -23,7 +23,7 @@ func (s *Server) EndCall(app uint32, callID string) error {
 		if err != nil {
 			return err
 		}
-		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ store.CallRecord, err error) { stored = err }})
+		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ record.Call, err error) { stored = err }})
 		return nil
 	})
 	if err != nil {
@@ -35,8 +35,8 @@ func (s *Server) EndCall(app uint32, callID string) error {
 // StartCall starts a call on behalf of the server (REST
 // start_call_by_robot). The caller is not joined to a media room by
 // signaling: a server-side caller brings its own media.
-func (s *Server) StartCall(inv call.Invite) (store.CallRecord, error) {
-	var rec store.CallRecord
+func (s *Server) StartCall(inv call.Invite) (record.Call, error) {
+	var rec record.Call
 	var stored error
 	err := s.engineDo(func(now time.Time) error {
 		tr, err := s.engine.Call(now, inv)
@@ -44,14 +44,14 @@ func (s *Server) StartCall(inv call.Invite) (store.CallRecord, error) {
 			return err
 		}
 		rec = tr.Call
-		s.enqueueLocked(commitItem{tr: tr, now: now, noJoin: inv.Caller, before: func(_ store.CallRecord, err error) { stored = err }})
+		s.enqueueLocked(commitItem{tr: tr, now: now, noJoin: inv.Caller, before: func(_ record.Call, err error) { stored = err }})
 		return nil
 	})
 	if err == nil {
 		err = stored
 	}
 	if err != nil {
-		return store.CallRecord{}, err
+		return record.Call{}, err
 	}
 	return rec, nil
 }

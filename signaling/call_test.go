@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"callbox/signaling/call/record"
 	"callbox/signaling/client"
 	"callbox/store"
 )
@@ -45,7 +46,7 @@ func TestCallAcceptHangup(t *testing.T) {
 	}
 	wantSeq(t, "alice", alice, "onUserEnter", "onUserJoin", "onUserAccept", "onCallBegin")
 	wantSeq(t, "bob", bob, "onUserEnter", "onUserJoin", "onCallBegin")
-	if live := h.srv.LiveCalls(); len(live) != 1 || live[0].State != store.CallActive {
+	if live := h.srv.LiveCalls(); len(live) != 1 || live[0].State != record.CallActive {
 		t.Fatalf("live calls %+v", live)
 	}
 
@@ -63,7 +64,7 @@ func TestCallAcceptHangup(t *testing.T) {
 	}
 
 	// Persisted before anyone heard of it: the record and its webhooks.
-	var rec store.CallRecord
+	var rec record.Call
 	var cmds []string
 	if err := h.st.View(func(tx *store.Tx) error {
 		var err error
@@ -78,7 +79,7 @@ func TestCallAcceptHangup(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if rec.State != store.CallEnded || rec.Result != store.ResultNormalEnd {
+	if rec.State != record.CallEnded || rec.Result != record.ResultNormalEnd {
 		t.Fatalf("record %s/%s", rec.State, rec.Result)
 	}
 	for _, want := range []string{"caller_start_call", "callee_accept_call", "caller_call_accepted", "caller_call_end", "callee_call_end"} {
@@ -106,14 +107,14 @@ func TestCallReject(t *testing.T) {
 	}
 	// A second reject of the same call is refused with the documented code.
 	wantCode(t, bob.Reject(ctx, call.CallID), 4005)
-	checkResult(t, h, call.CallID, store.ResultReject)
+	checkResult(t, h, call.CallID, record.ResultReject)
 }
 
 func checkResult(t *testing.T, h *harness, callID, want string) {
 	t.Helper()
 	if err := h.st.View(func(tx *store.Tx) error {
 		rec, err := tx.Call(h.app.SDKAppID, callID)
-		if err == nil && (rec.State != store.CallEnded || rec.Result != want) {
+		if err == nil && (rec.State != record.CallEnded || rec.Result != want) {
 			t.Errorf("record %s/%s, want ended/%s", rec.State, rec.Result, want)
 		}
 		return err
@@ -139,7 +140,7 @@ func TestCallBusy(t *testing.T) {
 		t.Fatalf("busy %s", ev.Data)
 	}
 	expect(t, bob, client.EvLineBusy)
-	checkResult(t, h, call.CallID, store.ResultBusy)
+	checkResult(t, h, call.CallID, record.ResultBusy)
 	// The caller itself is busy while its own call rings.
 	_, err = alice.Call(ctx, "carol", client.Audio)
 	wantCode(t, err, 4007)
@@ -158,7 +159,7 @@ func TestCallCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, bob, client.EvCallingCancel)
-	checkResult(t, h, call.CallID, store.ResultCancel)
+	checkResult(t, h, call.CallID, record.ResultCancel)
 	_, err = bob.Accept(ctx, call.CallID)
 	wantCode(t, err, 4005)
 }
@@ -185,7 +186,7 @@ func TestCallTimeout(t *testing.T) {
 	expect(t, alice, client.EvCallEnd)
 	expect(t, bob, client.EvCallingTimeout)
 	expect(t, bob, client.EvCallEnd)
-	checkResult(t, h, call.CallID, store.ResultNotAnswer)
+	checkResult(t, h, call.CallID, record.ResultNotAnswer)
 }
 
 // TestOfflineInvitee: an invitation to an offline user rings on login.
@@ -255,7 +256,7 @@ func TestGroupCallMidwayInvite(t *testing.T) {
 		}
 	}
 	expect(t, c, client.EvCallingCancel)
-	checkResult(t, h, call.CallID, store.ResultNormalEnd)
+	checkResult(t, h, call.CallID, record.ResultNormalEnd)
 }
 
 func TestSwitchMedia(t *testing.T) {

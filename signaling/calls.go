@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
-	"callbox/store"
 )
 
 // maxTimeout bounds the per-call invite timeout a client may ask for.
@@ -18,7 +18,7 @@ type callReply struct {
 	Type   call.MediaType `json:"type,omitempty"`
 }
 
-func roomReply(rec store.CallRecord) any {
+func roomReply(rec record.Call) any {
 	return callReply{CallID: rec.CallID, RoomID: rec.RoomID}
 }
 
@@ -160,10 +160,10 @@ func (c *session) joinedGroupCallLocked() string {
 	return ""
 }
 
-func isJoined(rec store.CallRecord, user string) bool {
+func isJoined(rec record.Call, user string) bool {
 	for _, p := range rec.Participants {
 		if p.UserID == user {
-			return p.State == store.PartJoined
+			return p.State == record.PartJoined
 		}
 	}
 	return false
@@ -187,7 +187,7 @@ func (c *session) callOf(data json.RawMessage, req Request) (string, error) {
 }
 
 // callOp runs an engine operation on the user's call (§4.6–4.9).
-func (c *session) callOp(req Request, op func(now time.Time, callID string) (call.Transition, error), reply func(store.CallRecord) any) error {
+func (c *session) callOp(req Request, op func(now time.Time, callID string) (call.Transition, error), reply func(record.Call) any) error {
 	return c.srv.engineDo(func(now time.Time) error {
 		if err := c.stillLoggedInLocked(); err != nil {
 			return err
@@ -204,7 +204,7 @@ func (c *session) callOp(req Request, op func(now time.Time, callID string) (cal
 func (c *session) accept(req Request) (any, error) {
 	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
 		return c.srv.engine.Accept(now, c.app, c.user, id)
-	}, func(rec store.CallRecord) any {
+	}, func(rec record.Call) any {
 		r := callReply{CallID: rec.CallID, RoomID: rec.RoomID, Type: call.MediaAudio}
 		if rec.MediaType == call.MediaVideo.String() {
 			r.Type = call.MediaVideo

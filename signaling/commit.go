@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/store"
 )
 
@@ -27,7 +28,7 @@ type commitItem struct {
 	// before runs after the batch is stored (err nil) or failed to be (err
 	// set), before the transition's events: it queues the requester's
 	// reply. It runs under commitMu and must not take s.mu.
-	before func(rec store.CallRecord, err error)
+	before func(rec record.Call, err error)
 }
 
 // enqueueLocked queues an item; called with s.mu held.
@@ -144,7 +145,7 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 // joinRoom puts a joined participant into the call's media room. The send
 // func routes SFU messages to whatever session is the user's current one,
 // so a resumed session gets them. Called under commitMu.
-func (s *Server) joinRoom(rec store.CallRecord, user string) {
+func (s *Server) joinRoom(rec record.Call, user string) {
 	k := peerKey{rec.SDKAppID, user, rec.CallID}
 	s.peersMu.Lock()
 	exists := s.peers[k] != nil
@@ -197,12 +198,12 @@ func (s *Server) engineDo(fn func(now time.Time) error) error {
 // step queues a request's transition with a before that queues its reply
 // ahead of its events and joins the requester's media room (so "media"
 // may follow the reply at once). Called with s.mu held.
-func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(store.CallRecord) any) error {
+func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(record.Call) any) error {
 	if err != nil {
 		return err
 	}
 	s := c.srv
-	s.enqueueLocked(commitItem{tr: tr, now: now, before: func(rec store.CallRecord, err error) {
+	s.enqueueLocked(commitItem{tr: tr, now: now, before: func(rec record.Call, err error) {
 		if err != nil {
 			c.send(encodeReply(req.ID, nil, err))
 			return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
 	"callbox/store"
 )
@@ -166,11 +167,11 @@ func (h *ipServer) check() {
 	s.mu.Lock()
 	live := s.engine.Live()
 	s.mu.Unlock()
-	var stored []store.CallRecord
+	var stored []record.Call
 	if err := h.st.View(func(tx *store.Tx) (err error) { stored, err = tx.LiveCalls(); return err }); err != nil {
 		h.t.Fatal(err)
 	}
-	summary := func(recs []store.CallRecord) []string {
+	summary := func(recs []record.Call) []string {
 		var out []string
 		for _, r := range recs {
 			for _, p := range r.Participants {

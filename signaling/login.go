@@ -9,6 +9,7 @@ import (
 	"github.com/coder/websocket"
 
 	"callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
 	"callbox/store"
 )
@@ -102,7 +103,7 @@ func (c *session) login(req Request) (any, error) {
 		}
 		// The reply goes out ahead of the events Online causes (an
 		// invitation still ringing, §4.1), whether or not storing them worked.
-		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(store.CallRecord, error) {
+		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(record.Call, error) {
 			c.send(encodeReply(req.ID, rep, nil))
 		}})
 		c.replied = true
@@ -174,7 +175,7 @@ func (c *session) logout(req Request) (any, error) {
 			s.enqueueLocked(commitItem{tr: tr, now: now})
 		}
 		s.goneLocked(c, now)
-		s.enqueueLocked(commitItem{now: now, before: func(store.CallRecord, error) {
+		s.enqueueLocked(commitItem{now: now, before: func(record.Call, error) {
 			c.send(encodeReply(req.ID, nil, nil))
 			c.close(websocket.StatusNormalClosure, "logout", true)
 		}})

@@ -10,8 +10,8 @@ import (
 
 	"callbox/signaling"
 	callpkg "callbox/signaling/call"
+	"callbox/signaling/call/record"
 	"callbox/signaling/client"
-	"callbox/store"
 )
 
 // echoRooms is a stand-in SFU: each peer answers a media message with
@@ -152,7 +152,7 @@ func TestReconnectGraceExpires(t *testing.T) {
 	if rooms.count() != 0 {
 		t.Fatalf("%d peers left in rooms (%v)", rooms.count(), rooms.log)
 	}
-	checkResult(t, h, call.CallID, store.ResultInterrupt)
+	checkResult(t, h, call.CallID, record.ResultInterrupt)
 }
 
 // TestStartCall: a server-initiated call (REST start_call_by_robot) rings

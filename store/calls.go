@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"callbox/signaling/call/record"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -28,7 +30,7 @@ func userKey(app uint32, user string, start time.Time, callID string) []byte {
 
 // PutCall writes a call record and keeps its indexes current. The start
 // time and the app of a record must not change between versions.
-func (t *Tx) PutCall(rec CallRecord) error {
+func (t *Tx) PutCall(rec record.Call) error {
 	if rec.SDKAppID == 0 || rec.CallID == "" {
 		return fmt.Errorf("put call: SDKAppID and CallId are required")
 	}
@@ -50,7 +52,7 @@ func (t *Tx) PutCall(rec CallRecord) error {
 		}
 	}
 	live := t.tx.Bucket(bucketLive)
-	if rec.State == CallEnded {
+	if rec.State == record.CallEnded {
 		err = live.Delete(key)
 	} else {
 		err = live.Put(key, nil)
@@ -62,18 +64,18 @@ func (t *Tx) PutCall(rec CallRecord) error {
 }
 
 // Call returns one call record, or ErrNotFound.
-func (t *Tx) Call(app uint32, callID string) (CallRecord, error) {
+func (t *Tx) Call(app uint32, callID string) (record.Call, error) {
 	return t.callAt(callKey(app, callID))
 }
 
-func (t *Tx) callAt(key []byte) (CallRecord, error) {
+func (t *Tx) callAt(key []byte) (record.Call, error) {
 	v := t.tx.Bucket(bucketCalls).Get(key)
 	if v == nil {
-		return CallRecord{}, fmt.Errorf("call %q: %w", key[min(4, len(key)):], ErrNotFound)
+		return record.Call{}, fmt.Errorf("call %q: %w", key[min(4, len(key)):], ErrNotFound)
 	}
-	var rec CallRecord
+	var rec record.Call
 	if err := json.Unmarshal(v, &rec); err != nil {
-		return CallRecord{}, fmt.Errorf("call %q: decode: %w", key[4:], err)
+		return record.Call{}, fmt.Errorf("call %q: decode: %w", key[4:], err)
 	}
 	return rec, nil
 }
@@ -89,11 +91,11 @@ type CallFilter struct {
 }
 
 // Calls returns the records that match f, newest first.
-func (t *Tx) Calls(f CallFilter) ([]CallRecord, error) {
+func (t *Tx) Calls(f CallFilter) ([]record.Call, error) {
 	if f.User != "" && f.SDKAppID == 0 {
 		return nil, fmt.Errorf("list calls: a user filter needs an SDKAppID")
 	}
-	out := []CallRecord{}
+	out := []record.Call{}
 	keep := func(key []byte) (bool, error) {
 		rec, err := t.callAt(key)
 		if err != nil {
@@ -166,8 +168,8 @@ func prefixEnd(prefix []byte) []byte {
 }
 
 // LiveCalls returns the records not yet ended.
-func (t *Tx) LiveCalls() ([]CallRecord, error) {
-	out := []CallRecord{}
+func (t *Tx) LiveCalls() ([]record.Call, error) {
+	out := []record.Call{}
 	err := t.tx.Bucket(bucketLive).ForEach(func(k, _ []byte) error {
 		rec, err := t.callAt(k)
 		if err != nil {
@@ -177,34 +179,4 @@ func (t *Tx) LiveCalls() ([]CallRecord, error) {
 		return nil
 	})
 	return out, err
-}
-
-// InterruptLiveCalls closes every call that was live when the previous
-// process stopped: after a restart no client holds them any more. Each is
-// ended with CallResult interrupt and returned, so the caller can queue
-// webhooks for them in the same transaction.
-func (t *Tx) InterruptLiveCalls(now time.Time) ([]CallRecord, error) {
-	live, err := t.LiveCalls()
-	if err != nil {
-		return nil, err
-	}
-	for i := range live {
-		rec := &live[i]
-		rec.State = CallEnded
-		rec.Result = ResultInterrupt
-		rec.EndAt = now.UTC()
-		for j := range rec.Participants {
-			p := &rec.Participants[j]
-			switch p.State {
-			case PartJoined:
-				p.State, p.LeftAt, p.Interrupted = PartLeft, rec.EndAt, true
-			case PartInvited, PartRinging:
-				p.State = PartCancelled
-			}
-		}
-		if err := t.PutCall(*rec); err != nil {
-			return nil, err
-		}
-	}
-	return live, nil
 }

@@ -13,7 +13,7 @@ import (
 var (
 	bucketMeta     = []byte("meta")
 	bucketApps     = []byte("apps")
-	bucketCalls    = []byte("calls")         // app|callID -> CallRecord JSON
+	bucketCalls    = []byte("calls")         // app|callID -> record.Call JSON
 	bucketByTime   = []byte("calls_by_time") // startNanos|app|callID -> nil
 	bucketByUser   = []byte("calls_by_user") // app|userID|0|startNanos|callID -> nil
 	bucketLive     = []byte("calls_live")    // app|callID -> nil, while not ended

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"callbox/signaling/call/record"
 	"callbox/store"
 )
 
@@ -158,23 +159,23 @@ func TestAppsPersistAcrossReopen(t *testing.T) {
 	})
 }
 
-func call(app uint32, id string, start time.Time, state string, users ...string) store.CallRecord {
-	rec := store.CallRecord{SDKAppID: app, CallID: id, RoomID: "1", RoomIDType: 1, MediaType: "video",
+func call(app uint32, id string, start time.Time, state string, users ...string) record.Call {
+	rec := record.Call{SDKAppID: app, CallID: id, RoomID: "1", RoomIDType: 1, MediaType: "video",
 		CallType: "single", Caller: users[0], State: state, StartAt: start}
 	for i, u := range users {
 		role := "callee"
 		if i == 0 {
 			role = "caller"
 		}
-		rec.Participants = append(rec.Participants, store.Participant{UserID: u, Role: role, State: store.PartJoined, JoinedAt: start})
+		rec.Participants = append(rec.Participants, record.Participant{UserID: u, Role: role, State: record.PartJoined, JoinedAt: start})
 	}
-	if state == store.CallEnded {
-		rec.Result = store.ResultNormalEnd
+	if state == record.CallEnded {
+		rec.Result = record.ResultNormalEnd
 	}
 	return rec
 }
 
-func ids(recs []store.CallRecord) []string {
+func ids(recs []record.Call) []string {
 	var out []string
 	for _, r := range recs {
 		out = append(out, r.CallID)
@@ -185,11 +186,11 @@ func ids(recs []store.CallRecord) []string {
 func TestCallIndexes(t *testing.T) {
 	s, path := openTemp(t)
 	err := s.Update(func(tx *store.Tx) error {
-		for _, r := range []store.CallRecord{
-			call(1400000001, "c1", t0, store.CallEnded, "alice", "bob"),
-			call(1400000001, "c2", t0.Add(time.Minute), store.CallEnded, "bob", "carol"),
-			call(1400000001, "c3", t0.Add(2*time.Minute), store.CallActive, "alice", "carol"),
-			call(1400000002, "c4", t0.Add(3*time.Minute), store.CallRinging, "alice", "dave"),
+		for _, r := range []record.Call{
+			call(1400000001, "c1", t0, record.CallEnded, "alice", "bob"),
+			call(1400000001, "c2", t0.Add(time.Minute), record.CallEnded, "bob", "carol"),
+			call(1400000001, "c3", t0.Add(2*time.Minute), record.CallActive, "alice", "carol"),
+			call(1400000002, "c4", t0.Add(3*time.Minute), record.CallRinging, "alice", "dave"),
 		} {
 			if err := tx.PutCall(r); err != nil {
 				return err
@@ -213,7 +214,7 @@ func TestCallIndexes(t *testing.T) {
 		{"since", store.CallFilter{Since: t0.Add(time.Minute)}, []string{"c4", "c3", "c2"}},
 		{"until exclusive", store.CallFilter{Until: t0.Add(2 * time.Minute)}, []string{"c2", "c1"}},
 		{"limit", store.CallFilter{Limit: 2}, []string{"c4", "c3"}},
-		{"result", store.CallFilter{Result: store.ResultNormalEnd}, []string{"c2", "c1"}},
+		{"result", store.CallFilter{Result: record.ResultNormalEnd}, []string{"c2", "c1"}},
 	}
 	s.View(func(tx *store.Tx) error {
 		for _, tc := range tests {
@@ -233,24 +234,33 @@ func TestCallIndexes(t *testing.T) {
 		return nil
 	})
 
-	// A restart interrupts what was live, durably.
+	// Live calls found after a reopen can be ended, durably.
 	s.Close()
 	s, err = store.Open(path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	var closed []store.CallRecord
+	var closed []record.Call
 	s.Update(func(tx *store.Tx) error {
-		closed, err = tx.InterruptLiveCalls(t0.Add(time.Hour))
-		return err
+		if closed, err = tx.LiveCalls(); err != nil {
+			return err
+		}
+		for _, rec := range closed {
+			rec.State, rec.Result, rec.EndAt = record.CallEnded, record.ResultInterrupt, t0.Add(time.Hour)
+			rec.Participants[0].Interrupted = true
+			if err := tx.PutCall(rec); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if len(closed) != 2 {
-		t.Fatalf("interrupted %v, want 2 calls", ids(closed))
+		t.Fatalf("ended %v, want 2 calls", ids(closed))
 	}
 	s.View(func(tx *store.Tx) error {
 		rec, err := tx.Call(1400000002, "c4")
-		if err != nil || rec.State != store.CallEnded || rec.Result != store.ResultInterrupt || !rec.Participants[0].Interrupted {
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.Participants[0].Interrupted {
 			t.Errorf("c4 after restart = %+v, %v", rec, err)
 		}
 		if live, _ := tx.LiveCalls(); len(live) != 0 {
@@ -317,7 +327,7 @@ func TestUpdateIsAtomic(t *testing.T) {
 	s, _ := openTemp(t)
 	boom := errors.New("boom")
 	err := s.Update(func(tx *store.Tx) error {
-		if err := tx.PutCall(call(1, "c1", t0, store.CallActive, "a", "b")); err != nil {
+		if err := tx.PutCall(call(1, "c1", t0, record.CallActive, "a", "b")); err != nil {
 			return err
 		}
 		if _, err := tx.AppendOutbox(store.OutboxEntry{SDKAppID: 1, Command: "x"}); err != nil {

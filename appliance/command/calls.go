@@ -1,9 +1,6 @@
 package command
 
 import (
-	"callbox/appliance"
-	"callbox/signaling/usersig"
-	"callbox/store"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +8,11 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"callbox/appliance"
+	"callbox/signaling/call/record"
+	"callbox/signaling/usersig"
+	"callbox/store"
 
 	"github.com/urfave/cli/v2"
 )
@@ -147,7 +149,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid --since %q: want an RFC 3339 time, a date like 2026-11-23, or a duration like 24h", s)
 }
 
-func printCalls(c *cli.Context, recs []store.CallRecord) error {
+func printCalls(c *cli.Context, recs []record.Call) error {
 	if c.Bool("json") {
 		return printJSON(c.App.Writer, recs)
 	}

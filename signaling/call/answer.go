@@ -3,7 +3,7 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // Accept joins a ringing (or not yet delivered) invitee to the call (S1,
@@ -24,7 +24,7 @@ func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transit
 		c.rec.AcceptAt = now
 	}
 	others := c.joined()
-	p.State = store.PartJoined
+	p.State = record.PartJoined
 	if p.RingingAt.IsZero() {
 		p.RingingAt = now
 	}
@@ -67,12 +67,12 @@ func (e *Engine) Reject(now time.Time, app uint32, user, callID string) (Transit
 		return Transition{}, err
 	}
 	b := e.begin(c, now)
-	b.settle(p, store.PartRejected)
+	b.settle(p, record.PartRejected)
 	b.emitAll(c.joined(), EvReject, userRef(user))
 	b.emitAll(c.joined(), EvUserReject, userRef(user))
-	b.hook(user, roleCalleeString, HookRejectCall, store.ResultReject)
-	b.hook(c.rec.Caller, roleCallerString, HookCallRejected, store.ResultReject)
-	b.afterInvitee(store.ResultReject, user, false)
+	b.hook(user, roleCalleeString, HookRejectCall, record.ResultReject)
+	b.hook(c.rec.Caller, roleCallerString, HookCallRejected, record.ResultReject)
+	b.afterInvitee(record.ResultReject, user, false)
 	return b.done(), nil
 }
 
@@ -82,8 +82,8 @@ func (e *Engine) Reject(now time.Time, app uint32, user, callID string) (Transit
 func (e *Engine) timeout(c *call, user string, now time.Time) Transition {
 	p := c.part(user)
 	b := e.begin(c, now)
-	rang := p.State == store.PartRinging
-	b.settle(p, store.PartNoAnswer)
+	rang := p.State == record.PartRinging
+	b.settle(p, record.PartNoAnswer)
 	if rang {
 		b.emit(user, EvCallingTimeout, TimeoutData{Sponsor: p.InvitedBy, UserIDList: []string{user}})
 		b.emit(user, EvCallCancelled, CancelData{CallerID: c.rec.Caller})
@@ -91,9 +91,9 @@ func (e *Engine) timeout(c *call, user string, now time.Time) Transition {
 	nr := NoRespData{Sponsor: p.InvitedBy, UserID: user, UserIDList: []string{user}, TUIUserID: user}
 	b.emitAll(c.joined(), EvNoResp, nr)
 	b.emitAll(c.joined(), EvUserNoResponse, nr)
-	b.hook(user, roleCalleeString, HookNotAnswerCall, store.ResultNotAnswer)
-	b.hook(c.rec.Caller, roleCallerString, HookCallMissed, store.ResultNotAnswer)
-	b.afterInvitee(store.ResultNotAnswer, user, rang)
+	b.hook(user, roleCalleeString, HookNotAnswerCall, record.ResultNotAnswer)
+	b.hook(c.rec.Caller, roleCallerString, HookCallMissed, record.ResultNotAnswer)
+	b.afterInvitee(record.ResultNotAnswer, user, rang)
 	return b.done()
 }
 
@@ -108,7 +108,7 @@ func (b *builder) afterInvitee(result, callee string, calleeRang bool) {
 		return
 	}
 	if c.group {
-		b.finish(store.ResultNormalEnd)
+		b.finish(record.ResultNormalEnd)
 		return
 	}
 	// 1:1 before an answer (S2-S4): the caller gets onCallCancelled; after
@@ -116,20 +116,20 @@ func (b *builder) afterInvitee(result, callee string, calleeRang bool) {
 	// terminal webhook (call_rejected, call_missed, call_busy) is sent.
 	caller := c.rec.Caller
 	b.emit(caller, EvCallCancelled, CancelData{CallerID: caller})
-	if result == store.ResultNotAnswer {
+	if result == record.ResultNotAnswer {
 		b.emit(caller, EvCallEnd, b.callEnd(caller, caller))
 		if calleeRang {
 			b.emit(callee, EvCallEnd, b.callEnd(callee, caller))
 		}
 	}
-	if p := c.part(caller); p.State == store.PartJoined {
+	if p := c.part(caller); p.State == record.PartJoined {
 		b.leaveRoom(p, false)
 	}
 	b.close(result)
 }
 
 // pendingPart finds an invitation user may answer.
-func (e *Engine) pendingPart(now time.Time, app uint32, user, callID string) (*call, *store.Participant, error) {
+func (e *Engine) pendingPart(now time.Time, app uint32, user, callID string) (*call, *record.Participant, error) {
 	c := e.calls[callKey{app, callID}]
 	if c == nil {
 		if ts, ok := e.ended[callKey{app, callID}]; ok && ts.users[user] {
@@ -141,9 +141,9 @@ func (e *Engine) pendingPart(now time.Time, app uint32, user, callID string) (*c
 	switch {
 	case p == nil:
 		return nil, nil, errf(ErrNotInCall, "%q in %q", user, callID)
-	case p.State == store.PartJoined:
+	case p.State == record.PartJoined:
 		return nil, nil, errf(ErrAlreadyJoined, "%q in %q", user, callID)
-	case p.State != store.PartInvited && p.State != store.PartRinging:
+	case p.State != record.PartInvited && p.State != record.PartRinging:
 		return nil, nil, errf(ErrNotRinging, "%q in %q is %s", user, callID, p.State)
 	case c.due(c.ringAt, user, now):
 		// The timeout is due but Expire has not run yet: the invitation

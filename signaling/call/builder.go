@@ -4,7 +4,7 @@ import (
 	"slices"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // builder collects one Transition of one call.
@@ -112,8 +112,8 @@ func (b *builder) done() Transition {
 }
 
 // leaveRoom marks a joined participant as gone.
-func (b *builder) leaveRoom(p *store.Participant, interrupted bool) {
-	p.State = store.PartLeft
+func (b *builder) leaveRoom(p *record.Participant, interrupted bool) {
+	p.State = record.PartLeft
 	p.LeftAt = b.now
 	p.Interrupted = interrupted
 	delete(b.c.graceAt, p.UserID)
@@ -122,7 +122,7 @@ func (b *builder) leaveRoom(p *store.Participant, interrupted bool) {
 }
 
 // settle marks a pending invitee with a terminal state and stops its timer.
-func (b *builder) settle(p *store.Participant, state string) {
+func (b *builder) settle(p *record.Participant, state string) {
 	p.State = state
 	delete(b.c.ringAt, p.UserID)
 	b.e.release(b.c, p.UserID)

@@ -6,9 +6,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
+	"callbox/signaling/call/record"
 
-	"callbox/store"
+	"github.com/google/uuid"
 )
 
 // Engine holds the live calls of every app. It is not safe for concurrent
@@ -77,21 +77,21 @@ func New(cfg Config) *Engine {
 }
 
 // Get returns a copy of the live call's record.
-func (e *Engine) Get(app uint32, callID string) (store.CallRecord, bool) {
+func (e *Engine) Get(app uint32, callID string) (record.Call, bool) {
 	c := e.calls[callKey{app, callID}]
 	if c == nil {
-		return store.CallRecord{}, false
+		return record.Call{}, false
 	}
 	return c.snapshot(), true
 }
 
 // Live returns copies of all live calls, oldest first.
-func (e *Engine) Live() []store.CallRecord {
-	out := make([]store.CallRecord, 0, len(e.calls))
+func (e *Engine) Live() []record.Call {
+	out := make([]record.Call, 0, len(e.calls))
 	for _, c := range e.calls {
 		out = append(out, c.snapshot())
 	}
-	slices.SortFunc(out, func(a, b store.CallRecord) int {
+	slices.SortFunc(out, func(a, b record.Call) int {
 		if c := a.StartAt.Compare(b.StartAt); c != 0 {
 			return c
 		}

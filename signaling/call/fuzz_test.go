@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // fuzzUsers are the users the fuzzer plays with; a small set makes
@@ -194,11 +194,11 @@ func (st *fuzzState) track(t *testing.T, tr Transition) {
 			}
 		}
 		switch r.Result {
-		case store.ResultCancel, store.ResultReject, store.ResultNotAnswer, store.ResultBusy:
+		case record.ResultCancel, record.ResultReject, record.ResultNotAnswer, record.ResultBusy:
 			if r.CallType == "group" || !r.AcceptAt.IsZero() {
 				t.Fatalf("call %s (%s, accepted %v) ended with %s", r.CallID, r.CallType, r.AcceptAt, r.Result)
 			}
-		case store.ResultNormalEnd, store.ResultInterrupt:
+		case record.ResultNormalEnd, record.ResultInterrupt:
 		default:
 			t.Fatalf("call %s ended with result %q", r.CallID, r.Result)
 		}

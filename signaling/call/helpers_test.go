@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // t0 is the fake clock's start; steps are offsets from it.
@@ -193,7 +193,7 @@ func renderHook(h Hook) string {
 
 // renderRecord renders "state/result media U:state ..." ("!" marks an
 // interrupted participant).
-func renderRecord(r store.CallRecord) string {
+func renderRecord(r record.Call) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s/%s %s", r.State, r.Result, r.MediaType)
 	for _, p := range r.Participants {
@@ -305,7 +305,7 @@ func checkTransition(t *testing.T, e *Engine, tr Transition, last bool) {
 		}
 		for _, p := range r.Participants {
 			switch p.State {
-			case store.PartInvited, store.PartRinging, store.PartJoined:
+			case record.PartInvited, record.PartRinging, record.PartJoined:
 				t.Errorf("ended call %s: %s still %s", r.CallID, p.UserID, p.State)
 			}
 		}
@@ -323,13 +323,13 @@ func checkInvariants(t *testing.T, e *Engine) {
 	t.Helper()
 	seen := map[userKey]string{}
 	for k, c := range e.calls {
-		if c.rec.State == store.CallEnded {
+		if c.rec.State == record.CallEnded {
 			t.Errorf("call %s ended but live", k.id)
 		}
 		if !c.alive() {
 			t.Errorf("call %s live but not alive: %s", k.id, renderRecord(c.rec))
 		}
-		if j := len(c.joined()); (j >= 2) != (c.rec.State == store.CallActive) {
+		if j := len(c.joined()); (j >= 2) != (c.rec.State == record.CallActive) {
 			t.Errorf("call %s: %d joined, state %s", k.id, j, c.rec.State)
 		}
 		for i, p := range c.rec.Participants {
@@ -338,7 +338,7 @@ func checkInvariants(t *testing.T, e *Engine) {
 			}
 			uk := userKey{k.app, p.UserID}
 			switch p.State {
-			case store.PartInvited, store.PartRinging, store.PartJoined:
+			case record.PartInvited, record.PartRinging, record.PartJoined:
 				if prev, dup := seen[uk]; dup {
 					t.Errorf("user %s in calls %s and %s", p.UserID, prev, k.id)
 				}
@@ -347,10 +347,10 @@ func checkInvariants(t *testing.T, e *Engine) {
 					t.Errorf("user %s in call %s but mapped to %q", p.UserID, k.id, e.users[uk])
 				}
 			}
-			if _, ok := c.ringAt[p.UserID]; ok && p.State != store.PartInvited && p.State != store.PartRinging {
+			if _, ok := c.ringAt[p.UserID]; ok && p.State != record.PartInvited && p.State != record.PartRinging {
 				t.Errorf("call %s: timer for %s who is %s", k.id, p.UserID, p.State)
 			}
-			if _, ok := c.graceAt[p.UserID]; ok && p.State != store.PartJoined {
+			if _, ok := c.graceAt[p.UserID]; ok && p.State != record.PartJoined {
 				t.Errorf("call %s: grace for %s who is %s", k.id, p.UserID, p.State)
 			}
 		}

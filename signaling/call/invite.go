@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // maxUserData caps Invite.UserData.
@@ -56,7 +56,7 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 		idx:     make(map[string]int),
 		ringAt:  make(map[string]time.Time),
 		graceAt: make(map[string]time.Time),
-		rec: store.CallRecord{
+		rec: record.Call{
 			SDKAppID:   inv.SDKAppID,
 			CallID:     e.cfg.NewCallID(),
 			RoomID:     room,
@@ -64,7 +64,7 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 			MediaType:  inv.Media.String(),
 			CallType:   "single",
 			Caller:     inv.Caller,
-			State:      store.CallRinging,
+			State:      record.CallRinging,
 			Timeout:    timeout,
 			UserData:   inv.UserData,
 			StartAt:    now,
@@ -73,7 +73,7 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 	if inv.Group {
 		c.rec.CallType = "group"
 	}
-	c.add(store.Participant{UserID: inv.Caller, Role: roleCallerString, State: store.PartJoined, JoinedAt: now})
+	c.add(record.Participant{UserID: inv.Caller, Role: roleCallerString, State: record.PartJoined, JoinedAt: now})
 	e.calls[callKey{inv.SDKAppID, c.rec.CallID}] = c
 	e.users[userKey{inv.SDKAppID, inv.Caller}] = c.rec.CallID
 
@@ -85,7 +85,7 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 	}
 	b.deliverNew(callees)
 	if !c.alive() {
-		b.afterInvitee(store.ResultBusy, callees[0], false)
+		b.afterInvitee(record.ResultBusy, callees[0], false)
 	}
 	return b.done(), nil
 }
@@ -103,7 +103,7 @@ func (e *Engine) InviteMore(now time.Time, app uint32, by, callID string, callee
 	if !c.group {
 		return Transition{}, errf(ErrNotGroup, "%q", callID)
 	}
-	if p := c.part(by); p == nil || p.State != store.PartJoined {
+	if p := c.part(by); p == nil || p.State != record.PartJoined {
 		return Transition{}, errf(ErrNotInCall, "%q not joined to %q", by, callID)
 	}
 	list, err := cleanCallees(by, callees)
@@ -112,7 +112,7 @@ func (e *Engine) InviteMore(now time.Time, app uint32, by, callID string, callee
 	}
 	var fresh []string
 	for _, u := range list {
-		if p := c.part(u); p != nil && (p.State == store.PartInvited || p.State == store.PartRinging || p.State == store.PartJoined) {
+		if p := c.part(u); p != nil && (p.State == record.PartInvited || p.State == record.PartRinging || p.State == record.PartJoined) {
 			continue
 		}
 		fresh = append(fresh, u)
@@ -275,18 +275,18 @@ func (b *builder) invite(by, user string, midway bool) bool {
 	// A caller who left a group call may be invited back; its entry keeps
 	// the caller role.
 	_, role := c.roleOf(user)
-	p := store.Participant{UserID: user, Role: role, InvitedBy: by, InvitedAt: b.now}
+	p := record.Participant{UserID: user, Role: role, InvitedBy: by, InvitedAt: b.now}
 	if _, busy := e.users[uk]; busy {
-		p.State = store.PartBusy
+		p.State = record.PartBusy
 		c.add(p)
 		busyData := LineBusyData{Sponsor: by, UserID: user, TUIUserID: user}
 		b.emit(by, EvLineBusy, busyData)
 		b.emit(by, EvUserLineBusy, busyData)
 		b.emit(user, EvLineBusy, busyData)
-		b.hook(c.rec.Caller, roleCallerString, HookCallBusy, store.ResultBusy)
+		b.hook(c.rec.Caller, roleCallerString, HookCallBusy, record.ResultBusy)
 		return false
 	}
-	p.State = store.PartInvited
+	p.State = record.PartInvited
 	c.add(p)
 	e.users[uk] = c.rec.CallID
 	if c.rec.Timeout > 0 {
@@ -304,16 +304,16 @@ func (b *builder) invite(by, user string, midway bool) bool {
 func (b *builder) deliverNew(users []string) {
 	for _, u := range users {
 		p := b.c.part(u)
-		if p.State == store.PartInvited && b.e.online[userKey{b.c.rec.SDKAppID, u}] {
+		if p.State == record.PartInvited && b.e.online[userKey{b.c.rec.SDKAppID, u}] {
 			b.deliver(p)
 		}
 	}
 }
 
 // deliver shows an invitation to its invitee: invited -> ringing.
-func (b *builder) deliver(p *store.Participant) {
+func (b *builder) deliver(p *record.Participant) {
 	c := b.c
-	p.State = store.PartRinging
+	p.State = record.PartRinging
 	if p.RingingAt.IsZero() {
 		p.RingingAt = b.now
 	}

@@ -3,7 +3,7 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // Hangup ends a joined user's participation. The caller hanging up before
@@ -24,9 +24,9 @@ func (e *Engine) Hangup(now time.Time, app uint32, user, callID string) (Transit
 	switch {
 	case p == nil:
 		return Transition{}, errf(ErrNotInCall, "%q in %q", user, callID)
-	case p.State == store.PartInvited || p.State == store.PartRinging:
+	case p.State == record.PartInvited || p.State == record.PartRinging:
 		return Transition{}, errf(ErrMustReject, "%q in %q", user, callID)
-	case p.State != store.PartJoined:
+	case p.State != record.PartJoined:
 		return Transition{}, errf(ErrNotInCall, "%q in %q is %s", user, callID, p.State)
 	}
 	b := e.begin(c, now)
@@ -51,7 +51,7 @@ func (e *Engine) End(now time.Time, app uint32, callID string) (Transition, erro
 	if c.rec.AcceptAt.IsZero() {
 		b.cancel()
 	} else {
-		b.finish(store.ResultNormalEnd)
+		b.finish(record.ResultNormalEnd)
 	}
 	return b.done(), nil
 }
@@ -59,12 +59,12 @@ func (e *Engine) End(now time.Time, app uint32, callID string) (Transition, erro
 // cancel ends a call nobody accepted, on the caller's (or admin's) behalf.
 func (b *builder) cancel() {
 	c := b.c
-	result := store.ResultCancel
+	result := record.ResultCancel
 	if c.group {
-		result = store.ResultNormalEnd
+		result = record.ResultNormalEnd
 	}
 	caller := c.rec.Caller
-	if p := c.part(caller); p.State == store.PartJoined {
+	if p := c.part(caller); p.State == record.PartJoined {
 		b.leaveRoom(p, false)
 		b.emit(caller, EvCallCancelled, CancelData{CallerID: caller})
 		b.hook(caller, roleCallerString, HookCancelCall, result)
@@ -76,28 +76,28 @@ func (b *builder) cancel() {
 // interrupted user gets no event (its session is gone); the others see a
 // hang-up. Webhooks: call_interrupted for it, and call_end(interrupt) for
 // the remaining party if the call ends (§7.7, §7.12).
-func (b *builder) interrupt(p *store.Participant) {
+func (b *builder) interrupt(p *record.Participant) {
 	b.leave(p, true)
 }
 
 // leave ends a joined participation and the call if it no longer lives.
-func (b *builder) leave(p *store.Participant, interrupted bool) {
+func (b *builder) leave(p *record.Participant, interrupted bool) {
 	c := b.c
 	b.leaveRoom(p, interrupted)
 	rest := c.joined()
 	b.emitAll(rest, EvUserLeave, userRef(p.UserID))
 	if interrupted {
-		b.userHook(p.UserID, HookInterrupted, store.ResultInterrupt)
+		b.userHook(p.UserID, HookInterrupted, record.ResultInterrupt)
 	} else {
-		b.userHook(p.UserID, HookCallEnd, store.ResultNormalEnd)
+		b.userHook(p.UserID, HookCallEnd, record.ResultNormalEnd)
 	}
 	if c.alive() {
 		c.updateState()
 		return
 	}
-	result := store.ResultNormalEnd
+	result := record.ResultNormalEnd
 	if interrupted {
-		result = store.ResultInterrupt
+		result = record.ResultInterrupt
 	}
 	if !interrupted {
 		peer := c.rec.Caller
@@ -128,8 +128,8 @@ func (b *builder) cancelPending(result string) {
 	c := b.c
 	for _, u := range c.pending() {
 		p := c.part(u)
-		rang := p.State == store.PartRinging
-		b.settle(p, store.PartCancelled)
+		rang := p.State == record.PartRinging
+		b.settle(p, record.PartCancelled)
 		if rang {
 			d := CancelData{CallerID: c.rec.Caller}
 			b.emit(u, EvCallingCancel, d)
@@ -142,7 +142,7 @@ func (b *builder) cancelPending(result string) {
 // close marks the call ended and makes the engine forget it.
 func (b *builder) close(result string) {
 	c := b.c
-	c.rec.State = store.CallEnded
+	c.rec.State = record.CallEnded
 	c.rec.Result = result
 	c.rec.EndAt = b.now
 	clear(c.ringAt)

@@ -3,7 +3,7 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // SwitchMedia switches a 1:1 call between audio and video (S10, §7.6).
@@ -32,7 +32,7 @@ func (e *Engine) SwitchMedia(now time.Time, app uint32, user, callID string, to 
 	if c.group {
 		return Transition{}, errf(fail, "%q is a group call", callID)
 	}
-	if p.State != store.PartJoined {
+	if p.State != record.PartJoined {
 		return Transition{}, errf(fail, "%q is %s in %q", user, p.State, callID)
 	}
 	if c.media == to {
@@ -42,6 +42,6 @@ func (e *Engine) SwitchMedia(now time.Time, app uint32, user, callID string, to 
 	d := MediaChangedData{OldCallMediaType: c.media, NewCallMediaType: to}
 	c.media = to
 	c.rec.MediaType = to.String()
-	b.emitAll(c.users(store.PartJoined, store.PartRinging), EvMediaTypeChanged, d)
+	b.emitAll(c.users(record.PartJoined, record.PartRinging), EvMediaTypeChanged, d)
 	return b.done(), nil
 }

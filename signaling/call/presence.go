@@ -3,7 +3,7 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // The engine keeps one presence bit per user: Online sets it, Offline
@@ -33,14 +33,14 @@ func (e *Engine) Online(now time.Time, app uint32, user string) (Transition, err
 	// A deadline that is due but not yet expired wins: the invitation
 	// has timed out, the grace has run out (Expire reports it).
 	switch p.State {
-	case store.PartInvited, store.PartRinging:
+	case record.PartInvited, record.PartRinging:
 		if c.due(c.ringAt, user, now) {
 			return Transition{}, nil
 		}
 		b := e.begin(c, now)
 		b.deliver(p)
 		return b.done(), nil
-	case store.PartJoined:
+	case record.PartJoined:
 		if !c.due(c.graceAt, user, now) {
 			delete(c.graceAt, user)
 		}
@@ -59,7 +59,7 @@ func (e *Engine) Offline(now time.Time, app uint32, user string) (Transition, er
 	uk := userKey{app, user}
 	delete(e.online, uk)
 	c, p := e.participation(uk)
-	if c != nil && p.State == store.PartJoined {
+	if c != nil && p.State == record.PartJoined {
 		if _, ok := c.graceAt[user]; !ok {
 			c.graceAt[user] = now.Add(e.cfg.Grace)
 		}
@@ -78,7 +78,7 @@ func (e *Engine) KickedOut(now time.Time, app uint32, user string) (Transition, 
 		return Transition{}, errf(ErrBadParam, "user %q: bad user id", user)
 	}
 	c, p := e.participation(userKey{app, user})
-	if c == nil || p.State != store.PartJoined {
+	if c == nil || p.State != record.PartJoined {
 		return Transition{}, nil
 	}
 	b := e.begin(c, now)
@@ -87,7 +87,7 @@ func (e *Engine) KickedOut(now time.Time, app uint32, user string) (Transition, 
 }
 
 // participation returns the user's live call and entry, if any.
-func (e *Engine) participation(uk userKey) (*call, *store.Participant) {
+func (e *Engine) participation(uk userKey) (*call, *record.Participant) {
 	id, ok := e.users[uk]
 	if !ok {
 		return nil, nil

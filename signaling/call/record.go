@@ -6,12 +6,12 @@ import (
 	"strconv"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // call is one live call: its record plus the engine's timers.
 type call struct {
-	rec   store.CallRecord
+	rec   record.Call
 	group bool
 	media MediaType
 	room  RoomRef
@@ -31,14 +31,14 @@ func (c *call) due(m map[string]time.Time, user string, now time.Time) bool {
 }
 
 // snapshot returns a deep copy of the record.
-func (c *call) snapshot() store.CallRecord {
+func (c *call) snapshot() record.Call {
 	r := c.rec
 	r.Participants = slices.Clone(c.rec.Participants)
 	return r
 }
 
 // part returns the participant entry of user, or nil.
-func (c *call) part(user string) *store.Participant {
+func (c *call) part(user string) *record.Participant {
 	i, ok := c.idx[user]
 	if !ok {
 		return nil
@@ -48,7 +48,7 @@ func (c *call) part(user string) *store.Participant {
 
 // add appends a participant, or reuses the entry of a user re-invited
 // after its earlier participation ended (one entry per user and call).
-func (c *call) add(p store.Participant) *store.Participant {
+func (c *call) add(p record.Participant) *record.Participant {
 	if i, ok := c.idx[p.UserID]; ok {
 		c.rec.Participants[i] = p
 		return &c.rec.Participants[i]
@@ -69,8 +69,8 @@ func (c *call) users(states ...string) []string {
 	return out
 }
 
-func (c *call) joined() []string  { return c.users(store.PartJoined) }
-func (c *call) pending() []string { return c.users(store.PartInvited, store.PartRinging) }
+func (c *call) joined() []string  { return c.users(record.PartJoined) }
+func (c *call) pending() []string { return c.users(record.PartInvited, record.PartRinging) }
 
 // alive is the lifetime rule (call-semantics §7.2): two parties joined, or
 // one joined while someone still rings.
@@ -82,9 +82,9 @@ func (c *call) alive() bool {
 // updateState recomputes the record's state of a call that goes on.
 func (c *call) updateState() {
 	if len(c.joined()) >= 2 {
-		c.rec.State = store.CallActive
+		c.rec.State = record.CallActive
 	} else {
-		c.rec.State = store.CallRinging
+		c.rec.State = record.CallRinging
 	}
 }
 
@@ -118,7 +118,7 @@ func (c *call) roleOf(user string) (int, string) {
 func (c *call) calleeList() []string {
 	var out []string
 	for _, p := range c.rec.Participants {
-		if p.Role == roleCalleeString && (p.State == store.PartInvited || p.State == store.PartRinging || p.State == store.PartJoined) {
+		if p.Role == roleCalleeString && (p.State == record.PartInvited || p.State == record.PartRinging || p.State == record.PartJoined) {
 			out = append(out, p.UserID)
 		}
 	}

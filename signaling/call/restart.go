@@ -3,23 +3,27 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
-// InterruptHooks returns the webhooks owed for a call that was live when
-// the previous server process stopped, given its record as last stored:
-// call_interrupted (interrupt) for each joined participant, and
-// call_canceled (interrupt) for each invitee still invited or ringing
-// (call-semantics §7.12: a dropped party gets call_interrupted). The
-// caller writes them with the interrupted record in one transaction.
-func InterruptHooks(rec store.CallRecord, now time.Time) []Hook {
+// Interrupt is the restart rule: a call that was live when the previous
+// server process stopped is over, since no client holds it any more. Given
+// its record as last stored and the time it is taken to have stopped at,
+// Interrupt returns the transition that ends it with CallResult interrupt:
+// joined participants leave (interrupted), invitees still invited or
+// ringing are cancelled, and the webhooks owed go with it
+// (call-semantics §7.12: a dropped party gets call_interrupted, an
+// invitee call_canceled). The caller stores Call and Hooks in one
+// transaction; there are no client events, nobody is connected.
+func Interrupt(rec record.Call, at time.Time) Transition {
+	at = at.UTC()
 	var hooks []Hook
 	for _, p := range rec.Participants {
 		var event string
 		switch p.State {
-		case store.PartJoined:
+		case record.PartJoined:
 			event = HookInterrupted
-		case store.PartInvited, store.PartRinging:
+		case record.PartInvited, record.PartRinging:
 			event = HookCallCanceled
 		default:
 			continue
@@ -35,13 +39,26 @@ func InterruptHooks(rec store.CallRecord, now time.Time) []Hook {
 				CallId:      rec.CallID,
 				Role:        p.Role,
 				Event:       event,
-				CallResult:  store.ResultInterrupt,
-				EventTime:   now.Unix(),
+				CallResult:  record.ResultInterrupt,
+				EventTime:   at.Unix(),
 				StartCallTs: unix(rec.StartAt),
 				AcceptTs:    unix(rec.AcceptAt),
-				EndTs:       now.Unix(),
+				EndTs:       at.Unix(),
 			},
 		})
 	}
-	return hooks
+	rec.Participants = append([]record.Participant(nil), rec.Participants...)
+	rec.State = record.CallEnded
+	rec.Result = record.ResultInterrupt
+	rec.EndAt = at
+	for i := range rec.Participants {
+		p := &rec.Participants[i]
+		switch p.State {
+		case record.PartJoined:
+			p.State, p.LeftAt, p.Interrupted = record.PartLeft, at, true
+		case record.PartInvited, record.PartRinging:
+			p.State = record.PartCancelled
+		}
+	}
+	return Transition{Call: rec, Hooks: hooks}
 }

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // Timers are data (STYLE §3): the signaling server arms one timer for
@@ -73,7 +73,7 @@ func (e *Engine) Expire(now time.Time) []Transition {
 		if t, ok := c.ringAt[d.user]; !ok || !t.Equal(d.at) {
 			continue
 		}
-		if p := c.part(d.user); p.State == store.PartInvited || p.State == store.PartRinging {
+		if p := c.part(d.user); p.State == record.PartInvited || p.State == record.PartRinging {
 			out = append(out, e.timeout(c, d.user, d.at))
 		}
 	}

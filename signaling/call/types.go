@@ -3,7 +3,7 @@ package call
 import (
 	"time"
 
-	"callbox/store"
+	"callbox/signaling/call/record"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -74,9 +74,9 @@ type Invite struct {
 // persists Call and Hooks in one store transaction, then delivers Events.
 // The zero Transition (IsZero) means nothing changed: persist nothing.
 type Transition struct {
-	Call   store.CallRecord // the record after the change (a copy)
-	Events []Event          // client events, in delivery order
-	Hooks  []Hook           // webhook outbox entries, in order
+	Call   record.Call // the record after the change (a copy)
+	Events []Event     // client events, in delivery order
+	Hooks  []Hook      // webhook outbox entries, in order
 	// Joined lists users who entered the call's media room in this
 	// transition (the caller at Call, a callee at Accept).
 	Joined []string
@@ -91,7 +91,7 @@ func (t Transition) IsZero() bool { return t.Call.CallID == "" }
 
 // Ended reports whether this transition ended the call. The engine has
 // already forgotten it; the store keeps the record.
-func (t Transition) Ended() bool { return t.Call.State == store.CallEnded }
+func (t Transition) Ended() bool { return t.Call.State == record.CallEnded }
 
 // Event is one client event for one user. Name is the SDK's wire name
 // (TRTCCalling's EVENT values or TUICallKit's callback names), so the browser
