@@ -139,7 +139,6 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 			c.send(b)
 		}
 	}
-	s.Kick() // engine deadlines may have moved
 }
 
 // joinRoom puts a joined participant into the call's media room. The send
@@ -190,6 +189,7 @@ func (s *Server) engineDo(fn func(now time.Time) error) error {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	err := fn(now)
+	s.rearmLocked()
 	s.mu.Unlock()
 	s.flush()
 	return err

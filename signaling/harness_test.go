@@ -19,12 +19,19 @@ import (
 	"callbox/store"
 )
 
-// fakeClock is the call/sig clock of a test server; Advance moves it and
-// makes the server look at its deadlines.
+// fakeClock is the call/sig clock of a test server. It is also the
+// server's timer (Config.Alarm): Advance fires the alarms it passes, and
+// nothing else wakes the server, so a deadline the server failed to arm
+// stays unfired however far the clock moves.
 type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-	srv *signaling.Server
+	mu     sync.Mutex
+	now    time.Time
+	alarms map[*fakeAlarm]struct{}
+}
+
+type fakeAlarm struct {
+	at time.Time
+	c  chan time.Time
 }
 
 func (c *fakeClock) Now() time.Time {
@@ -33,11 +40,37 @@ func (c *fakeClock) Now() time.Time {
 	return c.now
 }
 
+// Alarm implements signaling.Config.Alarm.
+func (c *fakeClock) Alarm(at time.Time) (<-chan time.Time, func()) {
+	a := &fakeAlarm{at: at, c: make(chan time.Time, 1)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !at.After(c.now) {
+		a.c <- c.now
+		return a.c, func() {}
+	}
+	if c.alarms == nil {
+		c.alarms = make(map[*fakeAlarm]struct{})
+	}
+	c.alarms[a] = struct{}{}
+	return a.c, func() {
+		c.mu.Lock()
+		delete(c.alarms, a)
+		c.mu.Unlock()
+	}
+}
+
+// Advance moves the clock by d and fires the alarms due.
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
-	c.mu.Unlock()
-	c.srv.Kick()
+	for a := range c.alarms {
+		if !a.at.After(c.now) {
+			a.c <- c.now
+			delete(c.alarms, a)
+		}
+	}
 }
 
 type harness struct {
@@ -71,7 +104,7 @@ func newHarnessBuf(t *testing.T, mod func(*signaling.Config), sndbuf int) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := signaling.Config{Store: st, Now: clock.Now, Logger: testLogger(t)}
+	cfg := signaling.Config{Store: st, Now: clock.Now, Alarm: clock.Alarm, Logger: testLogger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -79,7 +112,6 @@ func newHarnessBuf(t *testing.T, mod func(*signaling.Config), sndbuf int) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.srv = srv
 	ts := httptest.NewUnstartedServer(srv)
 	if sndbuf > 0 {
 		ts.Listener = smallBufListener{ts.Listener, sndbuf}

@@ -339,7 +339,7 @@ func (c *session) setSigLocked(expires time.Time) {
 	}
 	c.sigEntry = &sigEntry{at: expires.Add(time.Second), c: c}
 	heap.Push(&s.sigs, c.sigEntry)
-	s.Kick()
+	s.rearmLocked()
 }
 
 func (s *Server) removeSigLocked(c *session) {

@@ -155,6 +155,32 @@ func TestReconnectGraceExpires(t *testing.T) {
 	checkResult(t, h, call.CallID, record.ResultInterrupt)
 }
 
+// TestReconnectGraceRealClock: the same through the server's own timer on
+// the real clock, with a short grace and nobody else acting. The grace is
+// armed by a transition that carries no events (the drop), so an idle
+// server must still wake for it (issue: the peer heard nothing until an
+// unrelated login, up to an hour later).
+func TestReconnectGraceRealClock(t *testing.T) {
+	h := newHarness(t, func(c *signaling.Config) {
+		c.Now, c.Alarm = time.Now, nil
+		c.Engine.Grace = 200 * time.Millisecond
+	})
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", false), h.login("bob", false)
+	call, err := alice.Call(ctx, "bob", client.Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, client.EvInvited)
+	if _, err := bob.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, alice, client.EvCallBegin)
+	bob.CloseNow()
+	wantSeq(t, "alice", alice, client.EvUserLeave, client.EvCallEnd)
+	checkResult(t, h, call.CallID, record.ResultInterrupt)
+}
+
 // TestStartCall: a server-initiated call (REST start_call_by_robot) rings
 // the callee; signaling does not put the server-side caller in the room.
 func TestStartCall(t *testing.T) {

@@ -58,6 +58,11 @@ type Config struct {
 	// nil = none.
 	ICEServers func(userID string, now time.Time) any
 	Now        func() time.Time // the call/sig clock; default time.Now
+	// Alarm returns a channel that receives once the call/sig clock has
+	// reached at, and a func that cancels it. It is the clock's timer:
+	// a test with a fake Now gives one that fires when the fake clock is
+	// moved. Default: a time.Timer for at minus Now().
+	Alarm func(at time.Time) (fired <-chan time.Time, stop func())
 	Logger     *slog.Logger
 	// DevLogin accepts a login without a UserSig (callbox serve --dev).
 	DevLogin bool
@@ -102,6 +107,13 @@ func (c *Config) withDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Alarm == nil {
+		now := c.Now
+		c.Alarm = func(at time.Time) (<-chan time.Time, func()) {
+			t := time.NewTimer(max(at.Sub(now()), 0))
+			return t.C, func() { t.Stop() }
+		}
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -121,6 +133,10 @@ type Server struct {
 	engine  *call.Engine
 	pending []commitItem
 	sigs    sigHeap
+	// armed is the deadline Run's alarm is set for (zero: none, an idle
+	// hour). Any change that makes an earlier deadline wakes Run
+	// (rearmLocked), whether or not it produced events.
+	armed time.Time
 
 	// commitMu is held by the one goroutine storing and delivering a batch
 	// of transitions (commit.go). Taken before mu, never under it.
@@ -233,8 +249,7 @@ func (s *Server) drainedLocked() {
 	}
 }
 
-// Kick makes Run look at its deadlines now. Tests call it after moving a
-// fake clock; production code never needs to.
+// Kick makes Run look at its deadlines now.
 func (s *Server) Kick() {
 	select {
 	case s.wake <- struct{}{}:
@@ -242,39 +257,49 @@ func (s *Server) Kick() {
 	}
 }
 
+// rearmLocked wakes Run when the earliest engine or sig deadline is now
+// before the one its alarm is set for. Every change to the engine or the
+// sig heap ends with it (engineDo, setSigLocked), so a deadline set by a
+// transition that carries no events (a dropped connection's reconnect
+// grace) is armed as surely as one that does. Called with s.mu held.
+func (s *Server) rearmLocked() {
+	if next, ok := s.nextDeadlineLocked(); ok && (s.armed.IsZero() || next.Before(s.armed)) {
+		s.Kick()
+	}
+}
+
+// idleWake is how long Run sleeps with no deadline at all.
+const idleWake = time.Hour
+
 // Run owns the one timer of the server: engine deadlines (ringing timeouts,
 // reconnect grace) and UserSig expiries. It returns when ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
 	for {
 		now := s.cfg.Now()
 		s.mu.Lock()
-		fired := s.expireLocked(now)
+		s.expireLocked(now)
+		work := len(s.pending) > 0
 		s.mu.Unlock()
-		if fired > 0 {
+		if work {
 			s.flush()
 		}
 		s.mu.Lock()
 		next, ok := s.nextDeadlineLocked()
-		s.mu.Unlock()
-		d := time.Hour
 		if ok {
-			d = max(next.Sub(now), 0)
+			s.armed = next
+		} else {
+			s.armed, next = time.Time{}, now.Add(idleWake)
 		}
-		timer.Reset(d)
+		s.mu.Unlock()
+		fired, stop := s.cfg.Alarm(next)
 		select {
 		case <-ctx.Done():
+			stop()
 			return nil
-		case <-timer.C:
+		case <-fired:
 		case <-s.wake:
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		stop()
 	}
 }
 
