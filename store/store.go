@@ -60,21 +60,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = DefaultLockTimeout
 	}
-	if err := checkHeader(path); err != nil {
+	db, err := openBolt(path, opts)
+	if err != nil {
 		return nil, err
-	}
-	// Every call transition is a commit the client waits for: skipping the
-	// freelist write saves a page per commit (the freelist is rebuilt by
-	// a scan on open, cheap at our size).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly,
-		NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
-	switch {
-	case errors.Is(err, berrors.ErrTimeout):
-		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
-	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
-		return nil, fmt.Errorf("open store %s: %w", path, ErrForeign)
-	case err != nil:
-		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	s := &Store{db: db, path: path}
 	if err := s.migrate(opts.ReadOnly); err != nil {
@@ -82,6 +70,43 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// boltOptions are the options of every callbox.db. Every call transition
+// is a commit the client waits for: skipping the freelist write saves a
+// page per commit (the freelist is rebuilt by a scan on open, cheap at our
+// size).
+func boltOptions(opts Options) *bolt.Options {
+	return &bolt.Options{Timeout: opts.LockTimeout, ReadOnly: opts.ReadOnly,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType}
+}
+
+// openBolt opens path with bbolt and maps its errors to ours. Compact
+// renames the compacted file over path while it holds the old file's
+// lock, so an Open that waited for that lock would get the old, unlinked
+// file and write into nothing: when path names another file once the lock
+// is taken, it opens again.
+func openBolt(path string, opts Options) (*bolt.DB, error) {
+	for {
+		if err := checkHeader(path); err != nil {
+			return nil, err
+		}
+		before, beforeErr := os.Stat(path)
+		db, err := bolt.Open(path, 0o600, boltOptions(opts))
+		switch {
+		case errors.Is(err, berrors.ErrTimeout):
+			return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+		case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrVersionMismatch), errors.Is(err, berrors.ErrChecksum):
+			return nil, fmt.Errorf("open store %s: %w", path, ErrForeign)
+		case err != nil:
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		after, afterErr := os.Stat(path)
+		if beforeErr != nil || afterErr != nil || os.SameFile(before, after) {
+			return db, nil
+		}
+		db.Close()
+	}
 }
 
 // checkHeader refuses a non-empty file that does not start like a bbolt
