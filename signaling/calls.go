@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"callbox/signaling/call"
@@ -92,6 +93,9 @@ func (c *session) invite(typ int, timeout *float64, roomID json.RawMessage, user
 }
 
 func (c *session) start(req Request, inv call.Invite) error {
+	if err := c.setupAllowed(); err != nil {
+		return err
+	}
 	return c.srv.engineDo(func(now time.Time) error {
 		if err := c.stillLoggedInLocked(); err != nil {
 			return err
@@ -110,6 +114,7 @@ func (c *session) groupCall(req Request) (any, error) {
 	if len(d.UserIDList) == 0 {
 		return nil, errorf(CodeBadRequest, "userIDList is empty")
 	}
+	d.UserIDList = dedupe(d.UserIDList)
 	if max := c.srv.cfg.Engine.MaxInvitees; len(d.UserIDList) > max {
 		return nil, errorf(CodeTooManyInvitees, "%d invitees, at most %d", len(d.UserIDList), max)
 	}
@@ -117,6 +122,9 @@ func (c *session) groupCall(req Request) (any, error) {
 		if err := validUser(u); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.setupAllowed(); err != nil {
+		return nil, err
 	}
 	s := c.srv
 	return nil, s.engineDo(func(now time.Time) error {
@@ -270,4 +278,32 @@ func (c *session) media(req Request) (any, error) {
 		return nil, &Error{Code: CodeBadRequest, Msg: "media: " + err.Error(), Err: err}
 	}
 	return nil, nil
+}
+
+// setupAllowed applies the per-user call-setup rate (Config.CallRate): a
+// client looping call/hang-up would otherwise grow the store without
+// bound (each setup writes a record and its webhooks).
+func (c *session) setupAllowed() error {
+	s := c.srv
+	s.mu.Lock()
+	key := fmt.Sprintf("%d/%s", c.app, c.user)
+	s.mu.Unlock()
+	if !s.callSetups.allow(key, s.cfg.Now()) {
+		return errorf(CodeRateLimited, "too many calls started; retry later")
+	}
+	return nil
+}
+
+// dedupe drops repeated userIDs, keeping the first of each, so that a list
+// naming one user 201 times counts as one invitee.
+func dedupe(users []string) []string {
+	seen := make(map[string]bool, len(users))
+	out := users[:0:0]
+	for _, u := range users {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
+		}
+	}
+	return out
 }

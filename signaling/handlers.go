@@ -45,7 +45,7 @@ func (c *session) handle(b []byte) {
 	}
 	h, ok := handlers[req.Type]
 	if !ok {
-		c.send(encodeReply(req.ID, nil, errorf(CodeUnknownType, "unknown request type %q", req.Type)))
+		c.send(encodeReply(req.ID, nil, errorf(CodeUnknownType, "unknown request type %q", clip(req.Type))))
 		return
 	}
 	c.srv.mu.Lock()

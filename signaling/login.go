@@ -3,6 +3,7 @@ package signaling
 import (
 	"container/heap"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -49,7 +50,20 @@ func (c *session) login(req Request) (any, error) {
 		return nil, &Error{Code: CodeInvalidUser, Msg: err.Error()}
 	}
 	s := c.srv
+	s.mu.Lock()
+	already, as := c.loggedIn, c.user
+	s.mu.Unlock()
+	if already {
+		// Before the sig check, so the answer does not depend on it.
+		return nil, errorf(CodeAlreadyLoggedIn, "already logged in as %q", as)
+	}
 	now := s.cfg.Now()
+	if !s.ipLogins.allow(c.ip, now) {
+		return nil, errorf(CodeRateLimited, "too many login attempts from this address; retry later")
+	}
+	if !s.userLogins.allow(fmt.Sprintf("%d/%s", d.SDKAppID, d.UserID), now) {
+		return nil, errorf(CodeRateLimited, "too many login attempts for this user; retry later")
+	}
 	var expires time.Time
 	if d.UserSig != "" || !s.cfg.DevLogin {
 		info, err := usersig.Verify(d.UserSig, d.SDKAppID, d.UserID, s.keyFor, now)
@@ -77,6 +91,7 @@ func (c *session) login(req Request) (any, error) {
 		}
 		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
 		c.loggedIn = true
+		c.authenticated()
 		c.logp.Store(c.logger().With("app_id", c.app, "user_id", c.user))
 		c.setSigLocked(expires)
 		s.register(c, !kicked)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // ProtocolVersion is the version this server speaks (docs/protocol.md §7).
@@ -25,6 +26,7 @@ const (
 	CodeVersion         = 4008
 	CodeAlreadyLoggedIn = 4009
 	CodeNoMedia         = 4010
+	CodeRateLimited     = 4011
 	CodeSigExpired      = 70001
 	CodeSwitchAudio     = 60001
 	CodeSwitchVideo     = 60002
@@ -144,11 +146,18 @@ type eventMsg struct {
 	Data   any    `json:"data"`
 }
 
+// maxErrorText bounds an error reply's text. Messages quote client input
+// (a callID, a userID); the cap keeps a reply small whatever was sent.
+const maxErrorText = 160
+
 func encodeReply(id uint64, data any, err error) []byte {
 	m := replyMsg{ID: id, Type: "reply", OK: err == nil, Data: data}
 	if err != nil {
 		m.Data = nil
 		m.Code, m.Error = wireError(err)
+		if len(m.Error) > maxErrorText {
+			m.Error = strings.ToValidUTF8(m.Error[:maxErrorText], "") + "..."
+		}
 	}
 	b, merr := json.Marshal(m)
 	if merr != nil {

@@ -8,26 +8,37 @@ import "sync"
 // queue holds no buffer, which keeps idle connections cheap.
 type sendq struct {
 	notify chan struct{} // capacity 1: "something to write"
-	limit  int
+	limit  int           // messages
 
-	mu     sync.Mutex
-	items  [][]byte
-	ping   bool // a keep-alive ping is wanted
-	closed bool
+	mu       sync.Mutex
+	maxBytes int // bytes; a connection's budget grows at login
+	bytes    int // queued
+	items    [][]byte
+	ping     bool // a keep-alive ping is wanted
+	closed   bool
 }
 
-func newSendq(limit int) *sendq {
-	return &sendq{notify: make(chan struct{}, 1), limit: limit}
+func newSendq(limit, maxBytes int) *sendq {
+	return &sendq{notify: make(chan struct{}, 1), limit: limit, maxBytes: maxBytes}
 }
 
-// push queues b. It reports false when the queue is full or closed.
+// setMaxBytes changes the byte budget.
+func (q *sendq) setMaxBytes(n int) {
+	q.mu.Lock()
+	q.maxBytes = n
+	q.mu.Unlock()
+}
+
+// push queues b. It reports false when the queue is full (in messages or
+// in bytes) or closed.
 func (q *sendq) push(b []byte) bool {
 	q.mu.Lock()
-	if q.closed || len(q.items) >= q.limit {
+	if q.closed || len(q.items) >= q.limit || q.bytes+len(b) > q.maxBytes {
 		q.mu.Unlock()
 		return false
 	}
 	q.items = append(q.items, b)
+	q.bytes += len(b)
 	q.mu.Unlock()
 	q.wake()
 	return true
@@ -54,7 +65,7 @@ func (q *sendq) wake() {
 func (q *sendq) take() ([][]byte, bool) {
 	q.mu.Lock()
 	items, ping := q.items, q.ping
-	q.items, q.ping = nil, false
+	q.items, q.ping, q.bytes = nil, false, 0
 	q.mu.Unlock()
 	return items, ping
 }
@@ -63,7 +74,7 @@ func (q *sendq) take() ([][]byte, bool) {
 func (q *sendq) close() [][]byte {
 	q.mu.Lock()
 	items := q.items
-	q.items, q.closed = nil, true
+	q.items, q.closed, q.bytes = nil, true, 0
 	q.mu.Unlock()
 	return items
 }

@@ -33,6 +33,20 @@ const (
 	DefaultLoginTimeout = 10 * time.Second
 	DefaultWriteTimeout = 5 * time.Second
 	DefaultSigGrace     = 5 * time.Minute
+
+	DefaultSendQueueBytes     = 4 << 20
+	DefaultPreLoginFrame      = 8 << 10
+	DefaultPreLoginRequests   = 20
+	DefaultPreLoginQueueBytes = 16 << 10
+	DefaultMaxPendingPerIP    = 16
+)
+
+// Default rate limits (docs/protocol.md §1): login attempts per IP and per
+// user, and call setups per user.
+var (
+	DefaultLoginRate     = Rate{Burst: 60, Every: time.Second}
+	DefaultUserLoginRate = Rate{Burst: 10, Every: 6 * time.Second}
+	DefaultCallRate      = Rate{Burst: 10, Every: 3 * time.Second}
 )
 
 // Rooms is the media side as signaling sees it; the SFU implements it.
@@ -62,8 +76,8 @@ type Config struct {
 	// reached at, and a func that cancels it. It is the clock's timer:
 	// a test with a fake Now gives one that fires when the fake clock is
 	// moved. Default: a time.Timer for at minus Now().
-	Alarm func(at time.Time) (fired <-chan time.Time, stop func())
-	Logger     *slog.Logger
+	Alarm  func(at time.Time) (fired <-chan time.Time, stop func())
+	Logger *slog.Logger
 	// DevLogin accepts a login without a UserSig (callbox serve --dev).
 	DevLogin bool
 	// OriginPatterns are extra allowed browser origins (host[:port]
@@ -75,8 +89,26 @@ type Config struct {
 	// under the commit lock and must return quickly.
 	OnCommit func(transitions int, took time.Duration)
 
-	MaxFrame     int           // largest accepted message, bytes
-	SendQueue    int           // messages queued per connection before "too slow"
+	MaxFrame       int // largest accepted message, bytes
+	SendQueue      int // messages queued per connection before "too slow"
+	SendQueueBytes int // bytes queued per logged-in connection before "too slow"
+
+	// A connection that has not logged in gets a small budget: frames of
+	// at most PreLoginFrame bytes, PreLoginRequests requests (then it is
+	// closed), PreLoginQueueBytes of replies queued.
+	PreLoginFrame      int
+	PreLoginRequests   int
+	PreLoginQueueBytes int
+	// MaxPendingPerIP caps the connections per remote IP that have not
+	// logged in; more get HTTP 429. Negative: no cap.
+	MaxPendingPerIP int
+	// LoginRate limits login attempts per remote IP, UserLoginRate per
+	// app and userID, CallRate call setups (call, groupCall) per app and
+	// userID. Over the limit a request gets CodeRateLimited.
+	LoginRate     Rate
+	UserLoginRate Rate
+	CallRate      Rate
+
 	PingInterval time.Duration // idle time before a ping
 	DeadAfter    time.Duration // silence after which a connection is dead
 	LoginTimeout time.Duration // time to log in after connecting
@@ -96,6 +128,24 @@ func (c *Config) withDefaults() {
 	if c.SendQueue <= 0 {
 		c.SendQueue = DefaultSendQueue
 	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&c.SendQueueBytes, DefaultSendQueueBytes)
+	defInt(&c.PreLoginFrame, DefaultPreLoginFrame)
+	defInt(&c.PreLoginRequests, DefaultPreLoginRequests)
+	defInt(&c.PreLoginQueueBytes, DefaultPreLoginQueueBytes)
+	defInt(&c.MaxPendingPerIP, DefaultMaxPendingPerIP)
+	defRate := func(r *Rate, d Rate) {
+		if r.Burst == 0 {
+			*r = d
+		}
+	}
+	defRate(&c.LoginRate, DefaultLoginRate)
+	defRate(&c.UserLoginRate, DefaultUserLoginRate)
+	defRate(&c.CallRate, DefaultCallRate)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.DeadAfter, DefaultDeadAfter)
 	def(&c.LoginTimeout, DefaultLoginTimeout)
@@ -137,6 +187,11 @@ type Server struct {
 	// hour). Any change that makes an earlier deadline wakes Run
 	// (rearmLocked), whether or not it produced events.
 	armed time.Time
+
+	unauthed   pendingConns // connections per IP not logged in
+	ipLogins   *limiter
+	userLogins *limiter
+	callSetups *limiter
 
 	// commitMu is held by the one goroutine storing and delivering a batch
 	// of transitions (commit.go). Taken before mu, never under it.
@@ -186,6 +241,11 @@ func New(cfg Config) (*Server, error) {
 		watchers: make(map[uint32]map[*session]struct{}),
 		conns:    make(map[*session]struct{}),
 		drained:  make(chan struct{}),
+
+		unauthed:   pendingConns{max: cfg.MaxPendingPerIP, n: make(map[string]int)},
+		ipLogins:   newLimiter(cfg.LoginRate),
+		userLogins: newLimiter(cfg.UserLoginRate),
+		callSetups: newLimiter(cfg.CallRate),
 	}, nil
 }
 
@@ -193,7 +253,15 @@ func New(cfg Config) (*Server, error) {
 // The browser Origin must be the request's host or match
 // Config.OriginPatterns (coder/websocket's check).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := remoteIP(r)
+	if !s.unauthed.add(ip) {
+		s.log.Debug("connection refused", "reason", "too many connections not logged in", "remote", r.RemoteAddr)
+		http.Error(w, "too many connections that have not logged in", http.StatusTooManyRequests)
+		return
+	}
 	c := newSession(s, s.log.With("remote", r.RemoteAddr))
+	c.ip = ip
+	defer c.loginDone()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns: s.cfg.OriginPatterns,
 		OnPongReceived: func(context.Context, []byte) { c.touch() },

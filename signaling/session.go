@@ -23,6 +23,7 @@ const (
 	closeSigExpired websocket.StatusCode = 4002
 	closeLoginTime  websocket.StatusCode = 4003
 	closeDead       websocket.StatusCode = 4004
+	closeNoLogin    websocket.StatusCode = 4005
 )
 
 // session is one WebSocket connection. Its run loop handles requests one at
@@ -48,6 +49,11 @@ type session struct {
 	lastRead  atomic.Int64 // unix ns of the last frame or pong (real clock)
 	connected time.Time
 
+	ip        string      // remote IP, for the per-IP limits
+	authed    atomic.Bool // logged in once: the pre-login budget is over
+	authOnce  sync.Once
+	preLogins int // owned by the run loop: frames handled before login
+
 	// Guarded by srv.mu: the login state.
 	app        uint32
 	user       string
@@ -72,7 +78,7 @@ type inbound struct {
 func newSession(srv *Server, log *slog.Logger) *session {
 	c := &session{
 		srv:       srv,
-		q:         newSendq(srv.cfg.SendQueue),
+		q:         newSendq(srv.cfg.SendQueue, srv.cfg.PreLoginQueueBytes),
 		in:        make(chan inbound),
 		done:      make(chan struct{}),
 		connected: time.Now(),
@@ -84,6 +90,20 @@ func newSession(srv *Server, log *slog.Logger) *session {
 }
 
 func (c *session) logger() *slog.Logger { return c.logp.Load() }
+
+// loginDone ends the pre-login state once: the connection no longer counts
+// against its IP's cap of connections not logged in. Called at the first
+// login and when the connection ends.
+func (c *session) loginDone() {
+	c.authOnce.Do(func() { c.srv.unauthed.done(c.ip) })
+}
+
+// authenticated lifts the pre-login budget after a successful login.
+func (c *session) authenticated() {
+	c.authed.Store(true)
+	c.q.setMaxBytes(c.srv.cfg.SendQueueBytes)
+	c.loginDone()
+}
 
 func (c *session) touch() { c.lastRead.Store(time.Now().UnixNano()) }
 
@@ -114,7 +134,7 @@ func (c *session) send(b []byte) {
 		select {
 		case <-c.done:
 		default:
-			c.logger().Warn("session dropped", "reason", "too slow", "queued", c.srv.cfg.SendQueue)
+			c.logger().Warn("session dropped", "reason", "too slow")
 			c.close(websocket.StatusPolicyViolation, "too slow", false)
 		}
 	}
@@ -146,9 +166,15 @@ func (c *session) run() {
 			case m.eof != nil:
 				c.close(websocket.StatusNormalClosure, "", false)
 				return
+			case !c.authed.Load() && c.preLogins >= c.srv.cfg.PreLoginRequests:
+				c.logger().Info("session dropped", "reason", "too many requests before login")
+				c.close(closeNoLogin, "too many requests before login", true)
+				return
 			case m.err != nil:
+				c.preLogins++
 				c.send(encodeReply(0, nil, m.err))
 			default:
+				c.preLogins++
 				c.handle(m.data)
 			}
 		case <-timer.C:
@@ -201,12 +227,15 @@ func (c *session) post(m inbound) bool {
 }
 
 func (c *session) readLoop(ctx context.Context) {
-	max := int64(c.srv.cfg.MaxFrame)
 	for {
 		typ, r, err := c.conn.Reader(ctx)
 		if err != nil {
 			c.post(inbound{eof: err})
 			return
+		}
+		max := int64(c.srv.cfg.MaxFrame)
+		if !c.authed.Load() {
+			max = int64(c.srv.cfg.PreLoginFrame)
 		}
 		c.touch()
 		if typ != websocket.MessageText {
