@@ -130,7 +130,7 @@ func (b *builder) afterInvitee(result, callee string, calleeRang bool) {
 
 // pendingPart finds an invitation user may answer.
 func (e *Engine) pendingPart(now time.Time, app uint32, user, callID string) (*call, *record.Participant, error) {
-	c := e.calls[callKey{app, callID}]
+	c := e.touch(callKey{app, callID})
 	if c == nil {
 		if ts, ok := e.ended[callKey{app, callID}]; ok && ts.users[user] {
 			return nil, nil, errf(ErrNotRinging, "call %q has ended", callID)

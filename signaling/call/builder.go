@@ -132,6 +132,6 @@ func (b *builder) settle(p *record.Participant, state string) {
 func (e *Engine) release(c *call, user string) {
 	k := userKey{c.rec.SDKAppID, user}
 	if e.users[k] == c.rec.CallID {
-		delete(e.users, k)
+		e.delUser(k)
 	}
 }

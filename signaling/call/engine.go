@@ -24,6 +24,8 @@ type Engine struct {
 	// late Accept/Reject gets ErrNotRinging rather than ErrNoCall.
 	ended     map[callKey]tombstone
 	endedFIFO []endedEntry
+	// j journals changes since the last Checkpoint (nil until the first).
+	j *Journal
 }
 
 type callKey struct {
@@ -125,7 +127,7 @@ func compareStrings(a, b string) int {
 // lookup finds a live call, or explains why there is none.
 func (e *Engine) lookup(app uint32, callID string) (*call, error) {
 	k := callKey{app, callID}
-	if c := e.calls[k]; c != nil {
+	if c := e.touch(k); c != nil {
 		return c, nil
 	}
 	return nil, errf(ErrNoCall, "%q", callID)
@@ -134,13 +136,14 @@ func (e *Engine) lookup(app uint32, callID string) (*call, error) {
 // forget drops an ended call and frees its users; it keeps a tombstone.
 func (e *Engine) forget(c *call, now time.Time) {
 	k := callKey{c.rec.SDKAppID, c.rec.CallID}
+	e.touch(k)
 	delete(e.calls, k)
 	ts := tombstone{users: make(map[string]bool, len(c.rec.Participants))}
 	for _, p := range c.rec.Participants {
 		ts.users[p.UserID] = true
 		uk := userKey{c.rec.SDKAppID, p.UserID}
 		if e.users[uk] == c.rec.CallID {
-			delete(e.users, uk)
+			e.delUser(uk)
 		}
 	}
 	e.ended[k] = ts

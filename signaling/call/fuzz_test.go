@@ -3,6 +3,8 @@ package call
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +35,7 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte{1, 0, 0x1e, 3, 1, 0, 3, 2, 0, 9, 1, 11, 200, 2, 1, 0x20, 0, 4, 3, 0, 12, 5, 0, 0})
 	f.Add([]byte{8, 0, 8, 1, 8, 2, 1, 0, 0x0e, 3, 1, 0, 10, 1, 8, 1, 3, 1, 0, 11, 40, 6, 0, 0, 1, 7, 0})
 	f.Add([]byte{0, 1, 2, 9, 0, 12, 0, 0, 3, 4, 11, 31, 3, 4, 0, 12})
+	f.Add([]byte{0, 0, 1, 1, 13, 2, 3, 0, 1, 5, 0, 0, 13, 1, 9, 1, 12, 27, 1, 1, 0x1e, 27, 0, 8, 1, 4, 0, 9, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		e := newTestEngine(Config{MaxInvitees: 4})
 		st := &fuzzState{open: map[string]int{}, callEnd: map[string]bool{}, ended: map[callKey]bool{}}
@@ -63,11 +66,9 @@ func FuzzEngine(f *testing.F) {
 			}
 			return st.ids[n%len(st.ids)]
 		}
-		for steps := 0; len(data) > 0 && steps < 200; steps++ {
-			var trs []Transition
-			var err error
-			var tr Transition
-			switch next() % 13 {
+		// do runs one operation picked by op.
+		do := func(op byte) (trs []Transition, tr Transition, err error) {
+			switch op % 13 {
 			case 0:
 				tr, err = e.Call(now, Invite{SDKAppID: app, Caller: user(), Callees: []string{user()}, Media: MediaType(next()%2 + 1)})
 			case 1:
@@ -110,6 +111,27 @@ func FuzzEngine(f *testing.F) {
 					}
 				}
 			}
+			return trs, tr, err
+		}
+		for steps := 0; len(data) > 0 && steps < 200; steps++ {
+			op := next()
+			if op%14 == 13 {
+				// A batch that could not be stored: Undo puts back
+				// exactly the state before it (the signaling layer
+				// relies on this when a commit fails).
+				before, then := dumpEngine(e), now
+				e.Checkpoint()
+				for range int(next()%3) + 1 {
+					do(next())
+				}
+				e.Undo(e.Checkpoint())
+				now = then // the clock is not engine state
+				if after := dumpEngine(e); after != before {
+					t.Fatalf("Undo did not restore the engine:\nbefore %s\nafter  %s", before, after)
+				}
+				continue
+			}
+			trs, tr, err := do(op)
 			if err != nil && !tr.IsZero() {
 				t.Fatalf("error %v with transition %+v", err, tr)
 			}
@@ -214,4 +236,45 @@ func closes(h Hook, group bool) bool {
 		return !group && h.Body.Role == roleCallerString
 	}
 	return false
+}
+
+// dumpEngine renders the engine's whole live state deterministically.
+func dumpEngine(e *Engine) string {
+	var b strings.Builder
+	for _, rec := range e.Live() {
+		raw, _ := json.Marshal(rec)
+		c := e.calls[callKey{rec.SDKAppID, rec.CallID}]
+		fmt.Fprintf(&b, "%s ring=%v grace=%v idx=%v\n", raw, sortedTimes(c.ringAt), sortedTimes(c.graceAt), sortedKeys(c.idx))
+	}
+	users := make([]string, 0, len(e.users))
+	for k, id := range e.users {
+		users = append(users, fmt.Sprintf("%d/%s=%s", k.app, k.user, id))
+	}
+	slices.Sort(users)
+	online := make([]string, 0, len(e.online))
+	for k := range e.online {
+		online = append(online, fmt.Sprintf("%d/%s", k.app, k.user))
+	}
+	slices.Sort(online)
+	next, ok := e.NextDeadline()
+	fmt.Fprintf(&b, "users=%v online=%v next=%v,%v", users, online, next, ok)
+	return b.String()
+}
+
+func sortedTimes(m map[string]time.Time) []string {
+	out := make([]string, 0, len(m))
+	for k, t := range m {
+		out = append(out, k+"@"+t.Format(time.RFC3339Nano))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k, i := range m {
+		out = append(out, fmt.Sprintf("%s:%d", k, i))
+	}
+	slices.Sort(out)
+	return out
 }

@@ -74,8 +74,9 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 		c.rec.CallType = "group"
 	}
 	c.add(record.Participant{UserID: inv.Caller, Role: roleCallerString, State: record.PartJoined, JoinedAt: now})
+	e.touch(callKey{inv.SDKAppID, c.rec.CallID})
 	e.calls[callKey{inv.SDKAppID, c.rec.CallID}] = c
-	e.users[userKey{inv.SDKAppID, inv.Caller}] = c.rec.CallID
+	e.setUser(userKey{inv.SDKAppID, inv.Caller}, c.rec.CallID)
 
 	b := e.begin(c, now)
 	b.tr.Joined = append(b.tr.Joined, inv.Caller)
@@ -288,7 +289,7 @@ func (b *builder) invite(by, user string, midway bool) bool {
 	}
 	p.State = record.PartInvited
 	c.add(p)
-	e.users[uk] = c.rec.CallID
+	e.setUser(uk, c.rec.CallID)
 	if c.rec.Timeout > 0 {
 		c.ringAt[user] = b.now.Add(c.rec.Timeout)
 	}

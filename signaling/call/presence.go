@@ -25,7 +25,7 @@ func (e *Engine) Online(now time.Time, app uint32, user string) (Transition, err
 		return Transition{}, errf(ErrBadParam, "user %q: bad user id", user)
 	}
 	uk := userKey{app, user}
-	e.online[uk] = true
+	e.setOnline(uk, true)
 	c, p := e.participation(uk)
 	if c == nil {
 		return Transition{}, nil
@@ -57,7 +57,7 @@ func (e *Engine) Offline(now time.Time, app uint32, user string) (Transition, er
 		return Transition{}, errf(ErrBadParam, "user %q: bad user id", user)
 	}
 	uk := userKey{app, user}
-	delete(e.online, uk)
+	e.setOnline(uk, false)
 	c, p := e.participation(uk)
 	if c != nil && p.State == record.PartJoined {
 		if _, ok := c.graceAt[user]; !ok {
@@ -92,7 +92,7 @@ func (e *Engine) participation(uk userKey) (*call, *record.Participant) {
 	if !ok {
 		return nil, nil
 	}
-	c := e.calls[callKey{uk.app, id}]
+	c := e.touch(callKey{uk.app, id})
 	if c == nil {
 		return nil, nil
 	}

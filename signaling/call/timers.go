@@ -57,7 +57,7 @@ func (e *Engine) Expire(now time.Time) []Transition {
 	})
 	var out []Transition
 	for _, d := range due {
-		c := e.calls[d.key]
+		c := e.touch(d.key)
 		if c == nil { // ended by an earlier deadline
 			continue
 		}
