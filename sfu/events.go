@@ -19,7 +19,8 @@ const (
 	// layer bitrate/selection update. The SDK may thin events to 1 s
 	// (spec call-semantics §2).
 	volumeInterval = 400 * time.Millisecond
-	// reportInterval paces RTCP sender reports to subscribers.
+	// reportInterval paces RTCP sender reports to subscribers and, per
+	// publisher, receiver reports (reportClock).
 	reportInterval = time.Second
 	// qualityInterval paces onUserNetworkQualityChanged (as TRTC: 2 s).
 	qualityInterval = 2 * time.Second

@@ -151,6 +151,9 @@ func (r *recvStats) report(ssrc uint32, now time.Time) (rtcp.ReceptionReport, bo
 	return rr, true
 }
 
+// rtcpWriter is the one method of the publish PC that feedbackTick uses.
+type rtcpWriter interface{ WriteRTCP([]rtcp.Packet) error }
+
 // twccState is the publish PC's transport-wide feedback: one recorder for
 // all its streams (the sequence is per transport).
 type twccState struct {
@@ -177,9 +180,37 @@ func (t *twccState) build() []rtcp.Packet {
 	return t.rec.BuildFeedbackPacket()
 }
 
+// reportClock paces one publisher's receiver reports: one every
+// reportInterval on a grid laid at the first feedback tick that saw the
+// publisher. It reads only the time, so each publisher keeps its own phase
+// and nothing else that wakes Run can shift it (issue 9: counting Run's
+// wake-ups did). Run's goroutine is its only user.
+type reportClock struct{ next time.Time }
+
+// due says whether a report is due at now, the time of a feedback tick, and
+// if so moves on to the next point of the grid ahead of now. A tick up to
+// half a feedback interval early counts, since the clock is read only when
+// Run gets to the tick and that delay varies; otherwise a report would slip
+// a whole tick. After a stall the grid keeps its phase: one report at the
+// first tick, not a burst to catch up.
+func (c *reportClock) due(now time.Time) bool {
+	const slack = feedbackInterval / 2
+	if c.next.IsZero() {
+		c.next = now.Add(reportInterval)
+		return false
+	}
+	late := now.Sub(c.next.Add(-slack))
+	if late < 0 {
+		return false
+	}
+	c.next = c.next.Add((late/reportInterval + 1) * reportInterval)
+	return true
+}
+
 // feedbackTick sends NACKs and TWCC feedback for everything p publishes,
-// and with reports, receiver reports. Called from Run.
-func (p *Peer) feedbackTick(now time.Time, reports bool) {
+// and receiver reports when p's report clock says so. Called from Run.
+func (p *Peer) feedbackTick(now time.Time) {
+	reports := p.rr.due(now)
 	p.mu.Lock()
 	var ls []*layer
 	for _, t := range p.tracks {
@@ -209,6 +240,6 @@ func (p *Peer) feedbackTick(now time.Time, reports bool) {
 		pkts = append(pkts, &rtcp.ReceiverReport{Reports: rrs})
 	}
 	if len(pkts) > 0 {
-		_ = p.pub.WriteRTCP(pkts) // fails only while closing
+		_ = p.toPub.WriteRTCP(pkts) // fails only while closing
 	}
 }

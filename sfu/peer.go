@@ -26,6 +26,7 @@ type Peer struct {
 	streamID string // msid stream id of everything it publishes
 	log      *slog.Logger
 	pub, sub *webrtc.PeerConnection
+	toPub    rtcpWriter // pub; feedbackTick writes here (a recorder in tests)
 
 	sendMu sync.Mutex
 	send   func(json.RawMessage)
@@ -36,7 +37,8 @@ type Peer struct {
 	plis                   atomic.Uint64
 	remb                   atomic.Uint64 // last REMB from the subscriber, bits/s
 	q                      qualityState
-	twcc                   twccState // feedback to the publisher (feedback.go)
+	twcc                   twccState   // feedback to the publisher (feedback.go)
+	rr                     reportClock // receiver reports to the publisher; Run only
 
 	mu         sync.Mutex
 	closed     bool
@@ -68,6 +70,7 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscribe pc: %w", err)
 	}
+	p.toPub = p.pub
 	p.pub.OnTrack(p.onTrack)
 	p.pub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcPublish, c) })
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcSubscribe, c) })

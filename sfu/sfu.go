@@ -353,16 +353,15 @@ func (s *Server) Run(ctx context.Context) error {
 	defer quality.Stop()
 	feedback := time.NewTicker(feedbackInterval)
 	defer feedback.Stop()
-	for n := 1; ; n++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-feedback.C:
 			now := s.now()
-			reports := n%int(reportInterval/feedbackInterval) == 0
 			for _, r := range s.roomList() {
 				for _, p := range r.peerList() {
-					p.feedbackTick(now, reports)
+					p.feedbackTick(now)
 				}
 			}
 		case <-volume.C:
