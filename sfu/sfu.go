@@ -25,14 +25,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/stun/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -89,25 +86,8 @@ type Server struct {
 	// totals of peers that have left, so Stats stays monotonic
 	gone Stats
 
-	dropped     atomic.Uint64 // datagrams the mux could route nowhere
-	lastDropLog atomic.Int64  // unix nanos
-}
-
-// unhandled logs datagrams that belong to no ICE session (garbage, scans,
-// stale peers): at most one line per 10 s, with a count, so a flood costs
-// nothing but a counter. Runs in the mux's reader; must not block.
-func (s *Server) unhandled(data []byte, from netip.AddrPort) {
-	n := s.dropped.Add(1)
-	now := s.now().UnixNano()
-	last := s.lastDropLog.Load()
-	if now-last < int64(10*time.Second) || !s.lastDropLog.CompareAndSwap(last, now) {
-		return
-	}
-	reason := "not STUN and from no known address"
-	if stun.IsMessage(data) {
-		reason = "STUN for no known session"
-	}
-	s.log.Warn("udp datagram dropped", "from", from.String(), "len", len(data), "reason", reason, "dropped_total", n)
+	// junk on the ICE ports (junk.go)
+	udpDrops, tcpDrops logLimiter
 }
 
 // Stats is a snapshot for /metrics and the admin console.
@@ -118,6 +98,7 @@ type Stats struct {
 	ForwardedPackets uint64 // RTP packets written to subscribers, retransmissions included
 	ForwardedBytes   uint64 // their payload bytes
 	DroppedDatagrams uint64 // UDP datagrams routed to no session (garbage, scans)
+	DroppedTCPConns  uint64 // ICE-TCP connections refused (no STUN binding first) or failed
 	Retransmitted    uint64 // packets resent from the NACK ring
 	NACKMisses       uint64 // NACKed packets the ring no longer (or never) held
 	PLIsSent         uint64 // keyframe requests sent to publishers
@@ -195,7 +176,7 @@ func (s *Server) listen(ip net.IP) error {
 	s.tcpLn = ln
 	s.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{
 		Listener:        ln,
-		Logger:          pionLogger(s.log, "tcpmux"),
+		Logger:          tcpMuxLog{pionLog{s.log.With("pion", "tcpmux")}, s},
 		ReadBufferSize:  64,
 		WriteBufferSize: socketBuffer,
 	})
@@ -317,7 +298,8 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	st := s.gone
 	st.Rooms = len(s.rooms)
-	st.DroppedDatagrams = s.dropped.Load()
+	st.DroppedDatagrams = s.udpDrops.total()
+	st.DroppedTCPConns = s.tcpDrops.total()
 	st.Peers, st.Tracks = 0, 0
 	s.mu.Unlock()
 	for _, r := range s.roomList() {
