@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"callbox/sfu"
 	"callbox/store"
 	"callbox/turn"
 )
@@ -92,15 +93,16 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *iceConfig, 
 		return nil, ice, nil
 	}
 	srv, err := turn.New(turn.Config{
-		Secret:      secret,
-		ListenIP:    cfg.RTCListenIP,
-		Port:        cfg.TURNPort,
-		PublicIP:    firstOr(cfg.PublicIPs, ""),
-		AllowPeers:  cfg.TURNAllow,
-		AlwaysAllow: sfuAddrs,
-		UserQuota:   cfg.TURNQuota,
-		Logger:      a.log,
-		Now:         cfg.Now,
+		Secret:     secret,
+		ListenIP:   cfg.RTCListenIP,
+		Port:       cfg.TURNPort,
+		PublicIP:   firstOr(cfg.PublicIPs, ""),
+		AllowPeers: cfg.TURNAllow,
+		SelfAddrs:  sfuAddrs,
+		SelfPorts:  sfuPorts(a.sfu),
+		UserQuota:  cfg.TURNQuota,
+		Logger:     a.log,
+		Now:        cfg.Now,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("start turn: %w", err)
@@ -154,6 +156,16 @@ func ParseTURNExternal(uri string) error {
 		return fmt.Errorf("invalid --turn-external %q: bad host or port", uri)
 	}
 	return nil
+}
+
+// sfuPorts are the SFU's bound ICE ports (UDP mux, ICE-TCP when on):
+// cfg.RTCUDPPort and RTCTCPPort may be 0, "any free port".
+func sfuPorts(s *sfu.Server) []uint16 {
+	ports := []uint16{uint16(s.UDPAddr().Port)}
+	if ap, err := netip.ParseAddrPort(s.TCPAddr()); err == nil {
+		ports = append(ports, ap.Port())
+	}
+	return ports
 }
 
 // sfuAddrs are the addresses the SFU's host candidates carry, which TURN

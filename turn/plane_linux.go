@@ -36,6 +36,7 @@ type plane struct {
 	c       *counters
 	now     func() time.Time
 	bindTTL time.Duration
+	direct  func(netip.AddrPort) bool // may the plane relay to this peer itself
 
 	lfd    int // listening socket
 	lfam   int // its family, AF_INET or AF_INET6
@@ -110,9 +111,9 @@ type binding struct {
 // has its own descriptor) and starts the packet loop; Close (via planeConn)
 // stops it. On error udp is left open and untouched, so the caller can let
 // pion read it instead. setupErr, when set, fails setup (tests).
-func newPlane(udp *net.UDPConn, c *counters, now func() time.Time, bindTTL time.Duration, log *slog.Logger, setupErr error) (*plane, error) {
+func newPlane(udp *net.UDPConn, c *counters, now func() time.Time, bindTTL time.Duration, direct func(netip.AddrPort) bool, log *slog.Logger, setupErr error) (*plane, error) {
 	p := &plane{
-		log: log, c: c, now: now, bindTTL: bindTTL, lfd: -1, laddr: udp.LocalAddr().(*net.UDPAddr), epfd: -1, wake: [2]int{-1, -1},
+		log: log, c: c, now: now, bindTTL: bindTTL, direct: direct, lfd: -1, laddr: udp.LocalAddr().(*net.UDPAddr), epfd: -1, wake: [2]int{-1, -1},
 		ctl: make(chan datagram, ctlQueue), done: make(chan struct{}), exited: make(chan struct{}),
 		relays: map[int]*relaySock{}, byPort: map[uint16]*relaySock{}, clients: map[netip.AddrPort]*relaySock{},
 	}
@@ -360,7 +361,9 @@ func (p *plane) sawResponse(b []byte, to netip.AddrPort) {
 
 // install copies a binding pion has just made or refreshed. pion refuses a
 // number bound to another peer and a peer bound to another number, so a
-// success replaces any entry with either.
+// success replaces any entry with either. A peer the plane may not relay to
+// itself gets no copy: its ChannelData takes pion's path, where each
+// datagram is checked.
 func (p *plane) install(cb channelBind, now time.Time) {
 	peerS, ok := sockaddrFor(syscall.AF_INET, cb.peer)
 	if !ok {
@@ -380,7 +383,10 @@ func (p *plane) install(cb channelBind, now time.Time) {
 			kept = append(kept, b)
 		}
 	}
-	r.chans = append(kept, binding{number: cb.number, peer: cb.peer, peerS: peerS, expires: now.Add(p.bindTTL - bindMargin)})
+	r.chans = kept
+	if p.direct(cb.peer) {
+		r.chans = append(r.chans, binding{number: cb.number, peer: cb.peer, peerS: peerS, expires: now.Add(p.bindTTL - bindMargin)})
+	}
 }
 
 // claim ties the relay socket at relay's port to its client, from pion's

@@ -21,6 +21,16 @@ func fastCounts(s *Server) (toPeer, toClient uint64) {
 	return s.plane.fast.toPeer.Load(), s.plane.fast.toClient.Load()
 }
 
+// fastToPeer is how many packets the plane relayed to peers itself; 0
+// without a plane.
+func fastToPeer(s *Server) uint64 {
+	if s.plane == nil {
+		return 0
+	}
+	n, _ := fastCounts(s)
+	return n
+}
+
 // untilFast round-trips through relay until the plane has relayed both
 // ways itself: pion's client binds the channel in the background after the
 // first Send indications.

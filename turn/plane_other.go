@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -13,7 +14,7 @@ import (
 // the sockets itself.
 type plane struct{}
 
-func newPlane(*net.UDPConn, *counters, func() time.Time, time.Duration, *slog.Logger, error) (*plane, error) {
+func newPlane(*net.UDPConn, *counters, func() time.Time, time.Duration, func(netip.AddrPort) bool, *slog.Logger, error) (*plane, error) {
 	return nil, nil
 }
 

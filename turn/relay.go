@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 )
 
@@ -16,13 +17,14 @@ const SocketBuffer = 4 << 20
 var errNoTCPRelay = errors.New("tcp relay (RFC 6062) not supported")
 
 // relayGen opens one UDP socket per allocation on bindIP and advertises it
-// as publicIP (pion's RelayAddressGeneratorStatic, plus socket buffers and
-// packet counters).
+// as publicIP (pion's RelayAddressGeneratorStatic, plus socket buffers,
+// packet counters and the peer port rule).
 type relayGen struct {
 	bindIP   netip.Addr
 	publicIP netip.Addr
 	c        *counters
 	plane    *plane // the UDP listener's packet path, when it has one
+	guard    func(net.PacketConn, uint16) net.PacketConn
 }
 
 // counters are the relay totals in Stats; one atomic add per packet.
@@ -49,16 +51,16 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 		if err != nil {
 			return nil, nil, fmt.Errorf("open relay socket: %w", err)
 		}
-		return conn, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port)), nil
+		return g.guard(conn, port), net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port)), nil
 	}
 	conn, err := net.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open relay socket: %w", err)
 	}
 	setBuffers(conn)
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, uint16(port)))
-	return &countingConn{PacketConn: fastUDP(conn), c: g.c}, relayAddr, nil
+	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
+	relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port))
+	return g.guard(&countingConn{PacketConn: fastUDP(conn), c: g.c}, port), relayAddr, nil
 }
 
 func (g *relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
@@ -108,4 +110,42 @@ func (c *counters) countToPeer(n int) {
 func (c *counters) uncountToPeer(n int) {
 	c.toPeer.Add(^uint64(0))
 	c.toPeerBytes.Add(-uint64(n))
+}
+
+// peerGuard is a relay socket as pion sees it. pion's permissions go by
+// address only, so every datagram pion sends to a peer (Send indications,
+// ChannelData on pion's path) passes the port rule here (peerFilter.reaches).
+// A refused datagram is dropped as a firewall would: WriteTo reports success,
+// so pion neither logs an error per packet nor tells the client.
+type peerGuard struct {
+	net.PacketConn
+	s      *Server
+	port   uint16 // the relay socket's, live in s.peers.relays until Close
+	warned atomic.Bool
+	once   sync.Once
+}
+
+// guard wraps an allocation's relay socket in a peerGuard and counts its
+// port as a live relay port.
+func (s *Server) guard(c net.PacketConn, port uint16) net.PacketConn {
+	s.peers.relays.add(port, 1)
+	return &peerGuard{PacketConn: c, s: s, port: port}
+}
+
+func (g *peerGuard) WriteTo(b []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if ok && g.s.peers.reaches(ua.AddrPort()) {
+		return g.PacketConn.WriteTo(b, addr)
+	}
+	g.s.portRefused.Add(1)
+	if !g.warned.Swap(true) { // once per allocation, not per packet
+		g.s.log.Info("turn peer port refused", "relay_port", g.port, "peer", addrString(addr),
+			"reason", "host address, port not the sfu's or a relay's")
+	}
+	return len(b), nil
+}
+
+func (g *peerGuard) Close() error {
+	g.once.Do(func() { g.s.peers.relays.add(g.port, -1) })
+	return g.PacketConn.Close()
 }

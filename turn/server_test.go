@@ -6,7 +6,6 @@ import (
 
 	pionturn "github.com/pion/turn/v4"
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 )
@@ -165,19 +164,6 @@ func TestPeerAllowListed(t *testing.T) {
 		t.Errorf("10.0.0.1 allowed though only 127.0.0.1/32 is listed")
 	}
 	roundTrip(t, relay, peer, "allowed")
-}
-
-func TestAlwaysAllow(t *testing.T) {
-	s, _ := startServer(t, Config{AlwaysAllow: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
-	peer := echoPeer(t)
-	user, pass := creds("dave")
-	c := newClient(t, s, user, pass, false)
-	relay, err := c.Allocate()
-	if err != nil {
-		t.Fatalf("Allocate: %v", err)
-	}
-	defer relay.Close()
-	roundTrip(t, relay, peer, "to the sfu")
 }
 
 func TestQuota(t *testing.T) {

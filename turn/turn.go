@@ -50,10 +50,15 @@ type Config struct {
 	TLSConfig *tls.Config // nil: no TLS listener
 	// PublicIP is the relay address advertised in Allocate replies. Default:
 	// ListenIP when it is specific, else the host's outbound IPv4 address.
-	PublicIP    string
-	AllowPeers  []netip.Prefix // peers allowed despite the private-range filter (--turn-allow-peer)
-	AlwaysAllow []netip.Addr   // the SFU's own addresses, always reachable
-	UserQuota   int            // live allocations per user; default DefaultUserQuota
+	PublicIP   string
+	AllowPeers []netip.Prefix // peers allowed despite the private-range filter (--turn-allow-peer)
+	// SelfAddrs are the host's own addresses (the SFU's host candidates and
+	// public IPs). Permissions to them are always granted, whatever their
+	// range, but datagrams reach them only on SelfPorts and on the ports of
+	// this server's live relay sockets; AllowPeers does not widen that.
+	SelfAddrs []netip.Addr
+	SelfPorts []uint16 // the SFU's ICE ports (UDP mux, ICE-TCP)
+	UserQuota int      // live allocations per user; default DefaultUserQuota
 	// CredentialTTL is the lifetime of the credentials this server's owner
 	// hands out at login (the server itself only checks the expiry in the
 	// username); default DefaultCredentialTTL.
@@ -111,7 +116,7 @@ type Server struct {
 	tlsLn  *trackingListener
 	tlsAdr netip.AddrPort
 
-	authRefused, quotaRefused, refusedPeers atomic.Uint64
+	authRefused, quotaRefused, refusedPeers, portRefused atomic.Uint64
 
 	mu      sync.Mutex
 	live    int           // allocations, from pion's events
@@ -131,6 +136,8 @@ type Stats struct {
 	AuthRefused     uint64         `json:"authRefused"`
 	QuotaRefused    uint64         `json:"quotaRefused"`
 	PeersRefused    uint64         `json:"peersRefused"`
+	// PortRefused counts datagrams dropped for a host address's port.
+	PortRefused uint64 `json:"portRefused"`
 }
 
 // New binds the TURN sockets and starts serving. pion/turn runs its own
@@ -151,7 +158,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "turn"),
-		peers: peerFilter{allow: cfg.AllowPeers, always: cfg.AlwaysAllow},
+		peers: newPeerFilter(cfg.AllowPeers, cfg.SelfAddrs, cfg.SelfPorts),
 		quota: newQuota(cfg.UserQuota, cfg.Now),
 	}
 	if err := s.listen(listenIP); err != nil {
@@ -171,9 +178,9 @@ func New(cfg Config) (*Server, error) {
 
 // start hands the bound sockets to pion.
 func (s *Server) start(listenIP, publicIP netip.Addr) error {
-	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay} }
+	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay, guard: s.guard} }
 	udpConn, udpGen := fastUDP(s.udp), gen()
-	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.log, s.cfg.planeErr)
+	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.peers.direct, s.log, s.cfg.planeErr)
 	if err != nil {
 		// The socket is untouched: pion reads it, as on other systems.
 		s.log.Warn("turn udp packet path unavailable, using pion's", "err", err)
@@ -263,6 +270,7 @@ func (s *Server) Stats() Stats {
 		AuthRefused:     s.authRefused.Load(),
 		QuotaRefused:    s.quotaRefused.Load(),
 		PeersRefused:    s.refusedPeers.Load(),
+		PortRefused:     s.portRefused.Load(),
 	}
 }
 
