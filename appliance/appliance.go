@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"callbox/appliance/callstore"
 	"callbox/sfu"
 	"callbox/signaling"
 	"callbox/signaling/call"
@@ -31,6 +32,7 @@ type Appliance struct {
 	turn    *turn.Server // nil when off or external
 	ice     *iceConfig   // nil when TURN is off
 	sig     *signaling.Server
+	calls   *signaling.Calls // the call service over sig's engine
 	started time.Time
 }
 
@@ -84,8 +86,10 @@ func (a *Appliance) build() error {
 	if a.ice != nil {
 		iceServers = func(user string, now time.Time) any { return a.ice.servers(user, now, 0) }
 	}
+	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now})
 	a.sig, err = signaling.New(signaling.Config{
-		Store:      a.store,
+		Committer:  cs,
+		Keys:       cs.AppKey,
 		Rooms:      sfuRooms{a.sfu},
 		ICEServers: iceServers,
 		Now:        cfg.Now,
@@ -95,6 +99,7 @@ func (a *Appliance) build() error {
 	if err != nil {
 		return fmt.Errorf("start signaling: %w", err)
 	}
+	a.calls = a.sig.Calls()
 	return nil
 }
 
@@ -145,7 +150,7 @@ func (a *Appliance) bootstrap() error {
 		}
 		for _, rec := range live {
 			tr := call.Interrupt(rec, now)
-			if err := commitTx(tx, tr, now); err != nil {
+			if err := callstore.CommitTx(tx, tr, now); err != nil {
 				return err
 			}
 			interrupted = append(interrupted, tr.Call)
@@ -240,26 +245,6 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 func serve(srv *http.Server, ln net.Listener) error {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	}
-	return nil
-}
-
-// commitTx writes one engine transition in tx: its record and its webhook
-// outbox entries (DESIGN "Store": never one without the other).
-func commitTx(tx *store.Tx, tr call.Transition, now time.Time) error {
-	if err := tx.PutCall(tr.Call); err != nil {
-		return err
-	}
-	for _, h := range tr.Hooks {
-		body, err := json.Marshal(h.Body)
-		if err != nil {
-			return fmt.Errorf("encode hook %s: %w", h.Command, err)
-		}
-		if _, err := tx.AppendOutbox(store.OutboxEntry{
-			SDKAppID: tr.Call.SDKAppID, Command: h.Command, Body: body, Created: now,
-		}); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -92,7 +92,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 		if err != nil {
 			return nil, badRequest("bad sdkappid %q", r.PathValue("app"))
 		}
-		return struct{}{}, a.endCall(uint32(app), r.PathValue("id"))
+		return struct{}{}, a.endCall(r.Context(), uint32(app), r.PathValue("id"))
 	})
 	handle("POST /records", func(r *http.Request) (any, error) {
 		var f store.CallFilter
@@ -122,11 +122,11 @@ func (a *Appliance) controlRoutes() http.Handler {
 
 // liveCalls and endCall answer from the call engine.
 func (a *Appliance) liveCalls() ([]record.Call, error) {
-	return a.sig.LiveCalls(), nil
+	return a.calls.Live(), nil
 }
 
-func (a *Appliance) endCall(app uint32, callID string) error {
-	err := a.sig.EndCall(app, callID)
+func (a *Appliance) endCall(ctx context.Context, app uint32, callID string) error {
+	err := a.calls.End(ctx, app, callID)
 	if errors.Is(err, call.ErrNoCall) {
 		return fmt.Errorf("call %s: %w", callID, store.ErrNotFound)
 	}

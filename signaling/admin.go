@@ -1,22 +1,45 @@
 package signaling
 
 import (
+	"context"
 	"time"
 
 	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 )
 
-// LiveCalls returns copies of every live call, oldest first.
-func (s *Server) LiveCalls() []record.Call {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.engine.Live()
+// Calls is the call service as the server's own callers see it: the
+// control socket and admin console, the REST API and the robot. Signaling
+// sessions reach the same engine and commit pipeline from their requests.
+// Every method that waits for the store takes a context.
+type Calls struct{ s *Server }
+
+// Calls returns the server's call service.
+func (s *Server) Calls() *Calls { return &Calls{s} }
+
+// Live returns copies of every live call, oldest first.
+func (c *Calls) Live() []record.Call {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.engine.Live()
 }
 
-// EndCall ends a live call for everyone (admin console, REST end_call).
-// Errors are *call.Error (ErrNoCall) or internal.
-func (s *Server) EndCall(app uint32, callID string) error {
+// Get returns a copy of a live call's record.
+func (c *Calls) Get(app uint32, callID string) (record.Call, bool) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.engine.Get(app, callID)
+}
+
+// End ends a live call for everyone (admin console, REST end_call).
+// Errors are *call.Error (ErrNoCall), ctx's, or internal. Once the engine
+// has taken the change, End waits for the store whatever ctx says: a
+// change is never half made.
+func (c *Calls) End(ctx context.Context, app uint32, callID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := c.s
 	var stored error
 	err := s.engineDo(func(now time.Time) error {
 		tr, err := s.engine.End(now, app, callID)
@@ -32,10 +55,14 @@ func (s *Server) EndCall(app uint32, callID string) error {
 	return stored
 }
 
-// StartCall starts a call on behalf of the server (REST
+// Start starts a call on behalf of the server (REST
 // start_call_by_robot). The caller is not joined to a media room by
-// signaling: a server-side caller brings its own media.
-func (s *Server) StartCall(inv call.Invite) (record.Call, error) {
+// signaling: a server-side caller brings its own media. ctx as for End.
+func (c *Calls) Start(ctx context.Context, inv call.Invite) (record.Call, error) {
+	if err := ctx.Err(); err != nil {
+		return record.Call{}, err
+	}
+	s := c.s
 	var rec record.Call
 	var stored error
 	err := s.engineDo(func(now time.Time) error {
@@ -57,8 +84,8 @@ func (s *Server) StartCall(inv call.Invite) (record.Call, error) {
 }
 
 // OnlineUsers returns the logged-in userIDs of an app, sorted.
-func (s *Server) OnlineUsers(app uint32) []string {
-	return s.onlineUsers(app, "")
+func (c *Calls) OnlineUsers(app uint32) []string {
+	return c.s.onlineUsers(app, "")
 }
 
 // expireLocked fires every deadline due at now: ringing timeouts and

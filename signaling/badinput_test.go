@@ -74,7 +74,7 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if live := h.srv.LiveCalls(); len(live) != 1 || live[0].CallID != other.CallID {
+	if live := h.srv.Calls().Live(); len(live) != 1 || live[0].CallID != other.CallID {
 		t.Fatalf("bad input changed the calls: %+v", live)
 	}
 	_ = bob
@@ -247,7 +247,7 @@ func TestDeadConnection(t *testing.T) {
 	if field(t, ev, "userID") != "dead" {
 		t.Fatalf("offline %s", ev.Data)
 	}
-	if got := h.srv.OnlineUsers(h.app.SDKAppID); len(got) != 1 || got[0] != "watcher" {
+	if got := h.srv.Calls().OnlineUsers(h.app.SDKAppID); len(got) != 1 || got[0] != "watcher" {
 		t.Fatalf("online %v: the reading client should have survived", got)
 	}
 }
@@ -279,7 +279,7 @@ func TestMaxInvitees(t *testing.T) {
 	}
 	_, err = a.Invite(ctx, call.CallID, "one-more")
 	wantCode(t, err, signaling.CodeTooManyInvitees)
-	if live := h.srv.LiveCalls(); len(live) != 1 || len(live[0].Participants) != 201 {
+	if live := h.srv.Calls().Live(); len(live) != 1 || len(live[0].Participants) != 201 {
 		t.Fatalf("live %d calls, %d participants", len(live), len(live[0].Participants))
 	}
 }

@@ -46,7 +46,7 @@ func TestCallAcceptHangup(t *testing.T) {
 	}
 	wantSeq(t, "alice", alice, "onUserEnter", "onUserJoin", "onUserAccept", "onCallBegin")
 	wantSeq(t, "bob", bob, "onUserEnter", "onUserJoin", "onCallBegin")
-	if live := h.srv.LiveCalls(); len(live) != 1 || live[0].State != record.CallActive {
+	if live := h.srv.Calls().Live(); len(live) != 1 || live[0].State != record.CallActive {
 		t.Fatalf("live calls %+v", live)
 	}
 
@@ -59,7 +59,7 @@ func TestCallAcceptHangup(t *testing.T) {
 	if field(t, end, "userID") != "bob" || field(t, end, "callEnd") != float64(42) {
 		t.Fatalf("alice's onCallEnd %s", end.Data)
 	}
-	if len(h.srv.LiveCalls()) != 0 {
+	if len(h.srv.Calls().Live()) != 0 {
 		t.Fatal("call still live")
 	}
 
@@ -290,11 +290,11 @@ func TestEndCallAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, bob, client.EvInvited)
-	if err := h.srv.EndCall(h.app.SDKAppID, call.CallID); err != nil {
+	if err := h.srv.Calls().End(ctx, h.app.SDKAppID, call.CallID); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, bob, client.EvCallingCancel)
-	if err := h.srv.EndCall(h.app.SDKAppID, call.CallID); err == nil {
+	if err := h.srv.Calls().End(ctx, h.app.SDKAppID, call.CallID); err == nil {
 		t.Fatal("ending an ended call succeeded")
 	}
 }

@@ -1,13 +1,13 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
 
 	"callbox/signaling/call"
 	"callbox/signaling/call/record"
-	"callbox/store"
 )
 
 // The commit pipeline (group commit). An engine operation runs under s.mu
@@ -29,6 +29,11 @@ type commitItem struct {
 	// set), before the transition's events: it queues the requester's
 	// reply. It runs under commitMu and must not take s.mu.
 	before func(rec record.Call, err error)
+	// undo runs, with s.mu held, after a failed commit has put the engine
+	// back: it takes back what the item changed outside the engine (a
+	// login's registration), or queues again work that has no requester
+	// to retry it (a dropped connection going offline).
+	undo func(now time.Time)
 }
 
 // enqueueLocked queues an item; called with s.mu held.
@@ -36,16 +41,25 @@ func (s *Server) enqueueLocked(it commitItem) {
 	s.pending = append(s.pending, it)
 }
 
-// flush stores and delivers everything queued (see above).
-func (s *Server) flush() {
+// commitRetry is how long Run waits after a failed commit before it
+// tries again the work that failure put back (expiries, offlines).
+const commitRetry = time.Second
+
+// flush stores and delivers everything queued (see above). When the store
+// fails, the engine is put back as it was before the batch, and so is
+// everything queued after it (it was built on the batch): every requester
+// gets CodeInternal, nobody hears of any of it, and a retry works
+// (docs/protocol.md §2). It reports the store's error.
+func (s *Server) flush() error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.mu.Lock()
 	batch := s.pending
 	s.pending = nil
+	journal := s.engine.Checkpoint()
 	s.mu.Unlock()
 	if len(batch) == 0 {
-		return
+		return nil
 	}
 	t0 := time.Now()
 	err := s.persist(batch)
@@ -53,7 +67,7 @@ func (s *Server) flush() {
 		s.cfg.OnCommit(len(batch), time.Since(t0))
 	}
 	if err != nil {
-		s.log.Error("call transitions not stored; their events are dropped", "err", err, "count", len(batch))
+		batch = s.rollback(batch, journal, err)
 	}
 	for _, it := range batch {
 		if it.before != nil {
@@ -63,44 +77,47 @@ func (s *Server) flush() {
 			s.apply(it.tr, it.noJoin)
 		}
 	}
+	return err
 }
 
-// persist writes the records and webhook outbox entries of a batch in one
-// transaction.
+// rollback undoes a batch that could not be stored and everything queued
+// since, and returns all of those items for their requesters to be told.
+// Called under commitMu.
+func (s *Server) rollback(batch []commitItem, journal *call.Journal, err error) []commitItem {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	later := s.pending
+	s.pending = nil
+	s.engine.Undo(s.engine.Checkpoint()) // what was built on the batch
+	s.engine.Undo(journal)
+	s.engine.Checkpoint() // the undo itself is no change to take back
+	all := append(batch, later...)
+	s.log.Error("call transitions not stored; undone, and nobody hears of them", "err", err, "count", len(all))
+	now := s.cfg.Now()
+	for i := len(all) - 1; i >= 0; i-- {
+		if u := all[i].undo; u != nil {
+			u(now)
+		}
+	}
+	s.retryAt = now.Add(commitRetry)
+	s.Kick()
+	return all
+}
+
+// persist hands a batch's transitions to the Committer (records and
+// webhook outbox entries, one transaction).
 func (s *Server) persist(batch []commitItem) error {
-	n := 0
+	trs := make([]call.Transition, 0, len(batch))
 	for _, it := range batch {
 		if !it.tr.IsZero() {
-			n++
+			trs = append(trs, it.tr)
 		}
 	}
-	if n == 0 {
+	if len(trs) == 0 {
 		return nil
 	}
-	err := s.cfg.Store.Update(func(tx *store.Tx) error {
-		for _, it := range batch {
-			if it.tr.IsZero() {
-				continue
-			}
-			if err := tx.PutCall(it.tr.Call); err != nil {
-				return err
-			}
-			for _, h := range it.tr.Hooks {
-				body, err := json.Marshal(h.Body)
-				if err != nil {
-					return fmt.Errorf("encode hook %s: %w", h.Command, err)
-				}
-				if _, err := tx.AppendOutbox(store.OutboxEntry{
-					SDKAppID: it.tr.Call.SDKAppID, Command: h.Command, Body: body, Created: it.now,
-				}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return &Error{Code: CodeInternal, Msg: "internal error", Err: fmt.Errorf("persist %d call transitions: %w", n, err)}
+	if err := s.cfg.Committer.Commit(context.Background(), trs); err != nil {
+		return &Error{Code: CodeInternal, Msg: "internal error", Err: err}
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"callbox/appliance/callstore"
 	"callbox/signaling"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
@@ -104,7 +105,8 @@ func newHarnessBuf(t *testing.T, mod func(*signaling.Config), sndbuf int) *harne
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := signaling.Config{Store: st, Now: clock.Now, Alarm: clock.Alarm, Logger: testLogger(t)}
+	cs := callstore.New(st, callstore.Options{Now: clock.Now})
+	cfg := signaling.Config{Committer: cs, Keys: cs.AppKey, Now: clock.Now, Alarm: clock.Alarm, Logger: testLogger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"callbox/appliance/callstore"
+	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
 	"callbox/store"
@@ -62,6 +65,8 @@ func (p *ipPeer) Leave() {
 }
 
 type ipServer struct {
+	cs    *callstore.CallStore
+	fail  int // the number of the Commit to fail (1 = the next), 0 = none
 	t     testing.TB
 	srv   *Server
 	st    *store.Store
@@ -81,12 +86,24 @@ func newIP(t testing.TB) *ipServer {
 		t.Fatal(err)
 	}
 	off := Rate{Burst: -1} // the fuzzer's clock stands still
-	h.srv, err = New(Config{Store: st, Rooms: h.rooms, Now: func() time.Time { return h.now },
+	h.cs = callstore.New(st, callstore.Options{})
+	h.srv, err = New(Config{Committer: h, Keys: h.cs.AppKey, Rooms: h.rooms, Now: func() time.Time { return h.now },
 		LoginRate: off, UserLoginRate: off, CallRate: off})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// Commit is the server's Committer: the real store, except that it can
+// be made to fail one commit (failNext).
+func (h *ipServer) Commit(ctx context.Context, batch []call.Transition) error {
+	if h.fail > 0 {
+		if h.fail--; h.fail == 0 {
+			return errors.New("injected store fault")
+		}
+	}
+	return h.cs.Commit(ctx, batch)
 }
 
 func (h *ipServer) sig(user string) string {
@@ -217,7 +234,7 @@ func TestClosingSessionCannotKick(t *testing.T) {
 		t.Fatal("bob was kicked out by a closing connection")
 	}
 	h.srv.sessionGone(alice)
-	if got := h.srv.OnlineUsers(h.app.SDKAppID); !slices.Equal(got, []string{"bob"}) {
+	if got := h.srv.Calls().OnlineUsers(h.app.SDKAppID); !slices.Equal(got, []string{"bob"}) {
 		t.Fatalf("online %v, want [bob]", got)
 	}
 }
@@ -252,7 +269,8 @@ var fuzzTypes = []string{
 // FuzzRequest drives logged-in sessions (alice and bob) with arbitrary
 // request bodies of every type. Each input is up to 6 lines; a line's
 // first byte picks the sender and the request type (>= 0xF0: the rest of
-// the line is the whole frame), the rest is the data. Every request gets
+// the line is the whole frame; 0xE0..0xEF: the store fails the request's
+// commit), the rest is the data. Every request gets
 // exactly one reply with a documented code, nothing panics, and the
 // engine, the store and the media peers stay consistent.
 func FuzzRequest(f *testing.F) {
@@ -269,6 +287,7 @@ func FuzzRequest(f *testing.F) {
 		"\x04{\"callID\":[]}\n\x06{\"callID\":null}\n\x08{\"callID\":\"\"}",
 		"\x10{\"userSig\":7}\n\x10{\"userSig\":\"\"}\n\x10{\"userSig\":\"eJyrVspNLS5OTE9VslIyNDAwUdJRKs7ILEpViooCAGyeCDs_\"}",
 		"\x16{}\n\x18{\"sdkappid\":-1,\"userID\":\"bob\"}\n\x18{\"version\":2}",
+		"\x00{\"userID\":\"bob\",\"type\":2}\n\xe5{}\n\x05{}\n\xe0{}\n\x08{}",
 		"\x0e[]\n\x0enull\n\x0e\"x\"\n\x0e{\"type\":\"publishOffer\"}",
 		"\xf0{\"id\":\"7\",\"type\":\"ping\"}\n\xf1{\"id\":7,\"type\":\"call\",\"data\":{\"userID\":\"carol\",\"type\":1},\"data\":{}}",
 	} {
@@ -292,13 +311,22 @@ func FuzzRequest(f *testing.F) {
 			id := uint64(10 + i)
 			frame := fmt.Sprintf(`{"id":%d,"type":%q,"data":%s}`, id, fuzzTypes[int(k/2)%len(fuzzTypes)], body)
 			if k >= 0xF0 {
-				frame, id = body, 7
+				frame = body
+				req, _ := DecodeRequest([]byte(body))
+				id = req.ID // the reply carries the frame's own id (or 0)
+			}
+			// 0xE0..0xEF: the store fails this request's commit, if it
+			// makes one; the engine must be put back (h.check below).
+			faulty := k >= 0xE0 && k < 0xF0
+			if faulty {
+				h.fail = 1
 			}
 			r := h.reply(sess[who], id, frame)
+			h.fail = 0
 			if !r.OK && !slices.Contains(documented, r.Code) {
 				t.Fatalf("frame %s: undocumented code %d (%s)", frame, r.Code, r.Error)
 			}
-			if r.Code == CodeInternal {
+			if r.Code == CodeInternal && !faulty {
 				t.Fatalf("frame %s: internal error %s", frame, r.Error)
 			}
 			h.check()
@@ -350,7 +378,7 @@ func TestLogoutDuringCall(t *testing.T) {
 	h.reply(alice, 2, `{"id":2,"type":"call","data":{"userID":"bob","type":1}}`)
 	h.reply(bob, 2, `{"id":2,"type":"logout"}`)
 	h.srv.sessionGone(bob)
-	if live := h.srv.LiveCalls(); len(live) != 1 {
+	if live := h.srv.Calls().Live(); len(live) != 1 {
 		t.Fatalf("ringing invitee's logout ended the call: %+v", live)
 	}
 	bob = newSession(h.srv, slog.New(slog.DiscardHandler)) // the invitation is delivered again
@@ -361,7 +389,7 @@ func TestLogoutDuringCall(t *testing.T) {
 	alice.q.take()
 	h.reply(bob, 5, `{"id":5,"type":"logout"}`)
 	h.check()
-	if live := h.srv.LiveCalls(); len(live) != 0 {
+	if live := h.srv.Calls().Live(); len(live) != 0 {
 		t.Fatalf("joined user's logout left the 1:1 call live: %+v", live)
 	}
 	if msgs := strings.Join(h.do(alice, `{"id":6,"type":"ping"}`), "\n"); !strings.Contains(msgs, "onCallEnd") {

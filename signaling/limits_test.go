@@ -226,7 +226,7 @@ func TestDuplicateInvitees(t *testing.T) {
 		t.Fatal(err)
 	}
 	expect(t, bob, client.EvInvited)
-	if live := h.srv.LiveCalls(); len(live) != 1 || len(live[0].Participants) != 2 || live[0].CallID != call.CallID {
+	if live := h.srv.Calls().Live(); len(live) != 1 || len(live[0].Participants) != 2 || live[0].CallID != call.CallID {
 		t.Fatalf("live calls %+v", live)
 	}
 }

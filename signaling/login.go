@@ -2,7 +2,6 @@ package signaling
 
 import (
 	"container/heap"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
-	"callbox/store"
 )
 
 type loginReply struct {
@@ -26,13 +24,7 @@ type loginReply struct {
 }
 
 // keyFor looks an app's key up for usersig.Verify.
-func (s *Server) keyFor(app uint32) (string, error) {
-	key, err := s.cfg.Store.AppKey(app)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", usersig.ErrNoApp
-	}
-	return key, err
-}
+func (s *Server) keyFor(app uint32) (string, error) { return s.cfg.Keys(app) }
 
 // login implements docs/protocol.md §4.1 and the kick-out of §3.3.
 func (c *session) login(req Request) (any, error) {
@@ -117,9 +109,16 @@ func (c *session) login(req Request) (any, error) {
 			tr = call.Transition{}
 		}
 		// The reply goes out ahead of the events Online causes (an
-		// invitation still ringing, §4.1), whether or not storing them worked.
-		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(record.Call, error) {
-			c.send(encodeReply(req.ID, rep, nil))
+		// invitation still ringing, §4.1). When the batch cannot be
+		// stored, the login is taken back with it.
+		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ record.Call, err error) {
+			c.send(encodeReply(req.ID, rep, err))
+		}, undo: func(time.Time) {
+			if c.loggedIn {
+				c.loggedIn = false
+				s.removeSigLocked(c)
+				s.unregister(c, true)
+			}
 		}})
 		c.replied = true
 		return nil
@@ -143,13 +142,20 @@ func (s *Server) kickLocked(old *session, now time.Time) {
 	}
 	old.close(closeKicked, "kicked out: logged in elsewhere", true)
 	s.unregister(old, false)
+	s.kickedOutLocked(old, now)
+	old.logger().Info("kicked out by a second login")
+}
+
+// kickedOutLocked ends a kicked-out session's call part in the engine.
+// The session is closed for good, so when the commit fails the work is
+// queued again rather than taken back. Called with s.mu held.
+func (s *Server) kickedOutLocked(old *session, now time.Time) {
 	tr, err := s.engine.KickedOut(now, old.app, old.user)
 	if err != nil {
 		old.logger().Error("kick-out transition", "err", err)
 		return
 	}
-	s.enqueueLocked(commitItem{tr: tr, now: now})
-	old.logger().Info("kicked out by a second login")
+	s.enqueueLocked(commitItem{tr: tr, now: now, undo: func(now time.Time) { s.kickedOutLocked(old, now) }})
 }
 
 // renewSig implements §4.2.
@@ -190,9 +196,11 @@ func (c *session) logout(req Request) (any, error) {
 			s.enqueueLocked(commitItem{tr: tr, now: now})
 		}
 		s.goneLocked(c, now)
-		s.enqueueLocked(commitItem{now: now, before: func(record.Call, error) {
-			c.send(encodeReply(req.ID, nil, nil))
-			c.close(websocket.StatusNormalClosure, "logout", true)
+		s.enqueueLocked(commitItem{now: now, before: func(_ record.Call, err error) {
+			c.send(encodeReply(req.ID, nil, err))
+			if err == nil {
+				c.close(websocket.StatusNormalClosure, "logout", true)
+			}
 		}})
 		c.replied = true
 		return nil
@@ -220,13 +228,31 @@ func (s *Server) goneLocked(c *session, now time.Time) {
 	}
 	c.loggedIn = false
 	s.unregister(c, true)
+	s.offlineLocked(c, now)
+	c.logger().Info("logged out")
+}
+
+// offlineLocked tells the engine c's user went offline. When the commit
+// fails: a logout (c still open) is taken back, the session stays logged
+// in and the client may retry; a closed connection's offline is queued
+// again, since nobody else will. Called with s.mu held.
+func (s *Server) offlineLocked(c *session, now time.Time) {
 	tr, err := s.engine.Offline(now, c.app, c.user)
 	if err != nil {
 		c.logger().Error("offline transition", "err", err)
 		return
 	}
-	s.enqueueLocked(commitItem{tr: tr, now: now})
-	c.logger().Info("logged out")
+	s.enqueueLocked(commitItem{tr: tr, now: now, undo: func(now time.Time) {
+		if c.closing() {
+			s.offlineLocked(c, now)
+			return
+		}
+		if !c.loggedIn && s.current(userKey{c.app, c.user}) == nil {
+			c.loggedIn = true
+			s.register(c, true)
+			c.setSigLocked(c.sigExpires)
+		}
+	}})
 }
 
 func (c *session) presenceReq(Request) (any, error) {

@@ -115,7 +115,7 @@ func TestPresence(t *testing.T) {
 	if err != nil || len(online) != 1 || online[0] != "alice" {
 		t.Fatalf("presence %v %v", online, err)
 	}
-	if got := h.srv.OnlineUsers(h.app.SDKAppID); len(got) != 2 {
+	if got := h.srv.Calls().OnlineUsers(h.app.SDKAppID); len(got) != 2 {
 		t.Fatalf("OnlineUsers %v", got)
 	}
 	bob.Close()

@@ -21,7 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"callbox/signaling/call"
-	"callbox/store"
+	"callbox/signaling/usersig"
 )
 
 // Defaults applied by New to zero Config fields (docs/protocol.md §1, §3).
@@ -49,6 +49,13 @@ var (
 	DefaultCallRate      = Rate{Burst: 10, Every: 3 * time.Second}
 )
 
+// Committer stores call engine transitions durably: each one's call record
+// and webhook outbox entries, a batch in one transaction, all or nothing.
+// Nobody hears of a transition before Commit has returned nil for it.
+type Committer interface {
+	Commit(ctx context.Context, batch []call.Transition) error
+}
+
 // Rooms is the media side as signaling sees it; the SFU implements it.
 // room is "<sdkappid>/<roomID>". send delivers an SFU message to the user's
 // current session as a "media" event; it never blocks.
@@ -65,7 +72,11 @@ type RoomPeer interface {
 
 // Config configures a Server. Zero fields get the Default* values.
 type Config struct {
-	Store  *store.Store // required
+	// Committer stores the engine's transitions (required); appliance
+	// implements it over the store.
+	Committer Committer
+	// Keys looks app keys up for UserSig checks (required).
+	Keys   usersig.KeyFunc
 	Engine call.Config
 	Rooms  Rooms // nil = no media; "media" requests get CodeNoMedia
 	// ICEServers returns the RTCIceServer list for a user's login reply;
@@ -187,6 +198,9 @@ type Server struct {
 	// hour). Any change that makes an earlier deadline wakes Run
 	// (rearmLocked), whether or not it produced events.
 	armed time.Time
+	// retryAt holds Run back after a failed commit, so that work put back
+	// by the failure (an expiry, an offline) is not retried in a hot loop.
+	retryAt time.Time
 
 	unauthed   pendingConns // connections per IP not logged in
 	ipLogins   *limiter
@@ -226,8 +240,8 @@ type peerKey struct {
 
 // New checks cfg and returns a Server. It starts no goroutines.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("signaling: Config.Store is required")
+	if cfg.Committer == nil || cfg.Keys == nil {
+		return nil, errors.New("signaling: Config.Committer and Config.Keys are required")
 	}
 	cfg.withDefaults()
 	return &Server{
@@ -345,16 +359,24 @@ func (s *Server) Run(ctx context.Context) error {
 	for {
 		now := s.cfg.Now()
 		s.mu.Lock()
-		s.expireLocked(now)
-		work := len(s.pending) > 0
+		held := now.Before(s.retryAt)
+		if !held {
+			s.expireLocked(now)
+		}
+		work := !held && len(s.pending) > 0
 		s.mu.Unlock()
 		if work {
 			s.flush()
 		}
 		s.mu.Lock()
 		next, ok := s.nextDeadlineLocked()
+		if ok && now.Before(s.retryAt) {
+			next = maxTime(next, s.retryAt)
+		}
 		if ok {
 			s.armed = next
+		} else if now.Before(s.retryAt) && len(s.pending) > 0 {
+			s.armed, next = s.retryAt, s.retryAt
 		} else {
 			s.armed, next = time.Time{}, now.Add(idleWake)
 		}
@@ -393,4 +415,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("signaling shutdown: %w", ctx.Err())
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"callbox/appliance/callstore"
 	"callbox/signaling"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
@@ -110,8 +111,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		return Result{}, fmt.Errorf("create app: %w", err)
 	}
 	cs := &commitStats{}
+	calls := callstore.New(st, callstore.Options{})
 	srv, err := signaling.New(signaling.Config{
-		Store: st, Logger: cfg.Logger, SendQueue: 256, OnCommit: cs.add,
+		Committer: calls, Keys: calls.AppKey, Logger: cfg.Logger, SendQueue: 256, OnCommit: cs.add,
 		// The load comes from one address at a rate no person makes:
 		// measure the server, not its abuse limits.
 		MaxPendingPerIP: -1, LoginRate: noLimit, UserLoginRate: noLimit, CallRate: noLimit,
