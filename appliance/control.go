@@ -77,14 +77,26 @@ func (a *Appliance) controlRoutes() http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return local.RotateKey(r.Context(), id)
+		app, err := local.RotateKey(r.Context(), id)
+		if err == nil {
+			// Sessions whose sig the old key signed end now, not when
+			// their sig would have expired (up to 7 days later).
+			n := a.sig.AppKeyChanged(id)
+			a.log.Info("app key rotated", "app_id", id, "sessions_closed", n)
+		}
+		return app, err
 	})
 	handle("DELETE /apps/{id}", func(r *http.Request) (any, error) {
 		id, err := pathAppID(r)
 		if err != nil {
 			return nil, err
 		}
-		return struct{}{}, local.DeleteApp(r.Context(), id)
+		if err := local.DeleteApp(r.Context(), id); err != nil {
+			return nil, err
+		}
+		a.sig.AppDeleted(id)
+		a.log.Info("app deleted", "app_id", id)
+		return struct{}{}, nil
 	})
 	handle("GET /calls", func(r *http.Request) (any, error) { return a.liveCalls() })
 	handle("POST /calls/{app}/{id}/end", func(r *http.Request) (any, error) {

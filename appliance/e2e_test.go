@@ -536,3 +536,71 @@ func checkPairs(t *testing.T, want string, ok func(*webrtc.ICECandidatePair) boo
 		}
 	}
 }
+
+// TestAdminRevokes: `app rotate-key` and `app delete` through the control
+// socket end the sessions of the app at once (issue: they kept working for
+// the sig's lifetime); a deletion ends the call without a record.
+func TestAdminRevokes(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	alice := s.login("alice", sfuclient.Config{})
+	bob := s.login("bob", sfuclient.Config{})
+	call, err := alice.sig.Call(ctx, "bob", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onInvited")
+	adm, err := appliance.OpenAdmin(ctx, s.a.DataDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+
+	if _, err := adm.RotateKey(ctx, s.app.SDKAppID); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*user{alice, bob} {
+		u.waitEvent(ctx, "onUserSigExpired")
+		select {
+		case <-u.sig.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s still connected after rotate-key", u.name)
+		}
+		if code, reason := u.sig.CloseStatus(); code != 4002 || reason != "usersig revoked" {
+			t.Fatalf("%s closed with %d %q", u.name, code, reason)
+		}
+	}
+
+	// A second app: delete it under a live call.
+	app, err := adm.CreateApp(ctx, "doomed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.app = app
+	carol, dave := s.login("carol", sfuclient.Config{}), s.login("dave", sfuclient.Config{})
+	call2, err := carol.sig.Call(ctx, "dave", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dave.waitEvent(ctx, "onInvited")
+	if err := adm.DeleteApp(ctx, app.SDKAppID); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*user{carol, dave} {
+		select {
+		case <-u.sig.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s still connected after app delete", u.name)
+		}
+		if code, reason := u.sig.CloseStatus(); code != 4006 || reason != "app deleted" {
+			t.Fatalf("%s closed with %d %q", u.name, code, reason)
+		}
+	}
+	if live, _ := adm.LiveCalls(ctx); len(live) != 1 || live[0].CallID != call.CallID {
+		t.Fatalf("live calls after delete = %+v, want only the first app's", live)
+	}
+	recs, err := adm.Records(ctx, store.CallFilter{SDKAppID: app.SDKAppID})
+	if err != nil || len(recs) != 1 || recs[0].CallID != call2.CallID || recs[0].State != record.CallRinging {
+		t.Fatalf("deleted app's records = %+v, %v (want the ringing record untouched)", recs, err)
+	}
+}

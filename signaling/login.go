@@ -83,6 +83,7 @@ func (c *session) login(req Request) (any, error) {
 		}
 		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
 		c.loggedIn = true
+		c.sig = d.UserSig
 		c.authenticated()
 		c.logp.Store(c.logger().With("app_id", c.app, "user_id", c.user))
 		c.setSigLocked(expires)
@@ -176,6 +177,7 @@ func (c *session) renewSig(req Request) (any, error) {
 		return nil, err // kicked out while the sig was checked
 	}
 	c.setSigLocked(info.ExpiresAt)
+	c.sig = d.UserSig
 	return map[string]int64{"expiresAt": info.ExpiresAt.Unix()}, nil
 }
 

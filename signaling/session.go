@@ -60,6 +60,7 @@ type session struct {
 	loggedIn   bool
 	presence   bool
 	sigExpires time.Time
+	sig        string // the UserSig it logged in or renewed with ("" in dev)
 	sigExpired bool
 	sigEntry   *sigEntry
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -57,11 +58,20 @@ func (t *Tx) PutApp(a App) error {
 	return t.tx.Bucket(bucketApps).Put(appKey(a.SDKAppID), v)
 }
 
-// DeleteApp removes an app; its call records stay for the history.
+// DeleteApp removes an app; its call records stay for the history, as
+// they were. Its calls leave the live index, so that nothing (a restart's
+// interrupt rule) writes to them again.
 func (t *Tx) DeleteApp(id uint32) error {
 	b := t.tx.Bucket(bucketApps)
 	if b.Get(appKey(id)) == nil {
 		return fmt.Errorf("app %d: %w", id, ErrNotFound)
+	}
+	live := t.tx.Bucket(bucketLive).Cursor()
+	prefix := appKey(id)
+	for k, _ := live.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = live.Seek(prefix) {
+		if err := live.Delete(); err != nil {
+			return fmt.Errorf("app %d: unlist live call: %w", id, err)
+		}
 	}
 	return b.Delete(appKey(id))
 }

@@ -43,16 +43,32 @@ func New(st *store.Store, opts Options) *CallStore {
 }
 
 // Commit stores every transition of batch in one transaction: all of them
-// or none. Transitions that touch no call (IsZero) are skipped. The store
-// cannot stop a write half-way, so ctx is only checked before it starts.
+// or none. Transitions that touch no call (IsZero) are skipped, and so are
+// those of an app that no longer exists: no record is written for a
+// deleted app, whatever was in flight when it went. The store cannot stop
+// a write half-way, so ctx is only checked before it starts.
 func (c *CallStore) Commit(ctx context.Context, batch []call.Transition) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	now, hooks, n := c.now(), 0, 0
 	err := c.st.Update(func(tx *store.Tx) error {
+		apps := map[uint32]bool{}
 		for _, tr := range batch {
 			if tr.IsZero() {
+				continue
+			}
+			app := tr.Call.SDKAppID
+			exists, seen := apps[app]
+			if !seen {
+				_, err := tx.App(app)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				exists = err == nil
+				apps[app] = exists
+			}
+			if !exists {
 				continue
 			}
 			n++

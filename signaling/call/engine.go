@@ -161,3 +161,20 @@ func (e *Engine) prune(now time.Time) {
 		e.endedFIFO = slices.Delete(e.endedFIFO, 0, n)
 	}
 }
+
+// DropApp forgets every live call of an app without a transition: the app
+// was deleted, and no record may be written for it. Its users are free.
+func (e *Engine) DropApp(app uint32) {
+	for k, c := range e.calls {
+		if k.app != app {
+			continue
+		}
+		e.touch(k)
+		for _, p := range c.rec.Participants {
+			if uk := (userKey{app, p.UserID}); e.users[uk] == k.id {
+				e.delUser(uk)
+			}
+		}
+		delete(e.calls, k)
+	}
+}
