@@ -54,8 +54,8 @@ func (s *Server) events() pionturn.EventHandler {
 		},
 		OnAllocationCreated: func(src, _ net.Addr, proto, username, _ string, relay net.Addr, _ int) {
 			user := userOf(username)
-			if s.plane != nil {
-				s.plane.claim(src, relay)
+			if s.path != nil {
+				s.path.Claim(src, relay)
 			}
 			s.quota.created(user, src)
 			s.addLive(1)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	pionturn "github.com/pion/turn/v4"
+
+	"callbox/turn/fastpath"
 )
 
 const testSecret = "north"
@@ -50,15 +52,34 @@ func startServer(t *testing.T, cfg Config) (*Server, *logBuf) {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
 	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
 		}
 		if n := s.Stats().Allocations; n != 0 {
-			t.Errorf("after Close: %d allocations", n)
+			t.Errorf("after Run: %d allocations", n)
 		}
 	})
 	return s, logs
+}
+
+// planeStats is the server's packet path's stats; false without one.
+func planeStats(s *Server) (fastpath.Stats, bool) {
+	p, ok := s.path.(*fastpath.Plane)
+	if !ok {
+		return fastpath.Stats{}, false
+	}
+	return p.Stats(), true
+}
+
+// fastToPeer is how many packets the packet path relayed to peers itself.
+func fastToPeer(s *Server) uint64 {
+	st, _ := planeStats(s)
+	return st.ToPeer
 }
 
 // waitAllocs waits for the server's live allocation count to reach n.

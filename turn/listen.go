@@ -54,6 +54,9 @@ func (s *Server) listenPair(ip netip.Addr, port int) error {
 }
 
 func (s *Server) closeSockets() {
+	if s.path != nil {
+		s.path.Close()
+	}
 	if s.udp != nil {
 		s.udp.Close()
 	}

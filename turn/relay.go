@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+
+	"callbox/turn/fastpath"
 )
 
 // SocketBuffer is the kernel send and receive buffer asked for on the
@@ -18,19 +20,12 @@ var errNoTCPRelay = errors.New("tcp relay (RFC 6062) not supported")
 
 // relayGen opens one UDP socket per allocation on bindIP and advertises it
 // as publicIP (pion's RelayAddressGeneratorStatic, plus socket buffers,
-// packet counters and the peer port rule).
+// packet counters, the packet path and the peer port rule).
 type relayGen struct {
 	bindIP   netip.Addr
 	publicIP netip.Addr
-	c        *counters
-	plane    *plane // the UDP listener's packet path, when it has one
-	guard    func(net.PacketConn, uint16) net.PacketConn
-}
-
-// counters are the relay totals in Stats; one atomic add per packet.
-type counters struct {
-	toPeer, fromPeer           atomic.Uint64 // packets
-	toPeerBytes, fromPeerBytes atomic.Uint64
+	s        *Server
+	path     packetPath // the UDP listener's packet path, for its allocations
 }
 
 func (g *relayGen) Validate() error {
@@ -45,22 +40,21 @@ func (g *relayGen) AllocatePacketConn(network string, requestedPort int) (net.Pa
 	if network == "udp4" && bind.Is6() && bind.IsUnspecified() {
 		bind = netip.IPv4Unspecified()
 	}
-	laddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(requestedPort)))
-	if g.plane != nil {
-		conn, port, err := g.plane.allocate(network, laddr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("open relay socket: %w", err)
-		}
-		return g.guard(conn, port), net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port)), nil
-	}
-	conn, err := net.ListenUDP(network, laddr)
+	conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(bind, uint16(requestedPort))))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open relay socket: %w", err)
 	}
 	setBuffers(conn)
 	port := uint16(conn.LocalAddr().(*net.UDPAddr).Port)
-	relayAddr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port))
-	return g.guard(&countingConn{PacketConn: fastUDP(conn), c: g.c}, port), relayAddr, nil
+	var pc net.PacketConn
+	if g.path != nil {
+		if pc, err = g.path.Relay(conn); err != nil {
+			return nil, nil, fmt.Errorf("open relay socket: %w", err)
+		}
+	} else {
+		pc = &countingConn{PacketConn: fastpath.UDP(conn), c: &g.s.relay}
+	}
+	return g.s.guard(pc, port), net.UDPAddrFromAddrPort(netip.AddrPortFrom(g.publicIP, port)), nil
 }
 
 func (g *relayGen) AllocateConn(string, int) (net.Conn, net.Addr, error) {
@@ -74,17 +68,17 @@ func setBuffers(c *net.UDPConn) {
 	_ = c.SetWriteBuffer(SocketBuffer)
 }
 
-// countingConn counts what a relay socket exchanges with peers.
+// countingConn counts what a relay socket pion reads itself exchanges with
+// peers (the packet path counts its own).
 type countingConn struct {
 	net.PacketConn
-	c *counters
+	c *fastpath.Counters
 }
 
 func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, addr, err := c.PacketConn.ReadFrom(b)
 	if err == nil {
-		c.c.fromPeer.Add(1)
-		c.c.fromPeerBytes.Add(uint64(n))
+		c.c.CountFromPeer(n)
 	}
 	return n, addr, err
 }
@@ -92,24 +86,12 @@ func (c *countingConn) ReadFrom(b []byte) (int, net.Addr, error) {
 // WriteTo counts before sending, so the count is already up when the peer
 // sees the packet; a failed send takes it back.
 func (c *countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	c.c.countToPeer(len(b))
+	c.c.CountToPeer(len(b))
 	n, err := c.PacketConn.WriteTo(b, addr)
 	if err != nil {
-		c.c.uncountToPeer(len(b))
+		c.c.UncountToPeer(len(b))
 	}
 	return n, err
-}
-
-// countToPeer counts a packet for a peer before it is sent, so the count is
-// already up when the peer sees it; uncountToPeer takes back a failed send.
-func (c *counters) countToPeer(n int) {
-	c.toPeer.Add(1)
-	c.toPeerBytes.Add(uint64(n))
-}
-
-func (c *counters) uncountToPeer(n int) {
-	c.toPeer.Add(^uint64(0))
-	c.toPeerBytes.Add(-uint64(n))
 }
 
 // peerGuard is a relay socket as pion sees it. pion's permissions go by

@@ -67,6 +67,11 @@ func (s *session) request(method stun.Method, attrs ...stun.Setter) *stun.Messag
 	panic("unreachable")
 }
 
+// xorPeer is an XOR-PEER-ADDRESS attribute (RFC 5766 §14.3).
+type xorPeer struct{ stun.XORMappedAddress }
+
+func (a *xorPeer) AddTo(m *stun.Message) error { return a.AddToAs(m, stun.AttrXORPeerAddress) }
+
 func peerAttr(peer netip.AddrPort) stun.Setter {
 	return &xorPeer{stun.XORMappedAddress{IP: net.IP(peer.Addr().AsSlice()), Port: int(peer.Port())}}
 }
@@ -188,7 +193,7 @@ func TestSelfPorts(t *testing.T) {
 				SelfAddrs: []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 				SelfPorts: []uint16{sfu.addr.Port()}, planeErr: tt.planeErr,
 			})
-			fastPath := s.plane != nil && !tt.tcp
+			fastPath := s.path != nil && !tt.tcp
 			c := newSession(t, s, "mallory", tt.tcp)
 
 			refusedBy := func(what string, send func()) {

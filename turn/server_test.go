@@ -1,13 +1,19 @@
 package turn
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
-	"sync"
-
-	pionturn "github.com/pion/turn/v4"
+	"io"
+	"log/slog"
 	"net"
+	"runtime/pprof"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	pionturn "github.com/pion/turn/v4"
 )
 
 func TestRelayUDP(t *testing.T) {
@@ -253,4 +259,93 @@ func TestCloseDrains(t *testing.T) {
 	if live, _ := s.allocChange(); live != 0 || s.Stats().Allocations != 0 {
 		t.Fatalf("after Close: live %d, pion %d", live, s.Stats().Allocations)
 	}
+}
+
+// goroutineIDs returns the IDs of the goroutines whose stack has one of
+// frames.
+func goroutineIDs(frames ...string) map[string]bool {
+	var b bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	ids := map[string]bool{}
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		id, _, _ := strings.Cut(strings.TrimPrefix(g, "goroutine "), " ")
+		for _, f := range frames {
+			if strings.Contains(g, f) {
+				ids[id] = true
+			}
+		}
+	}
+	return ids
+}
+
+// serverFrames are in the goroutines that run server code: pion's server
+// (readers, allocations) and the packet loop.
+var serverFrames = []string{"pion/turn/v4.NewServer", "pion/turn/v4.(*Server)", "pion/turn/v4/internal/server",
+	"pion/turn/v4/internal/allocation", "callbox/turn/fastpath."}
+
+// TestRunOwnsGoroutines checks that New starts no goroutine, Run serves and
+// returns when its context ends, having waited for the packet loop, and
+// that the server cannot run again.
+func TestRunOwnsGoroutines(t *testing.T) {
+	before := goroutineIDs(serverFrames...)
+	s, err := New(Config{Secret: testSecret, ListenIP: "127.0.0.1", AllowPeers: loopbackAllowed(),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range goroutineIDs(serverFrames...) {
+		if !before[id] {
+			t.Errorf("New started goroutine %s", id)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx) }()
+	user, pass := creds("alice")
+	relay, err := newClient(t, s, user, pass, false).Allocate()
+	if err != nil {
+		t.Fatalf("Allocate: %v", err)
+	}
+	roundTrip(t, relay, echoPeer(t), "running")
+	cancel()
+	select {
+	case err := <-ran:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	if n := len(goroutineIDs("turn/fastpath.(*Plane).Run")); n != 0 {
+		t.Errorf("%d packet loops left after Run returned", n)
+	}
+	if n := s.Stats().Allocations; n != 0 {
+		t.Errorf("after Run: %d allocations", n)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close after Run: %v", err)
+	}
+	if err := s.Run(context.Background()); err == nil {
+		t.Errorf("Run after Close succeeded")
+	}
+}
+
+// TestCloseWithoutRun checks that a server that never ran releases its
+// ports on Close.
+func TestCloseWithoutRun(t *testing.T) {
+	cfg := Config{Secret: testSecret, ListenIP: "127.0.0.1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, _ := s.Addr()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	cfg.Port = int(udp.Port())
+	again, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New on the closed server's port: %v", err)
+	}
+	again.Close()
 }

@@ -3,12 +3,14 @@
 //
 // It owns the TURN sockets (UDP and TCP on one port, TLS on another), the
 // credential check, the peer filter that keeps the relay away from the host's
-// own and private networks, and the per-user allocation quota. It must not
-// know about calls, rooms or the store: the secret arrives in Config, and the
-// login reply gets its ICE servers from ICEServers.
+// own and private networks, and the per-user allocation quota; the Linux UDP
+// packet path is its subpackage fastpath. It must not know about calls, rooms
+// or the store: the secret arrives in Config, and the login reply gets its
+// ICE servers from ICEServers. New binds; Run serves.
 package turn
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	pionturn "github.com/pion/turn/v4"
+
+	"callbox/turn/fastpath"
 )
 
 // Defaults applied by New; the CLI uses them for its flag defaults.
@@ -101,29 +105,45 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Server is a running TURN server.
+// Server is a TURN server: New binds its sockets, Run serves them.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	peers  peerFilter
-	quota  *quota
-	relay  counters
-	pion   *pionturn.Server
-	udp    *net.UDPConn // closed once the packet path took its socket over
-	udpAdr netip.AddrPort
-	plane  *plane // the UDP packet path (Linux), nil elsewhere
-	tcp    *trackingListener
-	tlsLn  *trackingListener
-	tlsAdr netip.AddrPort
+	cfg      Config
+	log      *slog.Logger
+	peers    peerFilter
+	quota    *quota
+	relay    fastpath.Counters
+	listenIP netip.Addr
+	publicIP netip.Addr
+	udp      *net.UDPConn // closed once the packet path took its socket over
+	udpAdr   netip.AddrPort
+	path     packetPath // the UDP packet path (Linux); nil: pion reads udp
+	tcp      *trackingListener
+	tlsLn    *trackingListener
+	tlsAdr   netip.AddrPort
+	stop     chan struct{} // closed by Close, to end Run
 
 	authRefused, quotaRefused, refusedPeers, portRefused atomic.Uint64
 
 	mu      sync.Mutex
-	live    int           // allocations, from pion's events
-	drained chan struct{} // closed when live drops to 0 during Close
-	changed chan struct{} // closed and replaced whenever live changes
+	pion    *pionturn.Server // made by Run
+	live    int              // allocations, from pion's events
+	drained chan struct{}    // closed when live drops to 0 during Close
+	changed chan struct{}    // closed and replaced whenever live changes
 	closed  bool
 }
+
+// packetPath is what the server uses of its UDP packet path
+// (fastpath.Plane): the listening socket and the relay sockets for pion, the
+// allocation events, and the loop Run owns.
+type packetPath interface {
+	Conn() net.PacketConn
+	Relay(*net.UDPConn) (net.PacketConn, error)
+	Claim(client, relay net.Addr)
+	Run() error
+	Close()
+}
+
+var _ packetPath = (*fastpath.Plane)(nil)
 
 // Stats is a snapshot of the server's counters.
 type Stats struct {
@@ -140,8 +160,9 @@ type Stats struct {
 	PortRefused uint64 `json:"portRefused"`
 }
 
-// New binds the TURN sockets and starts serving. pion/turn runs its own
-// goroutines; Close stops them.
+// New binds the TURN sockets and takes the UDP one over for the packet
+// path; it starts no goroutine. Run serves; Close releases the sockets,
+// whether Run ran or not.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Secret == "" {
@@ -156,18 +177,18 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "turn"),
-		peers: newPeerFilter(cfg.AllowPeers, cfg.SelfAddrs, cfg.SelfPorts),
-		quota: newQuota(cfg.UserQuota, cfg.Now),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "turn"),
+		peers:    newPeerFilter(cfg.AllowPeers, cfg.SelfAddrs, cfg.SelfPorts),
+		quota:    newQuota(cfg.UserQuota, cfg.Now),
+		listenIP: listenIP,
+		publicIP: publicIP,
+		stop:     make(chan struct{}),
 	}
 	if err := s.listen(listenIP); err != nil {
 		return nil, err
 	}
-	if err := s.start(listenIP, publicIP); err != nil {
-		s.closeSockets()
-		return nil, err
-	}
+	s.path = s.newPath()
 	attrs := []any{"udp", s.udpAdr.String(), "tcp", s.tcp.Addr().String(), "relay_ip", publicIP.String()}
 	if s.tlsLn != nil {
 		attrs = append(attrs, "tls", s.tlsAdr.String())
@@ -176,17 +197,68 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// start hands the bound sockets to pion.
-func (s *Server) start(listenIP, publicIP netip.Addr) error {
-	gen := func() *relayGen { return &relayGen{bindIP: listenIP, publicIP: publicIP, c: &s.relay, guard: s.guard} }
-	udpConn, udpGen := fastUDP(s.udp), gen()
-	p, err := newPlane(s.udp, &s.relay, s.cfg.bindClock, channelBindTTL, s.peers.direct, s.log, s.cfg.planeErr)
-	if err != nil {
-		// The socket is untouched: pion reads it, as on other systems.
+// newPath sets up the UDP packet path over s.udp, or returns nil and leaves
+// the socket untouched for pion to read (other systems, or a failed setup).
+func (s *Server) newPath() packetPath {
+	err := s.cfg.planeErr
+	if err == nil {
+		var p *fastpath.Plane
+		p, err = fastpath.New(s.udp, fastpath.Config{
+			Counters: &s.relay, Now: s.cfg.bindClock, BindTTL: channelBindTTL, Direct: s.peers.direct,
+		})
+		if err == nil {
+			return p
+		}
+	}
+	if !errors.Is(err, errors.ErrUnsupported) {
 		s.log.Warn("turn udp packet path unavailable, using pion's", "err", err)
 	}
-	if p != nil {
-		s.plane, udpConn, udpGen.plane = p, p.conn(), p
+	return nil
+}
+
+// Run serves until ctx ends or Close is called, then closes the server
+// (see Close) and returns. It starts pion, whose goroutines end with its
+// sockets, and the packet loop, which Run waits for.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed || s.pion != nil {
+		s.mu.Unlock()
+		return errors.New("turn: Run after Close, or twice")
+	}
+	// Under the lock, so that a concurrent Close finds pion or stops it
+	// from starting. pion's goroutines wait for the lock in addLive.
+	err := s.start()
+	s.mu.Unlock()
+	if err != nil {
+		return errors.Join(err, s.Close())
+	}
+	loop := make(chan struct{}) // closed when the packet loop has returned
+	if s.path == nil {
+		close(loop)
+	} else {
+		go func() {
+			defer close(loop)
+			if err := s.path.Run(); err != nil {
+				s.log.Error("turn packet loop stopped", "err", err)
+			}
+		}()
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.stop:
+	}
+	err = s.Close()
+	<-loop
+	return err
+}
+
+// start hands the bound sockets to pion, which starts serving them; called
+// with s.mu held.
+func (s *Server) start() error {
+	gen := func() *relayGen { return &relayGen{bindIP: s.listenIP, publicIP: s.publicIP, s: s} }
+	udpConn, udpGen := fastpath.UDP(s.udp), gen()
+	if s.path != nil {
+		udpConn, udpGen.path = s.path.Conn(), s.path
 	}
 	lcs := []pionturn.ListenerConfig{{Listener: s.tcp, RelayAddressGenerator: gen(), PermissionHandler: s.permissionHandler}}
 	if s.tlsLn != nil {
@@ -209,9 +281,6 @@ func (s *Server) start(listenIP, publicIP netip.Addr) error {
 		ChannelBindTimeout: channelBindTTL,
 	})
 	if err != nil {
-		if s.plane != nil {
-			s.plane.close()
-		}
 		return fmt.Errorf("turn: start pion server: %w", err)
 	}
 	s.pion = srv
@@ -219,7 +288,8 @@ func (s *Server) start(listenIP, publicIP netip.Addr) error {
 }
 
 // Close stops the listeners, ends TCP sessions and waits (briefly) for pion
-// to delete the remaining allocations.
+// to delete the remaining allocations; Run, if running, then returns.
+// Without Run it just releases the sockets. Later calls do nothing.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -227,14 +297,19 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
 	s.drained = make(chan struct{})
 	if s.live == 0 {
 		close(s.drained)
 	}
-	drained := s.drained
+	drained, srv := s.drained, s.pion
 	s.mu.Unlock()
 
-	err := s.pion.Close()
+	if srv == nil {
+		s.closeSockets()
+		return nil
+	}
+	err := srv.Close() // closes the sockets, the packet path's with its Conn
 	s.tcp.closeConns()
 	if s.tlsLn != nil {
 		s.tlsLn.closeConns()
@@ -242,7 +317,7 @@ func (s *Server) Close() error {
 	select {
 	case <-drained:
 	case <-time.After(closeWait):
-		s.log.Warn("turn close: allocations still open", "allocations", s.pion.AllocationCount())
+		s.log.Warn("turn close: allocations still open", "allocations", srv.AllocationCount())
 	}
 	if err != nil {
 		return fmt.Errorf("close turn: %w", err)
@@ -260,13 +335,20 @@ func (s *Server) TLSAddr() netip.AddrPort { return s.tlsAdr }
 
 // Stats returns the current counters.
 func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	srv := s.pion
+	s.mu.Unlock()
+	allocs := 0
+	if srv != nil {
+		allocs = srv.AllocationCount()
+	}
 	return Stats{
-		Allocations:     s.pion.AllocationCount(),
+		Allocations:     allocs,
 		PerUser:         s.quota.snapshot(),
-		ToPeerPackets:   s.relay.toPeer.Load(),
-		FromPeerPackets: s.relay.fromPeer.Load(),
-		ToPeerBytes:     s.relay.toPeerBytes.Load(),
-		FromPeerBytes:   s.relay.fromPeerBytes.Load(),
+		ToPeerPackets:   s.relay.ToPeer.Load(),
+		FromPeerPackets: s.relay.FromPeer.Load(),
+		ToPeerBytes:     s.relay.ToPeerBytes.Load(),
+		FromPeerBytes:   s.relay.FromPeerBytes.Load(),
 		AuthRefused:     s.authRefused.Load(),
 		QuotaRefused:    s.quotaRefused.Load(),
 		PeersRefused:    s.refusedPeers.Load(),

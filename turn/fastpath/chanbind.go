@@ -1,4 +1,4 @@
-package turn
+package fastpath
 
 import (
 	"encoding/binary"

@@ -1,6 +1,6 @@
 //go:build linux
 
-package turn
+package fastpath
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 // planeConn is the listening socket as pion sees it: it reads what the
 // plane leaves to it and writes its replies straight to the socket.
-type planeConn struct{ p *plane }
+type planeConn struct{ p *Plane }
 
 var errNoDeadline = errors.New("deadlines not supported on the turn packet path")
 
@@ -47,7 +47,7 @@ func (c planeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return len(b), nil
 }
 
-func (c planeConn) Close() error                     { c.p.close(); return nil }
+func (c planeConn) Close() error                     { c.p.Close(); return nil }
 func (c planeConn) LocalAddr() net.Addr              { return c.p.laddr }
 func (c planeConn) SetDeadline(time.Time) error      { return errNoDeadline }
 func (c planeConn) SetReadDeadline(time.Time) error  { return errNoDeadline }
@@ -79,9 +79,9 @@ func (c relayConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if r.closed {
 		return 0, net.ErrClosed
 	}
-	r.p.c.countToPeer(len(b))
+	r.p.c.CountToPeer(len(b))
 	if err := sendtoWait(r.fd, b, &sa); err != nil {
-		r.p.c.uncountToPeer(len(b))
+		r.p.c.UncountToPeer(len(b))
 		return 0, &net.OpError{Op: "write", Net: "udp", Source: r.laddr, Addr: addr, Err: err}
 	}
 	return len(b), nil

@@ -1,11 +1,10 @@
 //go:build linux
 
-package turn
+package fastpath
 
 import (
 	"encoding/binary"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -16,7 +15,7 @@ import (
 	"unsafe"
 )
 
-// plane is the UDP listener's packet path on Linux. One goroutine waits in
+// Plane is the UDP listener's packet path on Linux. One goroutine waits in
 // epoll_wait on the listening socket and on the relay socket of every
 // allocation made through it, and relays ChannelData both ways itself: no
 // allocation, no goroutine hand-off and no netpoller wake-up per packet,
@@ -31,9 +30,8 @@ import (
 // its relay socket when pion closes it (the allocation ended). A packet the
 // table does not cover takes pion's path, so the copy can only lag pion's
 // state, never allow more than pion does.
-type plane struct {
-	log     *slog.Logger
-	c       *counters
+type Plane struct {
+	c       *Counters
 	now     func() time.Time
 	bindTTL time.Duration
 	direct  func(netip.AddrPort) bool // may the plane relay to this peer itself
@@ -44,14 +42,16 @@ type plane struct {
 	epfd   int
 	epf    *os.File        // epfd in Go's netpoller, for wait
 	epRaw  syscall.RawConn // of epf
-	wake   [2]int          // pipe: close writes to stop run
+	wake   [2]int          // pipe: Close writes to stop Run
 	ctl    chan datagram   // packets for pion's read loop
-	done   chan struct{}   // closed by close
-	exited chan struct{}   // closed when run returns
+	done   chan struct{}   // closed by Close
+	exited chan struct{}   // closed when Run returns
 	once   sync.Once
 	fast   struct{ toPeer, toClient atomic.Uint64 } // relayed by the plane itself
 
 	mu      sync.RWMutex
+	running bool                  // Run has started
+	stopped bool                  // Close has started: Run must not
 	closed  bool                  // descriptors above closed
 	relays  map[int]*relaySock    // by descriptor
 	byPort  map[uint16]*relaySock // not yet claimed by an allocation event
@@ -84,7 +84,7 @@ type datagram struct {
 
 // relaySock is one allocation's relay socket.
 type relaySock struct {
-	p     *plane
+	p     *Plane
 	fd    int
 	port  uint16
 	laddr *net.UDPAddr
@@ -107,28 +107,34 @@ type binding struct {
 	expires time.Time
 }
 
-// newPlane takes over the listening socket udp (closing it once the plane
-// has its own descriptor) and starts the packet loop; Close (via planeConn)
-// stops it. On error udp is left open and untouched, so the caller can let
-// pion read it instead. setupErr, when set, fails setup (tests).
-func newPlane(udp *net.UDPConn, c *counters, now func() time.Time, bindTTL time.Duration, direct func(netip.AddrPort) bool, log *slog.Logger, setupErr error) (*plane, error) {
-	p := &plane{
-		log: log, c: c, now: now, bindTTL: bindTTL, direct: direct, lfd: -1, laddr: udp.LocalAddr().(*net.UDPAddr), epfd: -1, wake: [2]int{-1, -1},
+// New takes over the listening socket udp, closing it once the plane has
+// its own descriptor; it starts no goroutine: Run is the packet loop, and
+// Close (also through Conn) ends it. On error udp is left open and
+// untouched, so the caller can let pion read it instead.
+func New(udp *net.UDPConn, cfg Config) (*Plane, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Direct == nil {
+		cfg.Direct = func(netip.AddrPort) bool { return true }
+	}
+	p := &Plane{
+		c: cfg.Counters, now: cfg.Now, bindTTL: cfg.BindTTL, direct: cfg.Direct,
+		lfd: -1, laddr: udp.LocalAddr().(*net.UDPAddr), epfd: -1, wake: [2]int{-1, -1},
 		ctl: make(chan datagram, ctlQueue), done: make(chan struct{}), exited: make(chan struct{}),
 		relays: map[int]*relaySock{}, byPort: map[uint16]*relaySock{}, clients: map[netip.AddrPort]*relaySock{},
 	}
-	if err := p.setup(udp, setupErr); err != nil {
+	if err := p.setup(udp, cfg.setupErr); err != nil {
 		p.closeFDs()
-		return nil, fmt.Errorf("turn: udp packet path: %w", err)
+		return nil, fmt.Errorf("udp packet path: %w", err)
 	}
 	udp.Close() // p.lfd keeps the socket open
-	go p.run()
 	return p, nil
 }
 
 // setup makes the epoll set and the wake pipe, then duplicates udp's
 // descriptor into the set; udp itself is not changed.
-func (p *plane) setup(udp *net.UDPConn, setupErr error) error {
+func (p *Plane) setup(udp *net.UDPConn, setupErr error) error {
 	var err error
 	if p.epfd, err = syscall.EpollCreate1(syscall.EPOLL_CLOEXEC); err != nil {
 		return fmt.Errorf("epoll_create: %w", err)
@@ -158,7 +164,7 @@ func (p *plane) setup(udp *net.UDPConn, setupErr error) error {
 	return p.watch(p.lfd)
 }
 
-func (p *plane) watch(fd int) error {
+func (p *Plane) watch(fd int) error {
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(fd)}
 	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("epoll_ctl: %w", err)
@@ -166,24 +172,31 @@ func (p *plane) watch(fd int) error {
 	return nil
 }
 
-// run is the packet loop. It waits for the epoll descriptor in Go's
-// netpoller, so one goroutine wake-up serves every socket that became
-// readable meanwhile, and reads each socket until it is empty. (A blocking
-// epoll_wait holds the P: sysmon then preempts the goroutine every 10 ms and
-// goes back to polling every 20 us, which cost more than it saved.)
-func (p *plane) run() {
+// Run is the packet loop: it returns nil once Close is called (at once if
+// it was), or the error that stopped it. It waits for the epoll descriptor
+// in Go's netpoller, so one goroutine wake-up serves every socket that
+// became readable meanwhile, and reads each socket until it is empty. (A
+// blocking epoll_wait holds the P: sysmon then preempts the goroutine every
+// 10 ms and goes back to polling every 20 us, which cost more than it saved.)
+func (p *Plane) Run() error {
+	p.mu.Lock()
+	if p.stopped || p.running {
+		p.mu.Unlock()
+		return nil
+	}
+	p.running = true
+	p.mu.Unlock()
 	defer close(p.exited)
 	for {
 		n, err := p.wait()
 		if err != nil {
-			p.log.Error("turn packet loop stopped", "err", err)
-			return
+			return err
 		}
 		now := p.now()
 		for _, ev := range p.events[:n] {
 			switch fd := int(ev.Fd); fd {
 			case p.wake[0]:
-				return
+				return nil
 			case p.lfd:
 				p.fromClients(now)
 			default:
@@ -200,7 +213,7 @@ func (p *plane) run() {
 
 // wait waits for events in Go's netpoller, which watches the epoll
 // descriptor (readable while it has events), holding no thread meanwhile.
-func (p *plane) wait() (int, error) {
+func (p *Plane) wait() (int, error) {
 	var (
 		n    int
 		errn syscall.Errno
@@ -222,7 +235,7 @@ func (p *plane) wait() (int, error) {
 
 // fromClients reads the listening socket: ChannelData on a binding the
 // plane knows goes straight out of the relay socket, the rest to pion.
-func (p *plane) fromClients(now time.Time) {
+func (p *Plane) fromClients(now time.Time) {
 	var sa rawSockaddr
 	for i := 0; i < planeBatch; i++ {
 		n, err := recvfrom(p.lfd, p.buf[:planeMTU], &sa)
@@ -242,7 +255,7 @@ func (p *plane) fromClients(now time.Time) {
 
 // toPeer relays data from client on channel num, if the plane has that
 // binding; false leaves the packet to pion.
-func (p *plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.Time) bool {
+func (p *Plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.Time) bool {
 	p.mu.RLock()
 	r := p.clients[client]
 	p.mu.RUnlock()
@@ -259,9 +272,9 @@ func (p *plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.
 		if b.number != num || !now.Before(b.expires) {
 			continue
 		}
-		p.c.countToPeer(len(data))
+		p.c.CountToPeer(len(data))
 		if sendto(r.fd, data, &b.peerS) != nil {
-			p.c.uncountToPeer(len(data))
+			p.c.UncountToPeer(len(data))
 			return true
 		}
 		p.fast.toPeer.Add(1)
@@ -273,7 +286,7 @@ func (p *plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.
 // fromPeers reads a relay socket: data from a peer with a channel goes to
 // the client as ChannelData (padded to 4 bytes, as pion does), the rest to
 // pion's handler for the allocation (Data indications, or a drop).
-func (p *plane) fromPeers(r *relaySock, now time.Time) {
+func (p *Plane) fromPeers(r *relaySock, now time.Time) {
 	var sa rawSockaddr
 	for i := 0; i < planeBatch; i++ {
 		r.mu.RLock()
@@ -290,8 +303,7 @@ func (p *plane) fromPeers(r *relaySock, now time.Time) {
 			r.mu.RUnlock()
 			continue
 		}
-		p.c.fromPeer.Add(1)
-		p.c.fromPeerBytes.Add(uint64(n))
+		p.c.CountFromPeer(n)
 		from := sa.addrPort()
 		if num, ok := r.channelOf(from, now); ok {
 			binary.BigEndian.PutUint16(p.buf[0:], num)
@@ -334,7 +346,7 @@ func toPion(q chan<- datagram, b []byte, from netip.AddrPort) {
 // sawRequest notes a ChannelBind request pion is about to handle. pion's
 // UDP read loop handles one datagram at a time and answers it before it
 // reads the next, so one pending request is enough.
-func (p *plane) sawRequest(d datagram) {
+func (p *Plane) sawRequest(d datagram) {
 	cb, ok := parseChannelBind(d.b, d.from)
 	p.bindMu.Lock()
 	p.pending, p.hasPend = cb, ok
@@ -343,7 +355,7 @@ func (p *plane) sawRequest(d datagram) {
 
 // sawResponse installs the pending binding when b is pion's success
 // response to it, sent to its client.
-func (p *plane) sawResponse(b []byte, to netip.AddrPort) {
+func (p *Plane) sawResponse(b []byte, to netip.AddrPort) {
 	tx, success, ok := channelBindResponse(b)
 	if !ok {
 		return
@@ -364,7 +376,7 @@ func (p *plane) sawResponse(b []byte, to netip.AddrPort) {
 // success replaces any entry with either. A peer the plane may not relay to
 // itself gets no copy: its ChannelData takes pion's path, where each
 // datagram is checked.
-func (p *plane) install(cb channelBind, now time.Time) {
+func (p *Plane) install(cb channelBind, now time.Time) {
 	peerS, ok := sockaddrFor(syscall.AF_INET, cb.peer)
 	if !ok {
 		return
@@ -389,11 +401,11 @@ func (p *plane) install(cb channelBind, now time.Time) {
 	}
 }
 
-// claim ties the relay socket at relay's port to its client, from pion's
-// allocation event (raised before pion starts reading the relay socket).
-// Allocations of TCP and TLS clients have relay sockets of their own and are
-// not the plane's.
-func (p *plane) claim(src, relay net.Addr) {
+// Claim ties the relay socket at relay's port to its client src, from
+// pion's allocation event (raised before pion starts reading the relay
+// socket). Allocations of TCP and TLS clients have relay sockets of their
+// own and are not the plane's.
+func (p *Plane) Claim(src, relay net.Addr) {
 	client, ok := udpAddrPort(src)
 	ra, rok := relay.(*net.UDPAddr)
 	if !ok || !rok {
@@ -418,27 +430,12 @@ func (p *plane) claim(src, relay net.Addr) {
 	r.mu.Unlock()
 }
 
-// allocate opens a relay socket on laddr for the plane to read and returns
-// it as pion's relay PacketConn, with its port.
-func (p *plane) allocate(network string, laddr *net.UDPAddr) (net.PacketConn, uint16, error) {
-	r, err := p.open(network, laddr)
-	if err != nil {
-		return nil, 0, err
-	}
-	return relayConn{r}, r.port, nil
-}
-
-// conn is the listening socket as pion's PacketConn.
-func (p *plane) conn() net.PacketConn { return planeConn{p} }
-
-func (p *plane) open(network string, laddr *net.UDPAddr) (*relaySock, error) {
-	conn, err := net.ListenUDP(network, laddr)
-	if err != nil {
-		return nil, err
-	}
-	setBuffers(conn)
-	bound := conn.LocalAddr().(*net.UDPAddr)
-	fd, err := detach(conn)
+// Relay takes over an allocation's relay socket c (a udp4 socket: pion v4
+// relays over IPv4 only) and returns it as pion's relay PacketConn; c itself
+// is closed either way.
+func (p *Plane) Relay(c *net.UDPConn) (net.PacketConn, error) {
+	bound := c.LocalAddr().(*net.UDPAddr)
+	fd, err := detach(c)
 	if err != nil {
 		return nil, err
 	}
@@ -455,8 +452,11 @@ func (p *plane) open(network string, laddr *net.UDPAddr) (*relaySock, error) {
 		return nil, err
 	}
 	p.relays[fd], p.byPort[r.port] = r, r
-	return r, nil
+	return relayConn{r}, nil
 }
+
+// Conn is the listening socket as pion's PacketConn; its Close is Close.
+func (p *Plane) Conn() net.PacketConn { return planeConn{p} }
 
 // close ends the relay socket: out of the plane's tables, then closed once
 // the packet loop is not using it.
@@ -490,13 +490,20 @@ func (r *relaySock) close() {
 	close(r.done)
 }
 
-// close stops the packet loop and closes the listening socket. Relay
-// sockets stay with pion, which closes each with its allocation.
-func (p *plane) close() {
+// Close stops the packet loop, waiting for Run to return if it started,
+// and closes the listening socket. Relay sockets stay with pion, which
+// closes each with its allocation.
+func (p *Plane) Close() {
 	p.once.Do(func() {
 		close(p.done)
-		syscall.Write(p.wake[1], []byte{0})
-		<-p.exited
+		p.mu.Lock()
+		p.stopped = true
+		running := p.running
+		p.mu.Unlock()
+		if running {
+			syscall.Write(p.wake[1], []byte{0})
+			<-p.exited
+		}
 		p.mu.Lock()
 		p.closed = true
 		p.closeFDs()
@@ -504,7 +511,26 @@ func (p *plane) close() {
 	})
 }
 
-func (p *plane) closeFDs() {
+// Stats returns the plane's counts and the size of its tables.
+func (p *Plane) Stats() Stats {
+	st := Stats{ToPeer: p.fast.toPeer.Load(), ToClient: p.fast.toClient.Load()}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	st.Relays, st.Unclaimed, st.Clients = len(p.relays), len(p.byPort), len(p.clients)
+	for _, r := range p.relays {
+		r.mu.RLock()
+		st.Bindings += len(r.chans)
+		for _, b := range r.chans {
+			if b.expires.After(st.LastExpiry) {
+				st.LastExpiry = b.expires
+			}
+		}
+		r.mu.RUnlock()
+	}
+	return st
+}
+
+func (p *Plane) closeFDs() {
 	if p.epf != nil {
 		p.epf.Close() // closes epfd
 		p.epf, p.epfd = nil, -1

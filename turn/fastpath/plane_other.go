@@ -1,27 +1,22 @@
 //go:build !linux
 
-package turn
+package fastpath
 
 import (
 	"errors"
-	"log/slog"
 	"net"
-	"net/netip"
-	"time"
 )
 
-// plane is the Linux UDP packet path (plane_linux.go); elsewhere pion reads
-// the sockets itself.
-type plane struct{}
+// Plane is the Linux UDP packet path (plane_linux.go); elsewhere pion reads
+// the sockets itself and New always fails.
+type Plane struct{}
 
-func newPlane(*net.UDPConn, *counters, func() time.Time, time.Duration, func(netip.AddrPort) bool, *slog.Logger, error) (*plane, error) {
-	return nil, nil
-}
+// New fails with errors.ErrUnsupported off Linux.
+func New(*net.UDPConn, Config) (*Plane, error) { return nil, errors.ErrUnsupported }
 
-func (p *plane) allocate(string, *net.UDPAddr) (net.PacketConn, uint16, error) {
-	return nil, 0, errors.New("no udp packet path")
-}
-
-func (p *plane) conn() net.PacketConn      { return nil }
-func (p *plane) claim(src, relay net.Addr) {}
-func (p *plane) close()                    {}
+func (p *Plane) Relay(*net.UDPConn) (net.PacketConn, error) { return nil, errors.ErrUnsupported }
+func (p *Plane) Conn() net.PacketConn                       { return nil }
+func (p *Plane) Claim(src, relay net.Addr)                  {}
+func (p *Plane) Run() error                                 { return nil }
+func (p *Plane) Close()                                     {}
+func (p *Plane) Stats() Stats                               { return Stats{} }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package turn
+package fastpath
 
 import (
 	"net"
@@ -103,8 +103,10 @@ func (c *rawUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return n, nil
 }
 
-// fastUDP returns c with the raw-syscall packet path when it can have one.
-func fastUDP(c *net.UDPConn) net.PacketConn {
+// UDP returns c with the raw-syscall packet path when it can have one: for
+// the sockets pion reads itself (relay sockets of TCP and TLS clients, and
+// the listener when the plane could not be set up).
+func UDP(c *net.UDPConn) net.PacketConn {
 	if r := newRawUDP(c); r != nil {
 		return r
 	}

@@ -1,8 +1,8 @@
 //go:build !linux
 
-package turn
+package fastpath
 
 import "net"
 
-// fastUDP is c itself off Linux (see rawudp_linux.go).
-func fastUDP(c *net.UDPConn) net.PacketConn { return c }
+// UDP is c itself off Linux (see rawudp_linux.go).
+func UDP(c *net.UDPConn) net.PacketConn { return c }

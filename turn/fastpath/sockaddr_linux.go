@@ -1,6 +1,6 @@
 //go:build linux
 
-package turn
+package fastpath
 
 import (
 	"encoding/binary"

@@ -217,7 +217,7 @@ func median(v []float64) float64 {
 // runOurs serves in this process, so the CPU it reports is this process's
 // (RUSAGE_SELF) over the uclient run: the server plus the Go runtime, and
 // nothing else, as the clients and the peer are child processes.
-func runOurs(ctx context.Context, cfg Config, peer netip.AddrPort) (Side, error) {
+func runOurs(ctx context.Context, cfg Config, peer netip.AddrPort) (_ Side, err error) {
 	s, err := turn.New(turn.Config{
 		Secret:     benchSecret,
 		ListenIP:   "127.0.0.1",
@@ -228,7 +228,15 @@ func runOurs(ctx context.Context, cfg Config, peer netip.AddrPort) (Side, error)
 	if err != nil {
 		return Side{}, fmt.Errorf("start our turn server: %w", err)
 	}
-	defer s.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(runCtx) }()
+	defer func() {
+		stop()
+		if rerr := <-ran; rerr != nil {
+			err = errors.Join(err, fmt.Errorf("our turn server: %w", rerr))
+		}
+	}()
 	udp, _ := s.Addr()
 	return measure(ctx, "callbox", cfg, udp, peer, selfCPU)
 }
