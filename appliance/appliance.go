@@ -25,15 +25,18 @@ import (
 
 // Appliance is a configured callbox, ready to Run.
 type Appliance struct {
-	cfg     Config
-	log     *slog.Logger
-	store   *store.Store
-	sfu     *sfu.Server
-	turn    *turn.Server // nil when off or external
-	ice     *iceConfig   // nil when TURN is off
-	sig     *signaling.Server
-	calls   *signaling.Calls // the call service over sig's engine
-	started time.Time
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	sfu   *sfu.Server
+	turn  *turn.Server // nil when off or external
+	ice   *iceConfig   // nil when TURN is off
+	sig   *signaling.Server
+	calls *signaling.Calls // the call service over sig's engine
+	// callStore commits the engine's transitions and keeps the liveness
+	// mark.
+	callStore *callstore.CallStore
+	started   time.Time
 }
 
 // The SFU is the signaling server's media side.
@@ -87,6 +90,7 @@ func (a *Appliance) build() error {
 		iceServers = func(user string, now time.Time) any { return a.ice.servers(user, now, 0) }
 	}
 	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now})
+	a.callStore = cs
 	a.sig, err = signaling.New(signaling.Config{
 		Committer:  cs,
 		Keys:       cs.AppKey,
@@ -148,8 +152,11 @@ func (a *Appliance) bootstrap() error {
 		if err != nil {
 			return err
 		}
+		alive, _ := callstore.LastAlive(tx)
 		for _, rec := range live {
-			tr := call.Interrupt(rec, now)
+			// The previous process was last known alive at its last
+			// liveness mark: its calls end there, not at this restart.
+			tr := call.Interrupt(rec, callstore.InterruptAt(rec, alive, now))
 			if err := callstore.CommitTx(tx, tr, now); err != nil {
 				return err
 			}
@@ -224,11 +231,19 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return serve(ctlSrv, ctl) })
 	g.Go(func() error { return a.sig.Run(gctx) })
 	g.Go(func() error { return a.sfu.Run(gctx) })
+	g.Go(func() error { return a.callStore.RunAlive(gctx, a.log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info("shutting down")
 		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 		defer cancel()
+		// Live calls end for their participants, who hear it, and their
+		// records close now rather than as interrupted at the next start.
+		if n, err := a.calls.EndAll(sctx); err != nil {
+			a.log.Error("ending live calls at shutdown", "err", err, "ended", n)
+		} else if n > 0 {
+			a.log.Info("live calls ended at shutdown", "count", n)
+		}
 		// WebSocket sessions are hijacked, so http.Server.Shutdown does
 		// not track them: signaling closes them first, then the HTTP
 		// server stops accepting and lets in-flight requests finish.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"callbox/appliance"
+	"callbox/appliance/callstore"
+	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/store"
 )
@@ -118,4 +121,81 @@ func TestRunServesHealthAndStops(t *testing.T) {
 		t.Fatalf("store not closed cleanly: %v", err)
 	}
 	st.Close()
+}
+
+// TestCrashedCallEndsAtLastMark: a call left live by a kill -9 ends at the
+// last liveness mark, not at the restart (a 3 s call was recorded as 24 s).
+func TestCrashedCallEndsAtLastMark(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	a, err := appliance.New(appliance.Config{DataDir: dir, Out: io.Discard, Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := a.Store()
+	var apps []store.App
+	st.View(func(tx *store.Tx) (err error) { apps, err = tx.Apps(); return err })
+	app := apps[0].SDKAppID
+	now := t0
+	cs := callstore.New(st, callstore.Options{Now: func() time.Time { return now }})
+	engine := call.New(call.Config{})
+	tr, err := engine.Call(now, call.Invite{SDKAppID: app, Caller: "alice", Callees: []string{"bob"}, Media: call.MediaAudio})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := cs.Commit(ctx, []call.Transition{tr}); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(time.Second)
+	engine.Online(now, app, "bob")
+	acc, err := engine.Accept(now, app, "bob", tr.Call.CallID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.Commit(ctx, []call.Transition{acc}); err != nil {
+		t.Fatal(err)
+	}
+	now = t0.Add(4 * time.Second)
+	if err := cs.MarkAlive(); err != nil { // the ticker's mark, 3 s after the last commit
+		t.Fatal(err)
+	}
+	st.Close() // killed: nothing else is written
+
+	a, err = appliance.New(appliance.Config{DataDir: dir, Out: io.Discard, Now: func() time.Time { return t0.Add(24 * time.Second) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Store().Close()
+	a.Store().View(func(tx *store.Tx) error {
+		rec, err := tx.Call(app, tr.Call.CallID)
+		want := t0.Add(4 * time.Second)
+		if err != nil || rec.Result != record.ResultInterrupt || !rec.EndAt.Equal(want) {
+			t.Errorf("crashed call = %+v, %v; want interrupt at %v", rec, err, want)
+		}
+		for _, p := range rec.Participants {
+			if !p.LeftAt.Equal(want) {
+				t.Errorf("%s left at %v, want %v (%+v)", p.UserID, p.LeftAt, want, rec)
+			}
+		}
+		return nil
+	})
+}
+
+func TestInterruptAt(t *testing.T) {
+	rec := record.Call{StartAt: t0, AcceptAt: t0.Add(2 * time.Second),
+		Participants: []record.Participant{{JoinedAt: t0.Add(4 * time.Second)}}}
+	for _, tc := range []struct {
+		name  string
+		alive time.Time
+		want  time.Time
+	}{
+		{"no mark: now", time.Time{}, t0.Add(time.Hour)},
+		{"mark after everything", t0.Add(10 * time.Second), t0.Add(10 * time.Second)},
+		{"mark before the last join", t0.Add(3 * time.Second), t0.Add(4 * time.Second)},
+		{"mark in the future: now", t0.Add(2 * time.Hour), t0.Add(time.Hour)},
+	} {
+		if got := callstore.InterruptAt(rec, tc.alive, t0.Add(time.Hour)); !got.Equal(tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -604,3 +604,39 @@ func TestAdminRevokes(t *testing.T) {
 		t.Fatalf("deleted app's records = %+v, %v (want the ringing record untouched)", recs, err)
 	}
 }
+
+// TestShutdownEndsLiveCalls: on SIGTERM (Run's ctx ends) live calls end
+// for their participants, who hear onCallEnd, and the records close as
+// ended calls rather than as interrupted at the next start.
+func TestShutdownEndsLiveCalls(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	alice := s.login("alice", sfuclient.Config{})
+	bob := s.login("bob", sfuclient.Config{})
+	call, err := alice.sig.Call(ctx, "bob", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onInvited")
+	if _, err := bob.sig.Accept(ctx, call.CallID); err != nil {
+		t.Fatal(err)
+	}
+	alice.waitEvent(ctx, "onUserAccept")
+	s.close() // ends s.ctx too
+	wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	alice.waitEvent(wctx, "onCallEnd")
+	bob.waitEvent(wctx, "onCallEnd")
+	st, err := appliance.OpenStore(s.a.DataDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.View(func(tx *store.Tx) error {
+		rec, err := tx.Call(s.app.SDKAppID, call.CallID)
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultNormalEnd {
+			t.Errorf("record after shutdown = %+v, %v", rec, err)
+		}
+		return nil
+	})
+}

@@ -55,6 +55,33 @@ func (c *Calls) End(ctx context.Context, app uint32, callID string) error {
 	return stored
 }
 
+// EndAll ends every live call for its participants, as an admin's End
+// does each (they hear onCallEnd or onCallingCancel), and stores the
+// records: the server is shutting down. It reports how many it ended.
+func (c *Calls) EndAll(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s := c.s
+	n := 0
+	var stored error
+	err := s.engineDo(func(now time.Time) error {
+		for _, rec := range s.engine.Live() {
+			tr, err := s.engine.End(now, rec.SDKAppID, rec.CallID)
+			if err != nil {
+				return err
+			}
+			n++
+			s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ record.Call, err error) { stored = err }})
+		}
+		return nil
+	})
+	if err == nil {
+		err = stored
+	}
+	return n, err
+}
+
 // Start starts a call on behalf of the server (REST
 // start_call_by_robot). The caller is not joined to a media room by
 // signaling: a server-side caller brings its own media. ctx as for End.

@@ -324,3 +324,36 @@ func TestStoreFailure(t *testing.T) {
 	default:
 	}
 }
+
+// TestEndAll: on shutdown every live call ends for its participants and
+// its record is closed.
+func TestEndAll(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", false), h.login("bob", false)
+	carol, dave := h.login("carol", false), h.login("dave", false)
+	c1, err := alice.Call(ctx, "bob", client.Audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, bob, client.EvInvited)
+	if _, err := bob.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := carol.Call(ctx, "dave", client.Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, dave, client.EvInvited)
+	if n, err := h.srv.Calls().EndAll(ctx); err != nil || n != 2 {
+		t.Fatalf("EndAll = %d, %v", n, err)
+	}
+	expect(t, alice, client.EvCallEnd)
+	expect(t, bob, client.EvCallEnd)
+	expect(t, dave, client.EvCallingCancel)
+	checkResult(t, h, c1.CallID, record.ResultNormalEnd)
+	checkResult(t, h, c2.CallID, record.ResultCancel)
+	if live := h.srv.Calls().Live(); len(live) != 0 {
+		t.Fatalf("still live: %+v", live)
+	}
+}
