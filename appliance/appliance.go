@@ -53,6 +53,7 @@ func New(cfg Config) (*Appliance, error) {
 		return nil, err
 	}
 	a := &Appliance{cfg: cfg, log: cfg.Logger, store: st}
+	a.checkDataDirMode()
 	if err := a.bootstrap(); err != nil {
 		st.Close()
 		return nil, err
@@ -231,6 +232,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return serve(ctlSrv, ctl) })
 	g.Go(func() error { return a.sig.Run(gctx) })
 	g.Go(func() error { return a.sfu.Run(gctx) })
+	g.Go(func() error { return a.newPruner().run(gctx) })
 	g.Go(func() error { return a.callStore.RunAlive(gctx, a.log) })
 	g.Go(func() error {
 		<-gctx.Done()

@@ -20,6 +20,10 @@ const (
 	DefaultAppName         = "default"
 	DefaultRTCUDPPort      = 7882
 	DefaultRTCTCPPort      = 7881
+	// DefaultRecordRetention is how long an ended call record is kept.
+	DefaultRecordRetention = 90 * 24 * time.Hour
+	// KeepRecordsForever as Config.RecordRetention turns pruning off.
+	KeepRecordsForever time.Duration = -1
 	// ControlSocketName is the admin socket inside the data directory; the
 	// CLI talks to a running server through it.
 	ControlSocketName = "callbox.sock"
@@ -71,6 +75,12 @@ type Config struct {
 	// outbound address.
 	TURNHost string
 
+	// RecordRetention is how long a call record is kept after the call
+	// ended; older records are pruned at start and then hourly. Zero means
+	// DefaultRecordRetention; KeepRecordsForever (or any negative value)
+	// keeps every record.
+	RecordRetention time.Duration
+
 	// Version, Commit identify the build in /healthz and logs.
 	Version string
 	Commit  string
@@ -93,6 +103,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.RecordRetention == 0 {
+		c.RecordRetention = DefaultRecordRetention
 	}
 	if c.RTCListenIP == "" {
 		c.RTCListenIP = "0.0.0.0"

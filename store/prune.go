@@ -22,9 +22,11 @@ type PruneResult struct {
 	Next    PruneCursor
 }
 
-// PruneCalls deletes ended call records that ended before cutoff, with
-// their by-time and by-user index entries. Live records, and records that
-// ended at or after cutoff, stay. It visits at most max records that
+// PruneCalls deletes the call records that ended before cutoff, with
+// their by-time and by-user index entries. Live records (those in the live
+// index) and records that ended at or after cutoff stay; a record that
+// left the live index without ending (its app was deleted during the
+// call) counts as ended at its start. It visits at most max records that
 // started before cutoff, oldest first, from where the previous batch
 // stopped, so that a large prune is a series of short write transactions
 // rather than one that holds the write lock for long: run each batch in
@@ -40,6 +42,7 @@ func (t *Tx) PruneCalls(cutoff time.Time, max int, from PruneCursor) (PruneResul
 	var old []record.Call
 	var oldKeys [][]byte
 	var res PruneResult
+	live := t.tx.Bucket(bucketLive)
 	c := t.tx.Bucket(bucketByTime).Cursor()
 	k, _ := c.First()
 	if from.next != nil {
@@ -52,16 +55,21 @@ func (t *Tx) PruneCalls(cutoff time.Time, max int, from PruneCursor) (PruneResul
 			break
 		}
 		visited++
+		if live.Get(k[8:]) != nil {
+			continue
+		}
 		rec, err := t.callAt(k[8:])
 		if err != nil {
 			return PruneResult{}, fmt.Errorf("prune calls: %w", err)
 		}
-		if rec.State == record.CallEnded && rec.EndAt.Before(cutoff) {
+		// A zero EndAt (never ended) is before any cutoff, and the
+		// record started before it.
+		if rec.EndAt.Before(cutoff) {
 			old = append(old, rec)
 			oldKeys = append(oldKeys, bytes.Clone(k))
 		}
 	}
-	// Deleting under a live cursor skips keys, so delete after the scan.
+	// Deleting under an open cursor skips keys, so delete after the scan.
 	calls, byTime, byUser := t.tx.Bucket(bucketCalls), t.tx.Bucket(bucketByTime), t.tx.Bucket(bucketByUser)
 	for i, rec := range old {
 		if err := calls.Delete(callKey(rec.SDKAppID, rec.CallID)); err != nil {

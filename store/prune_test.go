@@ -24,8 +24,19 @@ func TestPruneCallsRemovesOnlyOldEndedRecords(t *testing.T) {
 	cutoff := t0.Add(90 * 24 * time.Hour)
 	// More than two batches' worth of old records, each with an index
 	// entry per participant, and the records that must stay.
+	// A call still live when its app was deleted: it never ends.
+	gone, err := s.CreateApp("deleted", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var oldIDs []string
-	err := s.Update(func(tx *store.Tx) error {
+	err = s.Update(func(tx *store.Tx) error {
+		if err := tx.PutCall(call(gone.SDKAppID, "orphan", t0, record.CallActive, "alice")); err != nil {
+			return err
+		}
+		if err := tx.DeleteApp(gone.SDKAppID); err != nil {
+			return err
+		}
 		for i := range 2*batch + 100 {
 			id := fmt.Sprintf("old%04d", i)
 			oldIDs = append(oldIDs, id)
@@ -80,9 +91,10 @@ func TestPruneCallsRemovesOnlyOldEndedRecords(t *testing.T) {
 	for _, r := range results {
 		deleted = append(deleted, r.Deleted)
 	}
-	// 1101 old records of both apps, and live-old, spans and at-cutoff
-	// visited but kept: 1104 visits in batches of 500, live-old first.
-	if want := []int{batch - 1, batch, 102}; !slices.Equal(deleted, want) {
+	// 1102 old records of three apps, and live-old, spans and at-cutoff
+	// visited but kept: 1105 visits in batches of 500, live-old among the
+	// first.
+	if want := []int{batch - 1, batch, 103}; !slices.Equal(deleted, want) {
 		t.Fatalf("deleted per batch = %v, want %v", deleted, want)
 	}
 
@@ -98,6 +110,7 @@ func TestPruneCallsRemovesOnlyOldEndedRecords(t *testing.T) {
 			{"bob", store.CallFilter{SDKAppID: app, User: "bob"}, []string{"new", "at-cutoff"}},
 			{"carol", store.CallFilter{SDKAppID: app, User: "carol"}, []string{"live-old"}},
 			{"alice in the other app", store.CallFilter{SDKAppID: app + 1, User: "alice"}, nil},
+			{"alice in the deleted app", store.CallFilter{SDKAppID: gone.SDKAppID, User: "alice"}, nil},
 			{"before the cutoff", store.CallFilter{Until: cutoff}, []string{"spans", "at-cutoff", "live-old"}},
 		}
 		s.View(func(tx *store.Tx) error {

@@ -18,6 +18,8 @@ import (
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
 
+	"callbox/appliance"
+	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
 	"callbox/store"
 )
@@ -188,6 +190,10 @@ func TestBadInput(t *testing.T) {
 		{"stray argument", dir, []string{"serve", "now"}, "unexpected argument"},
 		{"bad log level", dir, []string{"serve", "--log-level", "loud"}, "invalid --log-level"},
 		{"bad since", dir, []string{"record", "list", "--since", "yesterday"}, "invalid --since"},
+		{"bad record retention", dir, []string{"serve", "--record-retention", "1.5d"}, "invalid --record-retention"},
+		{"negative record retention", dir, []string{"serve", "--record-retention", "-1h"}, "invalid --record-retention"},
+		{"stray compact argument", dir, []string{"compact", "now"}, "unexpected argument"},
+		{"compact without data", filepath.Join(t.TempDir(), "absent"), []string{"compact"}, "no callbox data in"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,6 +272,13 @@ func TestServe(t *testing.T) {
 	}
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	mustRun(t, dir, "backup", "--out", backup)
+	// Compaction is offline: refused while the server runs.
+	if r := run(t, dir, "compact"); !r.failed || !strings.Contains(r.err, "stop it first") {
+		t.Fatalf("compact while serving: failed=%v %q", r.failed, r.err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Fatalf("compact while serving left files: %v", entries)
+	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -313,5 +326,114 @@ func TestVersion(t *testing.T) {
 	out := mustRun(t, t.TempDir(), "version")
 	if !strings.HasPrefix(out, "callbox dev (commit unknown, go1.") {
 		t.Fatalf("version = %q", out)
+	}
+}
+
+func TestParseRetention(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		bad  bool
+	}{
+		{in: "90d", want: 90 * 24 * time.Hour},
+		{in: "1d", want: 24 * time.Hour},
+		{in: "36h", want: 36 * time.Hour},
+		{in: "90m", want: 90 * time.Minute},
+		{in: "0", want: appliance.KeepRecordsForever},
+		{in: "0d", want: appliance.KeepRecordsForever},
+		{in: "0s", want: appliance.KeepRecordsForever},
+		{in: "-1h", bad: true},
+		{in: "-3d", bad: true},
+		{in: "1.5d", bad: true},
+		{in: "d", bad: true},
+		{in: "", bad: true},
+		{in: "forever", bad: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseRetention(tc.in)
+			if tc.bad {
+				if err == nil {
+					t.Fatalf("got %v, want an error", got)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// The environment variable is read like the flag, and checked the same way.
+func TestRecordRetentionFromEnv(t *testing.T) {
+	t.Setenv("CALLBOX_RECORD_RETENTION", "soon")
+	// --turn-quota 0 is refused after the retention: serve never starts.
+	r := run(t, filepath.Join(t.TempDir(), "data"), "serve", "--turn-quota", "0")
+	if !r.failed || !strings.Contains(r.err, `invalid --record-retention "soon"`) {
+		t.Fatalf("got failed=%v %q", r.failed, r.err)
+	}
+}
+
+func TestCompact(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var app appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "create", "--name", "t", "--json")), &app)
+	// A few megabytes of records, then all but the newest five pruned:
+	// the file keeps its size until compacted.
+	db := filepath.Join(dir, store.FileName)
+	st, err := store.Open(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	err = st.Update(func(tx *store.Tx) error {
+		for i := range 3000 {
+			at := start.Add(time.Duration(i) * time.Second)
+			err := tx.PutCall(record.Call{SDKAppID: app.SDKAppID, CallID: fmt.Sprintf("c%04d", i), State: record.CallEnded,
+				StartAt: at, EndAt: at, UserData: strings.Repeat("x", 1024),
+				Participants: []record.Participant{{UserID: "alice", Role: "caller", State: record.PartLeft}}})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = st.Update(func(tx *store.Tx) error {
+			_, err := tx.PruneCalls(start.Add(2995*time.Second), 3000, store.PruneCursor{})
+			return err
+		})
+	}
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(db)
+
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	if out := mustRun(t, dir, "compact", "--out", copyPath); !strings.HasPrefix(out, "compacted "+copyPath+": ") {
+		t.Fatalf("compact --out printed %q", out)
+	}
+	if st, _ := os.Stat(db); st.Size() != before.Size() {
+		t.Fatalf("compact --out changed the database")
+	}
+	out := mustRun(t, dir, "compact")
+	after, _ := os.Stat(db)
+	if want := fmt.Sprintf("(%d -> %d bytes)", before.Size(), after.Size()); !strings.Contains(out, want) || after.Size()*4 > before.Size() {
+		t.Fatalf("compact printed %q; file %d -> %d bytes, want at least 4x smaller", out, before.Size(), after.Size())
+	}
+	for _, d := range []string{dir, filepath.Dir(copyPath)} {
+		if d != dir {
+			os.Rename(copyPath, filepath.Join(d, store.FileName))
+		}
+		var recs []record.Call
+		json.Unmarshal([]byte(mustRun(t, d, "record", "list", "--user", "alice", "--json")), &recs)
+		if len(recs) != 5 || recs[0].CallID != "c2999" || recs[4].CallID != "c2995" || len(recs[0].UserData) != 1024 {
+			t.Errorf("%s: records after compact = %d, first %+v", d, len(recs), recs)
+		}
+		if apps := mustRun(t, d, "app", "list", "--json"); !strings.Contains(apps, app.Key) {
+			t.Errorf("%s: apps after compact = %s", d, apps)
+		}
 	}
 }

@@ -50,6 +50,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			callCommand(),
 			recordCommand(),
 			backupCommand(),
+			compactCommand(),
 			turnCommand(),
 			benchCommand(),
 			versionCommand(b),

@@ -6,7 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,6 +35,8 @@ func serveCommand(b Build) *cli.Command {
 			&cli.IntFlag{Name: "turn-quota", Value: turn.DefaultUserQuota, Usage: "TURN allocations per user"},
 			&cli.StringFlag{Name: "turn-external", Usage: "send clients to this external TURN server (turn:HOST:PORT) instead of the embedded one"},
 			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"CALLBOX_TURN_SECRET"}, Usage: "TURN REST secret (default: generated and kept in the data directory); needed with --turn-external"},
+			&cli.StringFlag{Name: "record-retention", Value: fmt.Sprintf("%dd", appliance.DefaultRecordRetention/(24*time.Hour)), EnvVars: []string{"CALLBOX_RECORD_RETENTION"},
+				Usage: "keep call records this long after the call ended: days (90d) or a Go duration (36h); 0 = forever"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
@@ -85,6 +90,11 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 			return fmt.Errorf("invalid --%s %d: want a port from 1 to 65535 (0 = any free port)", p.name, p.value)
 		}
 	}
+	retention, err := parseRetention(c.String("record-retention"))
+	if err != nil {
+		return err
+	}
+	cfg.RecordRetention = retention
 	if cfg.TURNQuota < 1 {
 		return fmt.Errorf("invalid --turn-quota %d: want at least 1", cfg.TURNQuota)
 	}
@@ -115,4 +125,23 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 		}
 	}
 	return nil
+}
+
+// parseRetention reads --record-retention: whole days ("90d"), a Go
+// duration ("36h"), or 0 for forever.
+func parseRetention(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		var n uint64
+		if n, err = strconv.ParseUint(days, 10, 16); err == nil {
+			d = time.Duration(n) * 24 * time.Hour
+		}
+	}
+	switch {
+	case err != nil || d < 0:
+		return 0, fmt.Errorf("invalid --record-retention %q: want days like 90d, a duration like 36h, or 0 to keep records forever", s)
+	case d == 0:
+		return appliance.KeepRecordsForever, nil
+	}
+	return d, nil
 }
