@@ -232,6 +232,9 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return serve(ctlSrv, ctl) })
 	g.Go(func() error { return a.sig.Run(gctx) })
 	g.Go(func() error { return a.sfu.Run(gctx) })
+	if a.turn != nil {
+		g.Go(func() error { return a.turn.Run(gctx) })
+	}
 	g.Go(func() error { return a.newPruner().run(gctx) })
 	g.Go(func() error { return a.callStore.RunAlive(gctx, a.log) })
 	g.Go(func() error {
