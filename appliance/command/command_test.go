@@ -423,10 +423,12 @@ func TestCompact(t *testing.T) {
 	if want := fmt.Sprintf("(%d -> %d bytes)", before.Size(), after.Size()); !strings.Contains(out, want) || after.Size()*4 > before.Size() {
 		t.Fatalf("compact printed %q; file %d -> %d bytes, want at least 4x smaller", out, before.Size(), after.Size())
 	}
-	for _, d := range []string{dir, filepath.Dir(copyPath)} {
-		if d != dir {
-			os.Rename(copyPath, filepath.Join(d, store.FileName))
-		}
+	// The copy is a data directory of its own once named callbox.db.
+	copyDir := filepath.Dir(copyPath)
+	if err := os.Rename(copyPath, filepath.Join(copyDir, store.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, copyDir} {
 		var recs []record.Call
 		json.Unmarshal([]byte(mustRun(t, d, "record", "list", "--user", "alice", "--json")), &recs)
 		if len(recs) != 5 || recs[0].CallID != "c2999" || recs[4].CallID != "c2995" || len(recs[0].UserData) != 1024 {
