@@ -300,7 +300,10 @@ func TestEndCallAdmin(t *testing.T) {
 }
 
 // TestStoreFailure: when the store cannot record a transition the
-// requester gets 5000, nobody hears of the change, and the server goes on.
+// requester gets 5000 and the server goes on. The one thing another
+// client may have heard is the invitation, which went out while the
+// commit was in flight; it is followed at once by its cancel
+// (docs/protocol.md §2).
 func TestStoreFailure(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := ctxT(t)
@@ -317,6 +320,18 @@ func TestStoreFailure(t *testing.T) {
 	}
 	if err := bob.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+	var got []string
+	for len(got) < 4 {
+		select {
+		case ev := <-bob.Events():
+			got = append(got, ev.Name)
+		default:
+			t.Fatalf("bob heard %v, want the invitation and its cancel", got)
+		}
+	}
+	if want := []string{client.EvInvited, client.EvCallReceived, "onCallingCancel", "onCallCancelled"}; !slices.Equal(got, want) {
+		t.Fatalf("bob heard %v, want %v", got, want)
 	}
 	select {
 	case ev := <-bob.Events():

@@ -101,7 +101,7 @@ func (c *session) start(req Request, inv call.Invite) error {
 			return err
 		}
 		tr, err := c.srv.engine.Call(now, inv)
-		return c.step(req, now, tr, err, roomReply)
+		return c.stepStart(req, now, tr, err, roomReply)
 	})
 }
 
@@ -145,7 +145,7 @@ func (c *session) groupCall(req Request) (any, error) {
 		}
 		inv.Callees, inv.Group = d.UserIDList, true
 		tr, err := s.engine.Call(now, inv)
-		return c.step(req, now, tr, err, roomReply)
+		return c.stepStart(req, now, tr, err, roomReply)
 	})
 }
 

@@ -147,14 +147,20 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 		}
 	}
 	for _, ev := range tr.Events {
-		b, err := encodeEvent(ev.Name, ev.CallID, ev.Data)
-		if err != nil {
-			s.log.Error("encode event", "event", ev.Name, "call_id", ev.CallID, "err", err)
-			continue
-		}
-		if c := s.current(userKey{rec.SDKAppID, ev.To}); c != nil {
-			c.send(b)
-		}
+		s.deliver(rec.SDKAppID, ev)
+	}
+}
+
+// deliver sends an engine event to its recipient's current session, if
+// any. It only queues, so it may run under s.mu or commitMu.
+func (s *Server) deliver(app uint32, ev call.Event) {
+	b, err := encodeEvent(ev.Name, ev.CallID, ev.Data)
+	if err != nil {
+		s.log.Error("encode event", "event", ev.Name, "call_id", ev.CallID, "err", err)
+		return
+	}
+	if c := s.current(userKey{app, ev.To}); c != nil {
+		c.send(b)
 	}
 }
 
@@ -216,11 +222,49 @@ func (s *Server) engineDo(fn func(now time.Time) error) error {
 // ahead of its events and joins the requester's media room (so "media"
 // may follow the reply at once). Called with s.mu held.
 func (c *session) step(req Request, now time.Time, tr call.Transition, err error, reply func(record.Call) any) error {
+	return c.stepItem(req, now, tr, err, reply, nil)
+}
+
+// stepStart is step for a transition that creates a call: the invitations
+// go out at once, while the commit is in flight, since a callee waiting
+// for a disk write hears its phone ring later (issue 9, a decision). The
+// caller's reply and every other event still wait for the commit. If it
+// fails, the invitees told are sent the cancel a caller's hang-up would
+// send them (docs/protocol.md §2). Called with s.mu held.
+func (c *session) stepStart(req Request, now time.Time, tr call.Transition, err error, reply func(record.Call) any) error {
 	if err != nil {
 		return err
 	}
 	s := c.srv
-	s.enqueueLocked(commitItem{tr: tr, now: now, before: func(rec record.Call, err error) {
+	var told []string
+	var rest []call.Event
+	for _, ev := range tr.Events {
+		if ev.To == c.user || (ev.Name != call.EvInvited && ev.Name != call.EvCallReceived) {
+			rest = append(rest, ev)
+			continue
+		}
+		s.deliver(tr.Call.SDKAppID, ev)
+		if ev.Name == call.EvInvited {
+			told = append(told, ev.To)
+		}
+	}
+	tr.Events = rest
+	caller, app, callID := tr.Call.Caller, tr.Call.SDKAppID, tr.Call.CallID
+	return c.stepItem(req, now, tr, nil, reply, func(time.Time) {
+		d := call.CancelData{CallerID: caller}
+		for _, u := range told {
+			s.deliver(app, call.Event{To: u, Name: call.EvCallingCancel, CallID: callID, Data: d})
+			s.deliver(app, call.Event{To: u, Name: call.EvCallCancelled, CallID: callID, Data: d})
+		}
+	})
+}
+
+func (c *session) stepItem(req Request, now time.Time, tr call.Transition, err error, reply func(record.Call) any, undo func(time.Time)) error {
+	if err != nil {
+		return err
+	}
+	s := c.srv
+	s.enqueueLocked(commitItem{tr: tr, now: now, undo: undo, before: func(rec record.Call, err error) {
 		if err != nil {
 			c.send(encodeReply(req.ID, nil, err))
 			return
