@@ -142,8 +142,8 @@ func (l *localAdmin) ICEServers(_ context.Context, user string, ttl time.Duratio
 		return nil, err
 	}
 	cfg := Config{}.withDefaults()
-	ice := &iceConfig{host: turnHost(cfg), port: turn.DefaultPort, secret: secret, ttl: turn.DefaultCredentialTTL}
-	return ice.servers(user, l.now(), ttl), nil
+	ep := turn.Endpoint{Host: turnHost(cfg), Port: turn.DefaultPort, Secret: secret}
+	return turn.ICEServers(ep, user, l.now(), ttl), nil
 }
 
 // unixClient is an HTTP client whose every request goes to the socket.

@@ -29,8 +29,8 @@ type Appliance struct {
 	log   *slog.Logger
 	store *store.Store
 	sfu   *sfu.Server
-	turn  *turn.Server // nil when off or external
-	ice   *iceConfig   // nil when TURN is off
+	turn  *turn.Server   // nil when off or external
+	ice   *turn.Endpoint // nil when TURN is off
 	sig   *signaling.Server
 	calls *signaling.Calls // the call service over sig's engine
 	// callStore commits the engine's transitions and keeps the liveness
@@ -88,7 +88,7 @@ func (a *Appliance) build() error {
 	}
 	var iceServers func(string, time.Time) any
 	if a.ice != nil {
-		iceServers = func(user string, now time.Time) any { return a.ice.servers(user, now, 0) }
+		iceServers = func(user string, now time.Time) any { return a.iceServers(user, now, 0) }
 	}
 	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now})
 	a.callStore = cs

@@ -121,7 +121,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 		if a.ice == nil {
 			return nil, badRequest("TURN is off on this server (--turn=false)")
 		}
-		return a.ice.servers(r.URL.Query().Get("user"), a.cfg.Now(), ttl), nil
+		return a.iceServers(r.URL.Query().Get("user"), a.cfg.Now(), ttl), nil
 	})
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -483,6 +484,47 @@ func TestTURNExternalAndOff(t *testing.T) {
 	u = off.login("bob", sfuclient.Config{})
 	if s := strings.TrimSpace(string(u.login.ICEServers)); s != "" && s != "null" && s != "[]" {
 		t.Fatalf("--turn=false still hands out ICE servers: %s", s)
+	}
+}
+
+// TestICEServersAgree: the login reply and the control socket (`callbox
+// turn creds`) hand out the same RTCIceServer list at the same instant,
+// for the embedded TURN server and for --turn-external: one builder.
+func TestICEServersAgree(t *testing.T) {
+	now := time.Now().Truncate(time.Second)
+	for _, tc := range []struct {
+		name string
+		mod  func(*appliance.Config)
+	}{
+		{"embedded", func(*appliance.Config) {}},
+		{"external", func(c *appliance.Config) {
+			c.TURNExternal = "turns:turn.example.com:5349?transport=tcp"
+			c.TURNSecret = "north"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, func(c *appliance.Config) {
+				c.Now = func() time.Time { return now }
+				tc.mod(c)
+			})
+			u := s.login("alice", sfuclient.Config{})
+			var viaLogin []turn.ICEServer
+			if err := json.Unmarshal(u.login.ICEServers, &viaLogin); err != nil || len(viaLogin) != 2 {
+				t.Fatalf("login iceServers = %s, %v", u.login.ICEServers, err)
+			}
+			adm, err := appliance.OpenAdmin(s.ctx, s.a.DataDir(), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer adm.Close()
+			viaControl, err := adm.ICEServers(s.ctx, "alice", 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(viaLogin, viaControl) {
+				t.Fatalf("login reply %+v\ncontrol socket %+v", viaLogin, viaControl)
+			}
+		})
 	}
 }
 

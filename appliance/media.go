@@ -43,39 +43,9 @@ func TURNSecret(st *store.Store) (string, error) {
 	return secret, nil
 }
 
-// iceConfig is what clients need to reach the media path through TURN.
-type iceConfig struct {
-	host    string
-	port    int
-	tlsPort int
-	secret  string
-	ttl     time.Duration
-	// external is a full turn: URI from --turn-external, used as given.
-	external string
-}
-
-// servers returns the RTCIceServer list for userID, or nil when TURN is off.
-func (c *iceConfig) servers(userID string, now time.Time, ttl time.Duration) []turn.ICEServer {
-	if c == nil {
-		return nil
-	}
-	if ttl <= 0 {
-		ttl = c.ttl
-	}
-	if c.external != "" {
-		user, pass := turn.Credentials(c.secret, userID, now.Add(ttl))
-		stun := "stun:" + strings.TrimPrefix(strings.TrimPrefix(strings.SplitN(c.external, "?", 2)[0], "turn:"), "turns:")
-		return []turn.ICEServer{
-			{URLs: []string{stun}},
-			{URLs: []string{c.external}, Username: user, Credential: pass, TTL: int(ttl / time.Second)},
-		}
-	}
-	return turn.ICEServers(c.host, c.port, c.tlsPort, c.secret, userID, now, ttl)
-}
-
 // startTURN starts the embedded TURN server (or points at an external one)
-// and returns how clients reach it; both nil when TURN is off.
-func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *iceConfig, error) {
+// and returns where clients reach it; both nil when TURN is off.
+func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *turn.Endpoint, error) {
 	cfg := a.cfg
 	if cfg.TURNDisabled {
 		return nil, nil, nil
@@ -87,10 +57,8 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *iceConfig, 
 			return nil, nil, err
 		}
 	}
-	ice := &iceConfig{host: turnHost(cfg), secret: secret, ttl: turn.DefaultCredentialTTL}
 	if cfg.TURNExternal != "" {
-		ice.external = cfg.TURNExternal
-		return nil, ice, nil
+		return nil, &turn.Endpoint{External: cfg.TURNExternal, Secret: secret}, nil
 	}
 	srv, err := turn.New(turn.Config{
 		Secret:     secret,
@@ -107,9 +75,17 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *iceConfig, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("start turn: %w", err)
 	}
-	udp, _ := srv.Addr()
-	ice.port = int(udp.Port())
-	return srv, ice, nil
+	ep := srv.Endpoint(turnHost(cfg))
+	return srv, &ep, nil
+}
+
+// iceServers is the RTCIceServer list for userID (turn.ICEServers), or nil
+// when TURN is off.
+func (a *Appliance) iceServers(userID string, now time.Time, ttl time.Duration) []turn.ICEServer {
+	if a.ice == nil {
+		return nil
+	}
+	return turn.ICEServers(*a.ice, userID, now, ttl)
 }
 
 // turnHost picks the host clients should use in TURN URIs.

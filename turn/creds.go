@@ -40,27 +40,49 @@ type ICEServer struct {
 	TTL        int      `json:"ttl,omitempty"`
 }
 
-// ICEServers returns the ICE servers for userID: a STUN entry (no credential)
-// and one TURN entry carrying the spec §5 credentials valid for ttl from now,
-// with UDP and TCP URIs on port and a turns: URI on tlsPort when tlsPort > 0.
-// host is a name or IP; an IPv6 literal is bracketed here.
-func ICEServers(host string, port, tlsPort int, secret, userID string, now time.Time, ttl time.Duration) []ICEServer {
+// Endpoint is where clients reach a TURN server, and the secret its
+// credentials are made with (spec §5).
+type Endpoint struct {
+	// Host (a name or IP; an IPv6 literal is bracketed here), Port (UDP
+	// and TCP) and TLSPort (0 = no turns: URI) locate a server of this
+	// package; (*Server).Endpoint fills the ports in.
+	Host    string
+	Port    int
+	TLSPort int
+	// External, when set, is an external server's turn: or turns: URI
+	// (callbox serve --turn-external), handed out as given next to a
+	// stun: URI on its host and port; Host and the ports are then unused.
+	External string
+	Secret   string
+}
+
+// ICEServers returns the RTCIceServer list for userID at ep: a STUN entry
+// (no credential) and one TURN entry carrying the spec §5 credentials
+// valid for ttl from now (ttl <= 0: DefaultCredentialTTL). For a server of
+// this package the TURN entry has UDP and TCP URIs on Port and a turns:
+// URI on TLSPort when TLSPort > 0. It is the one place the list is built:
+// login replies, the control socket and `callbox turn creds` all call it.
+func ICEServers(ep Endpoint, userID string, now time.Time, ttl time.Duration) []ICEServer {
 	if ttl <= 0 {
 		ttl = DefaultCredentialTTL
 	}
-	hp := net.JoinHostPort(host, strconv.Itoa(port))
-	user, pass := Credentials(secret, userID, now.Add(ttl))
-	urls := []string{
+	user, pass := Credentials(ep.Secret, userID, now.Add(ttl))
+	creds := ICEServer{Username: user, Credential: pass, TTL: int(ttl / time.Second)}
+	if ep.External != "" {
+		hostport := strings.SplitN(ep.External, "?", 2)[0]
+		hostport = strings.TrimPrefix(strings.TrimPrefix(hostport, "turn:"), "turns:")
+		creds.URLs = []string{ep.External}
+		return []ICEServer{{URLs: []string{"stun:" + hostport}}, creds}
+	}
+	hp := net.JoinHostPort(ep.Host, strconv.Itoa(ep.Port))
+	creds.URLs = []string{
 		"turn:" + hp + "?transport=udp",
 		"turn:" + hp + "?transport=tcp",
 	}
-	if tlsPort > 0 {
-		urls = append(urls, "turns:"+net.JoinHostPort(host, strconv.Itoa(tlsPort))+"?transport=tcp")
+	if ep.TLSPort > 0 {
+		creds.URLs = append(creds.URLs, "turns:"+net.JoinHostPort(ep.Host, strconv.Itoa(ep.TLSPort))+"?transport=tcp")
 	}
-	return []ICEServer{
-		{URLs: []string{"stun:" + hp}},
-		{URLs: urls, Username: user, Credential: pass, TTL: int(ttl / time.Second)},
-	}
+	return []ICEServer{{URLs: []string{"stun:" + hp}}, creds}
 }
 
 // Reasons a username is refused before the password is checked. They are

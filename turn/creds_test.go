@@ -2,6 +2,7 @@ package turn
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -17,7 +18,7 @@ func TestCredentialsSpecVector(t *testing.T) {
 
 func TestICEServers(t *testing.T) {
 	now := time.Unix(1700000000, 0)
-	got := ICEServers("turn.example.com", 3478, 5349, "north", "alice", now, time.Hour)
+	got := ICEServers(Endpoint{Host: "turn.example.com", Port: 3478, TLSPort: 5349, Secret: "north"}, "alice", now, time.Hour)
 	if len(got) != 2 {
 		t.Fatalf("got %d servers, want 2", len(got))
 	}
@@ -42,7 +43,7 @@ func TestICEServers(t *testing.T) {
 		t.Errorf("turn creds = %q %q ttl %d", turn.Username, turn.Credential, turn.TTL)
 	}
 
-	noTLS := ICEServers("::1", 3478, 0, "north", "bob", now, 0)
+	noTLS := ICEServers(Endpoint{Host: "::1", Port: 3478, Secret: "north"}, "bob", now, 0)
 	if n := len(noTLS[1].URLs); n != 2 {
 		t.Errorf("without TLS: %d turn urls, want 2", n)
 	}
@@ -51,6 +52,34 @@ func TestICEServers(t *testing.T) {
 	}
 	if noTLS[1].TTL != int(DefaultCredentialTTL/time.Second) {
 		t.Errorf("default ttl = %d", noTLS[1].TTL)
+	}
+}
+
+// An external server (--turn-external) is handed out as given, next to a
+// STUN URI on its host and port, with the same spec §5 credentials.
+func TestICEServersExternal(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	tests := []struct {
+		name     string
+		external string
+		stun     string
+	}{
+		{"turn with transport", "turn:turn.example.com:3478?transport=udp", "stun:turn.example.com:3478"},
+		{"turn without port", "turn:turn.example.com", "stun:turn.example.com"},
+		{"turns", "turns:turn.example.com:5349?transport=tcp", "stun:turn.example.com:5349"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Host and ports are unused with External.
+			got := ICEServers(Endpoint{Host: "ignored", Port: 1, TLSPort: 2, External: tt.external, Secret: "north"}, "alice", now, time.Hour)
+			want := []ICEServer{
+				{URLs: []string{tt.stun}},
+				{URLs: []string{tt.external}, Username: "1700003600:alice", Credential: "wjwSXO2ch1B6VaLTLMy2Avn5O9o=", TTL: 3600},
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("ICEServers = %+v\nwant %+v", got, want)
+			}
+		})
 	}
 }
 

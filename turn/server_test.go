@@ -218,14 +218,13 @@ func TestQuota(t *testing.T) {
 	}
 }
 
-func TestServerICEServers(t *testing.T) {
-	now := time.Unix(1700000000, 0)
-	s, _ := startServer(t, Config{Now: func() time.Time { return now }, CredentialTTL: time.Hour})
+func TestServerEndpoint(t *testing.T) {
+	s, _ := startServer(t, Config{})
 	_, tcp := s.Addr()
-	got := s.ICEServers("example.org", "alice")
-	want := ICEServers("example.org", int(tcp.Port()), 0, testSecret, "alice", now, time.Hour)
-	if got[1].Username != want[1].Username || got[1].Credential != want[1].Credential || len(got[1].URLs) != 2 {
-		t.Errorf("ICEServers = %+v, want %+v", got, want)
+	got := s.Endpoint("example.org")
+	want := Endpoint{Host: "example.org", Port: int(tcp.Port()), Secret: testSecret}
+	if got != want {
+		t.Errorf("Endpoint = %+v, want %+v", got, want)
 	}
 }
 

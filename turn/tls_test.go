@@ -52,7 +52,7 @@ func TestRelayTLS(t *testing.T) {
 	if !addr.IsValid() || addr.Port() == udp.Port() {
 		t.Fatalf("TLSAddr = %v (udp %v)", addr, udp)
 	}
-	if n := len(s.ICEServers("127.0.0.1", "alice")[1].URLs); n != 3 {
+	if n := len(ICEServers(s.Endpoint("127.0.0.1"), "alice", time.Now(), 0)[1].URLs); n != 3 {
 		t.Errorf("ICEServers with TLS: %d turn urls, want 3", n)
 	}
 	conn, err := tls.Dial("tcp", addr.String(), &tls.Config{RootCAs: pool})

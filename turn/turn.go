@@ -6,7 +6,7 @@
 // own and private networks, and the per-user allocation quota; the Linux UDP
 // packet path is its subpackage fastpath. It must not know about calls, rooms
 // or the store: the secret arrives in Config, and the login reply gets its
-// ICE servers from ICEServers. New binds; Run serves.
+// ICE servers from ICEServers (of an Endpoint). New binds; Run serves.
 package turn
 
 import (
@@ -61,14 +61,10 @@ type Config struct {
 	// range, but datagrams reach them only on SelfPorts and on the ports of
 	// this server's live relay sockets; AllowPeers does not widen that.
 	SelfAddrs []netip.Addr
-	SelfPorts []uint16 // the SFU's ICE ports (UDP mux, ICE-TCP)
-	UserQuota int      // live allocations per user; default DefaultUserQuota
-	// CredentialTTL is the lifetime of the credentials this server's owner
-	// hands out at login (the server itself only checks the expiry in the
-	// username); default DefaultCredentialTTL.
-	CredentialTTL time.Duration
-	Logger        *slog.Logger     // default slog.Default()
-	Now           func() time.Time // default time.Now; used for credential expiry
+	SelfPorts []uint16         // the SFU's ICE ports (UDP mux, ICE-TCP)
+	UserQuota int              // live allocations per user; default DefaultUserQuota
+	Logger    *slog.Logger     // default slog.Default()
+	Now       func() time.Time // default time.Now; used for credential expiry
 
 	// bindClock is the UDP packet path's clock for its copy of the channel
 	// bindings. It must run with pion's binding timers, i.e. real time, and
@@ -89,9 +85,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UserQuota <= 0 {
 		c.UserQuota = DefaultUserQuota
-	}
-	if c.CredentialTTL <= 0 {
-		c.CredentialTTL = DefaultCredentialTTL
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -356,10 +349,10 @@ func (s *Server) Stats() Stats {
 	}
 }
 
-// ICEServers returns the ICE servers for userID pointing at host (the name
-// or address clients reach this server by), with credentials valid for
-// Config.CredentialTTL from Config.Now.
-func (s *Server) ICEServers(host, userID string) []ICEServer {
+// Endpoint is this server as clients reach it by host (the name or
+// address they use): its bound TCP port (the UDP port is the same) and
+// TLS port, and the secret. ICEServers builds their list from it.
+func (s *Server) Endpoint(host string) Endpoint {
 	_, tcp := s.Addr()
-	return ICEServers(host, int(tcp.Port()), int(s.tlsAdr.Port()), s.cfg.Secret, userID, s.cfg.Now(), s.cfg.CredentialTTL)
+	return Endpoint{Host: host, Port: int(tcp.Port()), TLSPort: int(s.tlsAdr.Port()), Secret: s.cfg.Secret}
 }
