@@ -37,6 +37,9 @@ type Appliance struct {
 	// mark.
 	callStore *callstore.CallStore
 	started   time.Time
+	// ready is closed once Run has bound every listener and, on a first
+	// start, created the default app.
+	ready chan struct{}
 }
 
 // The SFU is the signaling server's media side.
@@ -44,15 +47,16 @@ var _ signaling.Rooms = sfuRooms{}
 
 // New prepares the data directory and the store: it creates the directory
 // (0700), opens and migrates callbox.db, closes calls left live by a
-// previous process, and on an empty store creates the default app and
-// prints its credentials once to cfg.Out. Nothing listens until Run.
+// previous process and binds the media sockets. The HTTP listener and the
+// control socket are bound by Run, which then creates the default app on
+// an empty store (so a server that never ran leaves none behind).
 func New(cfg Config) (*Appliance, error) {
 	cfg = cfg.withDefaults()
 	st, err := OpenStore(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	a := &Appliance{cfg: cfg, log: cfg.Logger, store: st}
+	a := &Appliance{cfg: cfg, log: cfg.Logger, store: st, ready: make(chan struct{})}
 	a.checkDataDirMode()
 	if err := a.bootstrap(); err != nil {
 		st.Close()
@@ -141,14 +145,12 @@ func OpenStore(dataDir string) (*store.Store, error) {
 	return store.Open(filepath.Join(dataDir, store.FileName), store.Options{})
 }
 
-// bootstrap does the first-start work in one transaction each.
+// bootstrap closes the calls left live by the previous process: they end
+// as interrupt, with their webhooks, in one transaction.
 func (a *Appliance) bootstrap() error {
 	now := a.cfg.Now()
 	var interrupted []record.Call
-	var created *store.App
 	err := a.store.Update(func(tx *store.Tx) error {
-		// Calls left live by the previous process end as interrupt, with
-		// their webhooks, in the same transaction.
 		live, err := tx.LiveCalls()
 		if err != nil {
 			return err
@@ -163,19 +165,34 @@ func (a *Appliance) bootstrap() error {
 			}
 			interrupted = append(interrupted, tr.Call)
 		}
-		apps, err := tx.Apps()
-		if err != nil || len(apps) > 0 {
-			return err
-		}
-		app, err := tx.CreateApp(DefaultAppName, now)
-		created = &app
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("bootstrap store: %w", err)
 	}
 	for _, rec := range interrupted {
 		a.log.Warn("call interrupted by restart", "app_id", rec.SDKAppID, "call_id", rec.CallID)
+	}
+	return nil
+}
+
+// createDefaultApp makes the default app on an empty store and prints its
+// credentials once to cfg.Out. Run calls it after binding its listeners:
+// a start that fails on a port in use must not leave an app, or print a
+// key, for a server that never ran.
+func (a *Appliance) createDefaultApp() error {
+	var created *store.App
+	err := a.store.Update(func(tx *store.Tx) error {
+		apps, err := tx.Apps()
+		if err != nil || len(apps) > 0 {
+			return err
+		}
+		app, err := tx.CreateApp(DefaultAppName, a.cfg.Now())
+		created = &app
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create default app: %w", err)
 	}
 	if created != nil {
 		a.log.Info("default app created", "app_id", created.SDKAppID)
@@ -192,6 +209,11 @@ func (a *Appliance) DataDir() string { return a.cfg.DataDir }
 
 // Store is the appliance's open store (for in-process tests and tools).
 func (a *Appliance) Store() *store.Store { return a.store }
+
+// Ready is closed once Run has bound the HTTP listener and the control
+// socket and, on a first start, created the default app: from then on
+// requests are answered. It is never closed when Run fails before that.
+func (a *Appliance) Ready() <-chan struct{} { return a.ready }
 
 // Run serves until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish within ShutdownTimeout, and
@@ -213,6 +235,11 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	ctl, err := listenControl(filepath.Join(a.cfg.DataDir, ControlSocketName))
 	if err != nil {
 		ln.Close()
+		return err
+	}
+	if err := a.createDefaultApp(); err != nil {
+		ln.Close()
+		ctl.Close()
 		return err
 	}
 
@@ -258,6 +285,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 		return err
 	})
 	a.log.Info("callbox serving", "http", ln.Addr().String(), "data", a.cfg.DataDir, "version", a.cfg.Version)
+	close(a.ready)
 	return g.Wait()
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,43 +22,68 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
+// countApps reads how many apps st holds.
+func countApps(t *testing.T, st *store.Store) int {
+	t.Helper()
+	var apps []store.App
+	if err := st.View(func(tx *store.Tx) (err error) { apps, err = tx.Apps(); return err }); err != nil {
+		t.Fatal(err)
+	}
+	return len(apps)
+}
+
 func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	var out bytes.Buffer
-	a, err := appliance.New(appliance.Config{DataDir: dir, Out: &out, Now: func() time.Time { return t0 }})
+	cfg := testConfig(t, dir, nil)
+	cfg.Out, cfg.Now = &out, func() time.Time { return t0 }
+	a, err := appliance.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Nothing before Run has bound its listeners.
+	if n := countApps(t, a.Store()); n != 0 || out.Len() != 0 {
+		t.Fatalf("after New: %d apps, printed %q", n, out.String())
+	}
+	stop := runInBackground(t, a)
 	if !strings.Contains(out.String(), "SDKAppID:") || !strings.Contains(out.String(), "Key:") {
 		t.Fatalf("banner = %q", out.String())
 	}
-	// A call left live by a "crash" is closed on the next start.
-	err = a.Store().Update(func(tx *store.Tx) error {
+	if n := countApps(t, a.Store()); n != 1 {
+		t.Fatalf("%d apps after the first start", n)
+	}
+	stop()
+
+	// A call left live by a process that "crashed" after its last
+	// liveness mark at t0+30m is closed on the next start, by New.
+	st, err := appliance.OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = st.Update(func(tx *store.Tx) error {
 		return tx.PutCall(record.Call{SDKAppID: 1400000001, CallID: "c1", State: record.CallActive, StartAt: t0,
 			Participants: []record.Participant{{UserID: "a", Role: "caller", State: record.PartJoined}}})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.Store().Close()
+	crashed := t0.Add(30 * time.Minute)
+	if err := callstore.New(st, callstore.Options{Now: func() time.Time { return crashed }}).MarkAlive(); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
 
 	out.Reset()
-	a, err = appliance.New(appliance.Config{DataDir: dir, Out: &out, Now: func() time.Time { return t0.Add(time.Hour) }})
+	cfg = testConfig(t, dir, nil)
+	cfg.Out, cfg.Now = &out, func() time.Time { return t0.Add(time.Hour) }
+	a, err = appliance.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Store().Close()
-	if out.Len() != 0 {
-		t.Fatalf("second start printed %q", out.String())
-	}
 	a.Store().View(func(tx *store.Tx) error {
-		apps, _ := tx.Apps()
-		if len(apps) != 1 {
-			t.Errorf("%d apps after two starts", len(apps))
-		}
 		rec, err := tx.Call(1400000001, "c1")
-		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.EndAt.Equal(t0.Add(time.Hour)) {
-			t.Errorf("left-over call = %+v, %v", rec, err)
+		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.EndAt.Equal(crashed) {
+			t.Errorf("left-over call = %+v, %v; want interrupt at %v", rec, err, crashed)
 		}
 		out, _ := tx.Outbox(0, 0)
 		if len(out) != 1 || out[0].Command != "caller_call_interrupted" || !strings.Contains(string(out[0].Body), `"CallResult":"interrupt"`) {
@@ -65,6 +91,73 @@ func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 		}
 		return nil
 	})
+	runInBackground(t, a)
+	if out.Len() != 0 {
+		t.Fatalf("second start printed %q", out.String())
+	}
+	if n := countApps(t, a.Store()); n != 1 {
+		t.Errorf("%d apps after two starts", n)
+	}
+}
+
+// TestFailedStartCreatesNoApp: a serve that cannot bind its HTTP port or
+// its control socket fails without creating the default app or printing a
+// key (which would belong to a server that never ran).
+func TestFailedStartCreatesNoApp(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, dir string, cfg *appliance.Config)
+		want    string
+	}{
+		{"http port in use", func(t *testing.T, dir string, cfg *appliance.Config) {
+			cfg.HTTPListener.Close()
+			cfg.HTTPListener, cfg.HTTPAddr = nil, busy.Addr().String()
+		}, "listen http"},
+		{"control socket unusable", func(t *testing.T, dir string, cfg *appliance.Config) {
+			// A non-empty directory where the socket goes cannot be
+			// removed as a stale socket.
+			if err := os.MkdirAll(filepath.Join(dir, appliance.ControlSocketName, "x"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "control socket"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			var out bytes.Buffer
+			cfg := testConfig(t, dir, nil)
+			cfg.Out = &out
+			tc.prepare(t, dir, &cfg)
+			a, err := appliance.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Run(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Run = %v, want an error about %s", err, tc.want)
+			}
+			select {
+			case <-a.Ready():
+				t.Errorf("Ready closed although Run failed")
+			default:
+			}
+			if out.Len() != 0 {
+				t.Errorf("printed %q", out.String())
+			}
+			st, err := appliance.OpenStore(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			if n := countApps(t, st); n != 0 {
+				t.Errorf("%d apps after a failed start", n)
+			}
+		})
+	}
 }
 
 func TestRunServesHealthAndStops(t *testing.T) {
@@ -80,6 +173,7 @@ func TestRunServesHealthAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
+	waitReady(t, a, done)
 
 	resp, err := http.Get("http://" + ln.Addr().String() + "/healthz")
 	if err != nil {
@@ -132,9 +226,11 @@ func TestCrashedCallEndsAtLastMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := a.Store()
-	var apps []store.App
-	st.View(func(tx *store.Tx) (err error) { apps, err = tx.Apps(); return err })
-	app := apps[0].SDKAppID
+	created, err := st.CreateApp("crash", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := created.SDKAppID
 	now := t0
 	cs := callstore.New(st, callstore.Options{Now: func() time.Time { return now }})
 	engine := call.New(call.Config{})

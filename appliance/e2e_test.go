@@ -57,20 +57,11 @@ func startServer(t *testing.T, mod func(*appliance.Config)) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var app store.App
-	a.Store().View(func(tx *store.Tx) error {
-		apps, err := tx.Apps()
-		if err != nil || len(apps) != 1 {
-			t.Fatalf("apps: %v %v", apps, err)
-		}
-		app = apps[0]
-		return nil
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
-	s := &server{t: t, a: a, url: "ws://" + ln.Addr().String() + "/ws", app: app, ctx: ctx}
+	s := &server{t: t, a: a, url: "ws://" + ln.Addr().String() + "/ws", ctx: ctx}
 	s.close = sync.OnceFunc(func() {
 		stop()
 		if err := <-done; err != nil {
@@ -79,6 +70,16 @@ func startServer(t *testing.T, mod func(*appliance.Config)) *server {
 		cancel()
 	})
 	t.Cleanup(s.close)
+	// The default app exists once Run has bound its listeners.
+	waitReady(t, a, done)
+	a.Store().View(func(tx *store.Tx) error {
+		apps, err := tx.Apps()
+		if err != nil || len(apps) != 1 {
+			t.Fatalf("apps: %v %v", apps, err)
+		}
+		s.app = apps[0]
+		return nil
+	})
 	return s
 }
 

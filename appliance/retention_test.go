@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,24 +47,29 @@ func (l logEvents) waitFor(t *testing.T, msg string) map[string]any {
 	}
 }
 
-// testConfig is a loopback Config with dir and its logs going to events.
+// testConfig is a loopback Config with dir and its logs going to events
+// (nil: discarded).
 func testConfig(t *testing.T, dir string, events logEvents) appliance.Config {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return appliance.Config{DataDir: dir, HTTPListener: ln, RTCListenIP: "127.0.0.1",
-		Logger: slog.New(slog.NewJSONHandler(events, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	cfg := appliance.Config{DataDir: dir, HTTPListener: ln, RTCListenIP: "127.0.0.1"}
+	if events != nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(events, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return cfg
 }
 
-// runInBackground runs a until the test ends.
-func runInBackground(t *testing.T, a *appliance.Appliance) {
+// runInBackground runs a until the test ends or stop is called, and
+// returns once a is ready.
+func runInBackground(t *testing.T, a *appliance.Appliance) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -74,6 +80,21 @@ func runInBackground(t *testing.T, a *appliance.Appliance) {
 			t.Error("Run did not return after cancel")
 		}
 	})
+	t.Cleanup(stop)
+	waitReady(t, a, done)
+	return stop
+}
+
+// waitReady waits until a is ready, failing if Run (done) ends first.
+func waitReady(t *testing.T, a *appliance.Appliance, done <-chan error) {
+	t.Helper()
+	select {
+	case <-a.Ready():
+	case err := <-done:
+		t.Fatalf("Run ended before it was ready: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run not ready after 10 s")
+	}
 }
 
 func TestLooseDataDirIsReported(t *testing.T) {

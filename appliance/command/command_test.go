@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -306,6 +307,35 @@ func TestServe(t *testing.T) {
 		t.Fatalf("backup does not open: %v", err)
 	}
 	b.Close()
+}
+
+// TestServePortInUse: serve on a taken HTTP port fails, prints no default
+// app and leaves none in the store.
+func TestServePortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	r := run(t, dir, "serve", "--http", busy.Addr().String(), "--rtc-udp", "0", "--rtc-tcp", "0", "--turn-port", "0")
+	if !r.failed || !strings.Contains(r.err, "listen http") {
+		t.Fatalf("serve on a busy port: failed=%v %q", r.failed, r.err)
+	}
+	if r.out != "" {
+		t.Fatalf("serve printed %q", r.out)
+	}
+	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.View(func(tx *store.Tx) error {
+		if apps, _ := tx.Apps(); len(apps) != 0 {
+			t.Errorf("apps after a failed serve: %+v", apps)
+		}
+		return nil
+	})
 }
 
 // waitForLog reads JSON log lines until one has the message msg.
