@@ -131,7 +131,14 @@ func FuzzEngine(f *testing.F) {
 				}
 				continue
 			}
+			before := dumpEngine(e)
 			trs, tr, err := do(op)
+			if err != nil {
+				// A refused operation changes nothing.
+				if after := dumpEngine(e); after != before {
+					t.Fatalf("error %v changed the engine:\nbefore %s\nafter  %s", err, before, after)
+				}
+			}
 			if err != nil && !tr.IsZero() {
 				t.Fatalf("error %v with transition %+v", err, tr)
 			}
