@@ -20,6 +20,8 @@ import (
 // running: through the control socket of the running server, or directly
 // on the store file when none runs.
 type Admin interface {
+	// Health describes the running server; ErrNoServer when none runs.
+	Health(ctx context.Context) (Health, error)
 	CreateApp(ctx context.Context, name string) (store.App, error)
 	Apps(ctx context.Context) ([]store.App, error)
 	RotateKey(ctx context.Context, id uint32) (store.App, error)
@@ -66,6 +68,8 @@ type localAdmin struct {
 }
 
 func (l *localAdmin) Close() error { return l.st.Close() }
+
+func (l *localAdmin) Health(context.Context) (Health, error) { return Health{}, ErrNoServer }
 
 func (l *localAdmin) CreateApp(_ context.Context, name string) (store.App, error) {
 	return l.st.CreateApp(name, l.now())

@@ -81,7 +81,7 @@ type Config struct {
 	// keeps every record.
 	RecordRetention time.Duration
 
-	// Version, Commit identify the build in /healthz and logs.
+	// Version, Commit identify the build in `callbox status` and logs.
 	Version string
 	Commit  string
 

@@ -61,6 +61,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 			writeJSON(w, http.StatusOK, v)
 		})
 	}
+	handle("GET /health", func(r *http.Request) (any, error) { return a.health(), nil })
 	handle("GET /apps", func(r *http.Request) (any, error) { return local.Apps(r.Context()) })
 	handle("POST /apps", func(r *http.Request) (any, error) {
 		return local.CreateApp(r.Context(), r.URL.Query().Get("name"))
@@ -239,6 +240,10 @@ func trimSuffix(s, suffix string) string {
 }
 
 func (c *controlClient) Close() error { c.hc.CloseIdleConnections(); return nil }
+
+func (c *controlClient) Health(ctx context.Context) (h Health, err error) {
+	return h, c.do(ctx, "GET", "/health", nil, &h)
+}
 
 func (c *controlClient) CreateApp(ctx context.Context, name string) (app store.App, err error) {
 	return app, c.do(ctx, "POST", "/apps?name="+url.QueryEscape(name), nil, &app)

@@ -18,7 +18,17 @@ func (a *Appliance) routes() http.Handler {
 	return securityHeaders(mux)
 }
 
-type health struct {
+// handleHealth tells the world only that the server answers; the details
+// (version, uptime) are for the owner, on the control socket (GET /health).
+func (a *Appliance) handleHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, struct {
+		Status string `json:"status"`
+	}{"ok"})
+}
+
+// Health describes the running server: the control socket's GET /health
+// and `callbox status`.
+type Health struct {
 	Status    string  `json:"status"`
 	Version   string  `json:"version"`
 	Commit    string  `json:"commit,omitempty"`
@@ -27,15 +37,15 @@ type health struct {
 	StartedAt string  `json:"startedAt"`
 }
 
-func (a *Appliance) handleHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, health{
+func (a *Appliance) health() Health {
+	return Health{
 		Status:    "ok",
 		Version:   a.cfg.Version,
 		Commit:    a.cfg.Commit,
 		GoVersion: runtime.Version(),
 		Uptime:    a.cfg.Now().Sub(a.started).Round(time.Millisecond).Seconds(),
 		StartedAt: a.started.UTC().Format(time.RFC3339),
-	})
+	}
 }
 
 func securityHeaders(h http.Handler) http.Handler {

@@ -253,8 +253,17 @@ func TestServe(t *testing.T) {
 	var h map[string]any
 	json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
-	if h["status"] != "ok" || h["version"] == "" || h["uptime"] == nil {
-		t.Fatalf("healthz = %v", h)
+	if len(h) != 1 || h["status"] != "ok" {
+		t.Fatalf("healthz = %v, want only the status", h)
+	}
+	// The details are for the owner: `status` over the control socket.
+	var status appliance.Health
+	json.Unmarshal([]byte(mustRun(t, dir, "status", "--json")), &status)
+	if status.Status != "ok" || status.Version != "dev" || status.GoVersion == "" || status.StartedAt == "" {
+		t.Fatalf("status --json = %+v", status)
+	}
+	if out := mustRun(t, dir, "status"); !strings.Contains(out, "version: dev (commit unknown, go1.") || !strings.Contains(out, "(up ") {
+		t.Fatalf("status = %q", out)
 	}
 	// The server holds the store; the CLI goes through the control socket.
 	var apps []appJSON
@@ -286,6 +295,9 @@ func TestServe(t *testing.T) {
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("serve exited with %v", err)
+	}
+	if r := run(t, dir, "status"); !r.failed || !strings.Contains(r.err, "no callbox server is running") {
+		t.Fatalf("status with no server: failed=%v %q", r.failed, r.err)
 	}
 	// Closed cleanly: the store opens at once, and holds what was made.
 	st, err := store.Open(filepath.Join(dir, store.FileName), store.Options{})

@@ -45,6 +45,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 		},
 		Commands: []*cli.Command{
 			serveCommand(b),
+			statusCommand(),
 			appCommand(),
 			usersigCommand(),
 			callCommand(),
