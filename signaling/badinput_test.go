@@ -228,8 +228,11 @@ func TestSlowClient(t *testing.T) {
 // DeadAfter; one that does stays.
 func TestDeadConnection(t *testing.T) {
 	h := newHarness(t, func(c *signaling.Config) {
-		c.PingInterval = 30 * time.Millisecond
-		c.DeadAfter = 300 * time.Millisecond
+		// Transport timers run on the real clock. The reading client
+		// must answer a ping within DeadAfter even on a loaded 2-core
+		// machine: a 10x margin over the ping interval.
+		c.PingInterval = 150 * time.Millisecond
+		c.DeadAfter = 1500 * time.Millisecond
 	})
 	ctx := ctxT(t)
 	watcher := h.login("watcher", true) // reads, so it answers pings

@@ -256,7 +256,9 @@ func TestLogout(t *testing.T) {
 }
 
 func TestLoginTimeout(t *testing.T) {
-	h := newHarness(t, func(c *signaling.Config) { c.LoginTimeout = 100 * time.Millisecond })
+	// A real-clock transport timer: long enough that the presence reply
+	// below always comes first on a loaded machine.
+	h := newHarness(t, func(c *signaling.Config) { c.LoginTimeout = time.Second })
 	c := h.raw()
 	_, err := c.Presence(ctxT(t))
 	wantCode(t, err, signaling.CodeNotLoggedIn)
