@@ -113,7 +113,7 @@ func TestPruneCallsRemovesOnlyOldEndedRecords(t *testing.T) {
 			{"alice in the deleted app", store.CallFilter{SDKAppID: gone.SDKAppID, User: "alice"}, nil},
 			{"before the cutoff", store.CallFilter{Until: cutoff}, []string{"spans", "at-cutoff", "live-old"}},
 		}
-		s.View(func(tx *store.Tx) error {
+		must(t, s.View(func(tx *store.Tx) error {
 			for _, tc := range tests {
 				// Calls reads every index entry it walks: one left
 				// behind by a pruned record fails with ErrNotFound.
@@ -131,7 +131,7 @@ func TestPruneCallsRemovesOnlyOldEndedRecords(t *testing.T) {
 				t.Errorf("pruned record %s still reads back", oldIDs[len(oldIDs)-1])
 			}
 			return nil
-		})
+		}))
 	}
 	check(t, s)
 

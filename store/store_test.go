@@ -150,13 +150,13 @@ func TestAppsPersistAcrossReopen(t *testing.T) {
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("delete twice: got %v, want ErrNotFound", err)
 	}
-	s.View(func(tx *store.Tx) error {
+	must(t, s.View(func(tx *store.Tx) error {
 		all, err := tx.Apps()
 		if err != nil || len(all) != 19 {
 			t.Errorf("Apps() = %d, %v; want 19", len(all), err)
 		}
 		return nil
-	})
+	}))
 }
 
 func call(app uint32, id string, start time.Time, state string, users ...string) record.Call {
@@ -216,7 +216,7 @@ func TestCallIndexes(t *testing.T) {
 		{"limit", store.CallFilter{Limit: 2}, []string{"c4", "c3"}},
 		{"result", store.CallFilter{Result: record.ResultNormalEnd}, []string{"c2", "c1"}},
 	}
-	s.View(func(tx *store.Tx) error {
+	must(t, s.View(func(tx *store.Tx) error {
 		for _, tc := range tests {
 			got, err := tx.Calls(tc.f)
 			if err != nil {
@@ -232,7 +232,7 @@ func TestCallIndexes(t *testing.T) {
 			t.Errorf("live calls = %v, want c3 and c4", ids(live))
 		}
 		return nil
-	})
+	}))
 
 	// Live calls found after a reopen can be ended, durably.
 	s.Close()
@@ -242,7 +242,7 @@ func TestCallIndexes(t *testing.T) {
 	}
 	defer s.Close()
 	var closed []record.Call
-	s.Update(func(tx *store.Tx) error {
+	must(t, s.Update(func(tx *store.Tx) error {
 		if closed, err = tx.LiveCalls(); err != nil {
 			return err
 		}
@@ -254,11 +254,11 @@ func TestCallIndexes(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}))
 	if len(closed) != 2 {
 		t.Fatalf("ended %v, want 2 calls", ids(closed))
 	}
-	s.View(func(tx *store.Tx) error {
+	must(t, s.View(func(tx *store.Tx) error {
 		rec, err := tx.Call(1400000002, "c4")
 		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.Participants[0].Interrupted {
 			t.Errorf("c4 after restart = %+v, %v", rec, err)
@@ -270,7 +270,7 @@ func TestCallIndexes(t *testing.T) {
 			t.Errorf("missing call: %v", err)
 		}
 		return nil
-	})
+	}))
 }
 
 func equal(a, b []string) bool {
@@ -289,7 +289,7 @@ func TestOutboxSequenceSurvivesReopen(t *testing.T) {
 	s, path := openTemp(t)
 	appendN := func(n int) []uint64 {
 		var seqs []uint64
-		s.Update(func(tx *store.Tx) error {
+		must(t, s.Update(func(tx *store.Tx) error {
 			for range n {
 				seq, err := tx.AppendOutbox(store.OutboxEntry{SDKAppID: 1, Command: "caller_start_call", Body: []byte(`{}`)})
 				if err != nil {
@@ -298,11 +298,11 @@ func TestOutboxSequenceSurvivesReopen(t *testing.T) {
 				seqs = append(seqs, seq)
 			}
 			return nil
-		})
+		}))
 		return seqs
 	}
 	first := appendN(3)
-	s.Update(func(tx *store.Tx) error { return tx.DeleteOutbox(first[2]) })
+	must(t, s.Update(func(tx *store.Tx) error { return tx.DeleteOutbox(first[2]) }))
 	s.Close()
 	s, err := store.Open(path, store.Options{})
 	if err != nil {
@@ -313,13 +313,13 @@ func TestOutboxSequenceSurvivesReopen(t *testing.T) {
 	if second[0] <= first[2] {
 		t.Fatalf("sequence went back: %v then %v", first, second)
 	}
-	s.View(func(tx *store.Tx) error {
+	must(t, s.View(func(tx *store.Tx) error {
 		got, _ := tx.Outbox(first[0], 0)
 		if len(got) != 3 || got[0].Seq != first[1] || got[1].Seq != second[0] {
 			t.Errorf("outbox after %d = %+v", first[0], got)
 		}
 		return nil
-	})
+	}))
 }
 
 // A failed transaction leaves nothing behind: record and outbox go together.
@@ -338,7 +338,7 @@ func TestUpdateIsAtomic(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
-	s.View(func(tx *store.Tx) error {
+	must(t, s.View(func(tx *store.Tx) error {
 		if _, err := tx.Call(1, "c1"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("record survived a rolled-back transaction")
 		}
@@ -346,7 +346,7 @@ func TestUpdateIsAtomic(t *testing.T) {
 			t.Errorf("outbox survived a rolled-back transaction")
 		}
 		return nil
-	})
+	}))
 }
 
 func TestBackupIsAUsableDatabase(t *testing.T) {
@@ -381,17 +381,26 @@ func TestBackupIsAUsableDatabase(t *testing.T) {
 
 func TestSettings(t *testing.T) {
 	s, _ := openTemp(t)
-	s.Update(func(tx *store.Tx) error {
+	must(t, s.Update(func(tx *store.Tx) error {
 		if _, err := tx.Setting("turn_secret"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("missing setting: %v", err)
 		}
 		return tx.PutSetting("turn_secret", []byte("north"))
-	})
-	s.View(func(tx *store.Tx) error {
+	}))
+	must(t, s.View(func(tx *store.Tx) error {
 		v, err := tx.Setting("turn_secret")
 		if err != nil || string(v) != "north" {
 			t.Errorf("setting = %q, %v", v, err)
 		}
 		return nil
-	})
+	}))
+}
+
+// must fails the test on a store error: a View or Update whose error is
+// dropped would let a broken store pass.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
