@@ -347,14 +347,7 @@ func TestEndAll(t *testing.T) {
 	ctx := ctxT(t)
 	alice, bob := h.login("alice", false), h.login("bob", false)
 	carol, dave := h.login("carol", false), h.login("dave", false)
-	c1, err := alice.Call(ctx, "bob", client.Audio)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bob, client.EvInvited)
-	if _, err := bob.Accept(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	c1 := answered(t, alice, bob, "bob", client.Audio)
 	c2, err := carol.Call(ctx, "dave", client.Video)
 	if err != nil {
 		t.Fatal(err)

@@ -276,3 +276,19 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// answered has caller call callee (logged in as calleeID) and callee
+// accept; it returns the call.
+func answered(t *testing.T, caller, callee *client.Client, calleeID string, media int) client.CallReply {
+	t.Helper()
+	ctx := ctxT(t)
+	call, err := caller.Call(ctx, calleeID, media)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, callee, client.EvInvited)
+	if _, err := callee.Accept(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	return call
+}

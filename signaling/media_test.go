@@ -165,16 +165,8 @@ func TestReconnectGraceRealClock(t *testing.T) {
 		c.Now, c.Alarm = time.Now, nil
 		c.Engine.Grace = 200 * time.Millisecond
 	})
-	ctx := ctxT(t)
 	alice, bob := h.login("alice", false), h.login("bob", false)
-	call, err := alice.Call(ctx, "bob", client.Audio)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bob, client.EvInvited)
-	if _, err := bob.Accept(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	call := answered(t, alice, bob, "bob", client.Audio)
 	expect(t, alice, client.EvCallBegin)
 	bob.CloseNow()
 	wantSeq(t, "alice", alice, client.EvUserLeave, client.EvCallEnd)

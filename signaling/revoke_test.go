@@ -18,13 +18,7 @@ func TestRotateKeyRevokes(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := ctxT(t)
 	alice, bob := h.login("alice", false), h.login("bob", false)
-	if _, err := alice.Call(ctx, "bob", client.Audio); err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bob, client.EvInvited)
-	if _, err := bob.Accept(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	answered(t, alice, bob, "bob", client.Audio)
 	if err := h.st.Update(func(tx *store.Tx) error {
 		h.app.Key = store.NewKey()
 		return tx.PutApp(h.app)
@@ -60,14 +54,7 @@ func TestDeleteAppRevokes(t *testing.T) {
 	h := newHarness(t, nil)
 	ctx := ctxT(t)
 	alice, bob := h.login("alice", false), h.login("bob", false)
-	call, err := alice.Call(ctx, "bob", client.Audio)
-	if err != nil {
-		t.Fatal(err)
-	}
-	expect(t, bob, client.EvInvited)
-	if _, err := bob.Accept(ctx, ""); err != nil {
-		t.Fatal(err)
-	}
+	call := answered(t, alice, bob, "bob", client.Audio)
 	var before record.Call
 	if err := h.st.Update(func(tx *store.Tx) error {
 		var err error
