@@ -18,7 +18,9 @@ import (
 // (the requester's reply) and applies it (room joins/leaves, events). When
 // flush returns, everything queued before the call has been stored and
 // delivered. One fsync thus serves many concurrent requests, and nobody
-// hears of a change that is not on disk.
+// hears of a change that is not on disk, with one exception: a new call's
+// invitation goes out while its commit is in flight (stepStart). A batch
+// that cannot be stored is taken back whole (rollback).
 
 // commitItem is one queued transition.
 type commitItem struct {
