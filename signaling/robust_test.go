@@ -27,6 +27,12 @@ func TestShutdownExpiredCtx(t *testing.T) {
 	if err := conn.Write(ctxT(t), websocket.MessageText, []byte(`{"id":1,"type":"ping"}`)); err != nil {
 		t.Fatal(err)
 	}
+	// Its reply proves the server serves the session (a dial can return
+	// before the server has registered the connection); then it reads no
+	// more.
+	if _, _, err := conn.Read(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := h.srv.Shutdown(ctx); err == nil {
