@@ -73,7 +73,10 @@ func New(cfg Config) (*Appliance, error) {
 // port in use is reported before anything runs, then signaling over them.
 func (a *Appliance) build() error {
 	cfg := a.cfg
-	var err error
+	origins, err := originPatterns(cfg.AllowedOrigins)
+	if err != nil {
+		return err
+	}
 	a.sfu, err = sfu.New(sfu.Config{
 		UDPPort:         cfg.RTCUDPPort,
 		TCPPort:         cfg.RTCTCPPort,
@@ -97,13 +100,14 @@ func (a *Appliance) build() error {
 	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now})
 	a.callStore = cs
 	a.sig, err = signaling.New(signaling.Config{
-		Committer:  cs,
-		Keys:       cs.AppKey,
-		Rooms:      sfuRooms{a.sfu},
-		ICEServers: iceServers,
-		Now:        cfg.Now,
-		Logger:     a.log,
-		DevLogin:   cfg.Dev,
+		Committer:      cs,
+		Keys:           cs.AppKey,
+		Rooms:          sfuRooms{a.sfu},
+		ICEServers:     iceServers,
+		Now:            cfg.Now,
+		Logger:         a.log,
+		DevLogin:       cfg.Dev,
+		OriginPatterns: origins,
 	})
 	if err != nil {
 		return fmt.Errorf("start signaling: %w", err)

@@ -41,6 +41,15 @@ type Config struct {
 	HTTPListener net.Listener
 	// Dev allows sign-in without a UserSig in the web app (never in production).
 	Dev bool
+	// AllowedOrigins are the browser origins besides the server's own
+	// whose pages may open /ws, as the Origin header spells them
+	// ("https://app.example.com"; a leading "*." in the host allows its
+	// subdomains). See ParseOrigin.
+	AllowedOrigins []string
+	// AllowedHosts are the host names the HTTP server answers to besides
+	// IP literals, localhost and *.localhost; a request for any other Host
+	// gets 421 Misdirected Request (against DNS rebinding).
+	AllowedHosts []string
 	// ShutdownTimeout bounds the graceful shutdown after Run's context ends.
 	ShutdownTimeout time.Duration
 

@@ -15,7 +15,7 @@ func (a *Appliance) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /ws", a.sig)
 	mux.Handle("GET /", ui.New())
-	return securityHeaders(mux)
+	return securityHeaders(a.checkHost(mux))
 }
 
 // handleHealth tells the world only that the server answers; the details

@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
+	"github.com/urfave/cli/v2"
 
 	"callbox/appliance"
 	"callbox/signaling/call/record"
@@ -403,6 +405,81 @@ func TestParseRetention(t *testing.T) {
 			if err != nil || got != tc.want {
 				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
 			}
+		})
+	}
+}
+
+// serveConfigOf runs `callbox serve args...` up to the appliance.Config it
+// would start, without starting it.
+func serveConfigOf(t *testing.T, args ...string) (appliance.Config, error) {
+	t.Helper()
+	app := New(io.Discard, io.Discard, Build{})
+	var cfg appliance.Config
+	for _, cmd := range app.Commands {
+		if cmd.Name == "serve" {
+			cmd.Action = func(c *cli.Context) (err error) {
+				cfg, err = serveConfig(c, Build{})
+				return err
+			}
+		}
+	}
+	err := app.Run(append([]string{"callbox", "--data", t.TempDir(), "serve"}, args...))
+	return cfg, err
+}
+
+// TestServeFlagsReachConfig: the browser-facing and rate flags, and their
+// environment variables, end up in appliance.Config.
+func TestServeFlagsReachConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		check func(t *testing.T, cfg appliance.Config)
+		err   string
+	}{
+		{name: "defaults", check: func(t *testing.T, cfg appliance.Config) {
+			if cfg.AllowedOrigins != nil || cfg.AllowedHosts != nil {
+				t.Errorf("origins %q, hosts %q; want none", cfg.AllowedOrigins, cfg.AllowedHosts)
+			}
+		}},
+		{name: "origins and hosts", args: []string{"--allowed-origin", "https://app.example.com", "--allowed-origin", "http://localhost:3000",
+			"--allowed-host", "callbox.example.com", "--allowed-host", "callbox.internal."},
+			check: func(t *testing.T, cfg appliance.Config) {
+				if !slices.Equal(cfg.AllowedOrigins, []string{"https://app.example.com", "http://localhost:3000"}) {
+					t.Errorf("AllowedOrigins = %q", cfg.AllowedOrigins)
+				}
+				if !slices.Equal(cfg.AllowedHosts, []string{"callbox.example.com", "callbox.internal."}) {
+					t.Errorf("AllowedHosts = %q", cfg.AllowedHosts)
+				}
+			}},
+		{name: "origins and hosts from the environment",
+			env: map[string]string{"CALLBOX_ALLOWED_ORIGIN": "https://a.example.com,https://b.example.com", "CALLBOX_ALLOWED_HOST": "callbox.example.com"},
+			check: func(t *testing.T, cfg appliance.Config) {
+				if !slices.Equal(cfg.AllowedOrigins, []string{"https://a.example.com", "https://b.example.com"}) || !slices.Equal(cfg.AllowedHosts, []string{"callbox.example.com"}) {
+					t.Errorf("AllowedOrigins = %q, AllowedHosts = %q", cfg.AllowedOrigins, cfg.AllowedHosts)
+				}
+			}},
+		{name: "origin without scheme", args: []string{"--allowed-origin", "app.example.com"}, err: `invalid --allowed-origin "app.example.com"`},
+		{name: "origin with path", args: []string{"--allowed-origin", "https://app.example.com/app"}, err: "invalid --allowed-origin"},
+		{name: "host with port", args: []string{"--allowed-host", "callbox.example.com:8080"}, err: `invalid --allowed-host "callbox.example.com:8080"`},
+		{name: "host as URL", args: []string{"--allowed-host", "https://callbox.example.com"}, err: "invalid --allowed-host"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := serveConfigOf(t, tc.args...)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, cfg)
 		})
 	}
 }

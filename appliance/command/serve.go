@@ -24,6 +24,10 @@ func serveCommand(b Build) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "http", Value: appliance.DefaultHTTPAddr, EnvVars: []string{"CALLBOX_HTTP"}, Usage: "HTTP listen address"},
 			&cli.BoolFlag{Name: "dev", Usage: "development mode: sign in to the web app without a UserSig"},
+			&cli.StringSliceFlag{Name: "allowed-origin", EnvVars: []string{"CALLBOX_ALLOWED_ORIGIN"},
+				Usage: "origin of a web app besides this server's own whose pages may open /ws, like https://app.example.com (https://*.example.com: its subdomains); repeatable"},
+			&cli.StringSliceFlag{Name: "allowed-host", EnvVars: []string{"CALLBOX_ALLOWED_HOST"},
+				Usage: "host name clients reach this server by (IP addresses and localhost always work; any other Host gets 421); repeatable"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 			&cli.IntFlag{Name: "rtc-udp", Value: appliance.DefaultRTCUDPPort, Usage: "UDP port of all WebRTC media (ICE UDP mux)"},
@@ -39,30 +43,8 @@ func serveCommand(b Build) *cli.Command {
 				Usage: "keep call records this long after the call ended: days (90d) or a Go duration (36h); 0 = forever"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := noArgs(c); err != nil {
-				return err
-			}
-			logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+			cfg, err := serveConfig(c, b)
 			if err != nil {
-				return err
-			}
-			cfg := appliance.Config{
-				DataDir:      c.String("data"),
-				HTTPAddr:     c.String("http"),
-				Dev:          c.Bool("dev"),
-				RTCUDPPort:   c.Int("rtc-udp"),
-				RTCTCPPort:   c.Int("rtc-tcp"),
-				TURNDisabled: !c.Bool("turn"),
-				TURNPort:     c.Int("turn-port"),
-				TURNQuota:    c.Int("turn-quota"),
-				TURNExternal: c.String("turn-external"),
-				TURNSecret:   c.String("turn-secret"),
-				Version:      b.Version,
-				Commit:       b.Commit,
-				Logger:       logger,
-				Out:          c.App.Writer,
-			}
-			if err := serveFlags(c, &cfg); err != nil {
 				return err
 			}
 			app, err := appliance.New(cfg)
@@ -74,6 +56,34 @@ func serveCommand(b Build) *cli.Command {
 			return app.Run(ctx)
 		},
 	})
+}
+
+// serveConfig turns serve's flags into the appliance's Config.
+func serveConfig(c *cli.Context, b Build) (appliance.Config, error) {
+	if err := noArgs(c); err != nil {
+		return appliance.Config{}, err
+	}
+	logger, err := newLogger(c.App.ErrWriter, c.String("log-format"), c.String("log-level"))
+	if err != nil {
+		return appliance.Config{}, err
+	}
+	cfg := appliance.Config{
+		DataDir:      c.String("data"),
+		HTTPAddr:     c.String("http"),
+		Dev:          c.Bool("dev"),
+		RTCUDPPort:   c.Int("rtc-udp"),
+		RTCTCPPort:   c.Int("rtc-tcp"),
+		TURNDisabled: !c.Bool("turn"),
+		TURNPort:     c.Int("turn-port"),
+		TURNQuota:    c.Int("turn-quota"),
+		TURNExternal: c.String("turn-external"),
+		TURNSecret:   c.String("turn-secret"),
+		Version:      b.Version,
+		Commit:       b.Commit,
+		Logger:       logger,
+		Out:          c.App.Writer,
+	}
+	return cfg, serveFlags(c, &cfg)
 }
 
 // serveFlags validates the flags that need more than a type check.
@@ -105,6 +115,18 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 		}
 		cfg.PublicIPs = append(cfg.PublicIPs, ip.String())
 	}
+	for _, s := range c.StringSlice("allowed-origin") {
+		if _, err := appliance.ParseOrigin(s); err != nil {
+			return err
+		}
+		cfg.AllowedOrigins = append(cfg.AllowedOrigins, s)
+	}
+	for _, s := range c.StringSlice("allowed-host") {
+		if !validHostName(s) {
+			return fmt.Errorf("invalid --allowed-host %q: want a host name like callbox.example.com, without scheme or port", s)
+		}
+		cfg.AllowedHosts = append(cfg.AllowedHosts, s)
+	}
 	for _, s := range c.StringSlice("turn-allow-peer") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
@@ -125,6 +147,30 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 		}
 	}
 	return nil
+}
+
+// validHostName accepts a DNS name (letters, digits, '-', '_', dots; a
+// trailing dot is fine), or an IP address, which needs no flag but does
+// no harm.
+func validHostName(s string) bool {
+	if _, err := netip.ParseAddr(s); err == nil {
+		return true
+	}
+	name := strings.TrimSuffix(s, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseRetention reads --record-retention: whole days ("90d"), a Go
