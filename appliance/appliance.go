@@ -108,6 +108,8 @@ func (a *Appliance) build() error {
 		Logger:         a.log,
 		DevLogin:       cfg.Dev,
 		OriginPatterns: origins,
+		LoginRate:      cfg.LoginRate,
+		CallRate:       cfg.CallRate,
 	})
 	if err != nil {
 		return fmt.Errorf("start signaling: %w", err)

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"callbox/signaling"
 )
 
 // Defaults applied by Config.withDefaults.
@@ -83,6 +85,12 @@ type Config struct {
 	// else the HTTP listen host when it is specific, else the host's
 	// outbound address.
 	TURNHost string
+
+	// LoginRate limits login attempts per remote IP, CallRate call setups
+	// per app and user (signaling.Config, docs/protocol.md §1). Zero means
+	// signaling's default; a negative Burst turns the limit off.
+	LoginRate signaling.Rate
+	CallRate  signaling.Rate
 
 	// RecordRetention is how long a call record is kept after the call
 	// ended; older records are pruned at start and then hourly. Zero means

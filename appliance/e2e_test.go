@@ -20,6 +20,7 @@ import (
 
 	"callbox/appliance"
 	"callbox/sfu/sfuclient"
+	"callbox/signaling"
 	"callbox/signaling/call/record"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
@@ -526,6 +527,28 @@ func TestICEServersAgree(t *testing.T) {
 				t.Fatalf("login reply %+v\ncontrol socket %+v", viaLogin, viaControl)
 			}
 		})
+	}
+}
+
+// TestCallRateReachesSignaling: Config.CallRate (serve --call-rate) is the
+// limit signaling applies: with one setup an hour, a second call gets 4011.
+func TestCallRateReachesSignaling(t *testing.T) {
+	s := startServer(t, func(c *appliance.Config) {
+		c.TURNDisabled = true
+		c.CallRate = signaling.Rate{Burst: 1, Every: time.Hour}
+	})
+	alice := s.login("alice", sfuclient.Config{})
+	s.login("bob", sfuclient.Config{})
+	first, err := alice.sig.Call(s.ctx, "bob", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.sig.Hangup(s.ctx, first.CallID); err != nil {
+		t.Fatal(err)
+	}
+	var cerr *client.Error
+	if _, err := alice.sig.Call(s.ctx, "bob", 1); !errors.As(err, &cerr) || cerr.Code != signaling.CodeRateLimited {
+		t.Fatalf("second call within the hour: %v, want code %d", err, signaling.CodeRateLimited)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"callbox/appliance"
+	"callbox/signaling"
 	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
 	"callbox/store"
@@ -441,7 +442,32 @@ func TestServeFlagsReachConfig(t *testing.T) {
 			if cfg.AllowedOrigins != nil || cfg.AllowedHosts != nil {
 				t.Errorf("origins %q, hosts %q; want none", cfg.AllowedOrigins, cfg.AllowedHosts)
 			}
+			// The flags' defaults are signaling's limits, to the letter.
+			if cfg.LoginRate != signaling.DefaultLoginRate || cfg.CallRate != signaling.DefaultCallRate {
+				t.Errorf("LoginRate %+v, CallRate %+v; want signaling's defaults %+v, %+v",
+					cfg.LoginRate, cfg.CallRate, signaling.DefaultLoginRate, signaling.DefaultCallRate)
+			}
 		}},
+		{name: "rates", args: []string{"--login-rate", "120", "--call-rate", "6"}, check: func(t *testing.T, cfg appliance.Config) {
+			if want := (signaling.Rate{Burst: 120, Every: 500 * time.Millisecond}); cfg.LoginRate != want {
+				t.Errorf("LoginRate = %+v, want %+v", cfg.LoginRate, want)
+			}
+			if want := (signaling.Rate{Burst: 3, Every: 10 * time.Second}); cfg.CallRate != want {
+				t.Errorf("CallRate = %+v, want %+v", cfg.CallRate, want)
+			}
+		}},
+		{name: "one call a minute", args: []string{"--call-rate", "1"}, check: func(t *testing.T, cfg appliance.Config) {
+			if want := (signaling.Rate{Burst: 1, Every: time.Minute}); cfg.CallRate != want {
+				t.Errorf("CallRate = %+v, want %+v", cfg.CallRate, want)
+			}
+		}},
+		{name: "rates off", env: map[string]string{"CALLBOX_LOGIN_RATE": "0"}, args: []string{"--call-rate", "0"},
+			check: func(t *testing.T, cfg appliance.Config) {
+				if cfg.LoginRate.Burst >= 0 || cfg.CallRate.Burst >= 0 {
+					t.Errorf("LoginRate %+v, CallRate %+v; want both off (negative Burst)", cfg.LoginRate, cfg.CallRate)
+				}
+			}},
+		{name: "negative rate", args: []string{"--call-rate", "-1"}, err: "invalid --call-rate -1"},
 		{name: "origins and hosts", args: []string{"--allowed-origin", "https://app.example.com", "--allowed-origin", "http://localhost:3000",
 			"--allowed-host", "callbox.example.com", "--allowed-host", "callbox.internal."},
 			check: func(t *testing.T, cfg appliance.Config) {

@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"callbox/appliance"
+	"callbox/signaling"
 	"callbox/turn"
 )
 
@@ -28,6 +29,11 @@ func serveCommand(b Build) *cli.Command {
 				Usage: "origin of a web app besides this server's own whose pages may open /ws, like https://app.example.com (https://*.example.com: its subdomains); repeatable"},
 			&cli.StringSliceFlag{Name: "allowed-host", EnvVars: []string{"CALLBOX_ALLOWED_HOST"},
 				Usage: "host name clients reach this server by (IP addresses and localhost always work; any other Host gets 421); repeatable"},
+			// The rate defaults are signaling's, per minute: 60 and 20.
+			&cli.IntFlag{Name: "login-rate", Value: int(time.Minute / signaling.DefaultLoginRate.Every), EnvVars: []string{"CALLBOX_LOGIN_RATE"},
+				Usage: "login attempts per minute from one IP address, as many at once (0 = no limit)"},
+			&cli.IntFlag{Name: "call-rate", Value: int(time.Minute / signaling.DefaultCallRate.Every), EnvVars: []string{"CALLBOX_CALL_RATE"},
+				Usage: "call setups per minute by one user, half as many at once (0 = no limit)"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 			&cli.IntFlag{Name: "rtc-udp", Value: appliance.DefaultRTCUDPPort, Usage: "UDP port of all WebRTC media (ICE UDP mux)"},
@@ -98,6 +104,25 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 	}{{"rtc-udp", cfg.RTCUDPPort, false}, {"rtc-tcp", cfg.RTCTCPPort, true}, {"turn-port", cfg.TURNPort, false}} {
 		if (p.value < 0 || p.value > 65535) && !(p.off && p.value == -1) {
 			return fmt.Errorf("invalid --%s %d: want a port from 1 to 65535 (0 = any free port)", p.name, p.value)
+		}
+	}
+	for _, r := range []struct {
+		name string
+		dst  *signaling.Rate
+		// burst is how many at once for n per minute.
+		burst func(n int) int
+	}{
+		{"login-rate", &cfg.LoginRate, func(n int) int { return n }},
+		{"call-rate", &cfg.CallRate, func(n int) int { return max(n/2, 1) }},
+	} {
+		n := c.Int(r.name)
+		switch {
+		case n < 0:
+			return fmt.Errorf("invalid --%s %d: want a number per minute (0 = no limit)", r.name, n)
+		case n == 0:
+			*r.dst = signaling.Rate{Burst: -1}
+		default:
+			*r.dst = signaling.Rate{Burst: r.burst(n), Every: time.Minute / time.Duration(n)}
 		}
 	}
 	retention, err := parseRetention(c.String("record-retention"))
