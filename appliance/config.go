@@ -1,7 +1,21 @@
 // Package appliance is callbox's composition root: it turns one explicit
-// Config into the running parts (store, HTTP server, control socket, and
-// later signaling, SFU and TURN), owns their goroutines and shuts them down
-// in reverse order. It wires packages together and reaches into none.
+// Config into a running server and owns its start and stop order.
+//
+// New opens and migrates the store (closing the calls a previous process
+// left live) and builds the SFU, the embedded TURN server (or an external
+// one's endpoint) and the signaling server, whose transitions the callstore
+// adapter commits. Run binds the HTTP listener and the control socket,
+// creates the default app on a first start, owns every goroutine (HTTP,
+// control socket, signaling, SFU, TURN, record pruning, liveness marks) and
+// shuts them down in reverse order under one deadline, live calls first.
+// It owns the public HTTP routes and their Host check, the browser origins
+// allowed to signaling, the control socket and the Admin interface the CLI
+// uses with or without a running server, the TURN secret and the ICE
+// server lists handed out, and call record retention. TLS/ACME and a
+// metrics registry (DESIGN.md) are not built yet.
+//
+// It wires packages together and must not reach into their internals: call
+// rules stay in signaling/call, media in sfu and turn, the schema in store.
 package appliance
 
 import (

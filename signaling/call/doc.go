@@ -1,16 +1,22 @@
 // Package call is callbox's call engine: one state machine per call
 // (ringing, accept, reject, busy, timeout, cancel, hang-up, midway invite,
-// media switch, kick-out, reconnect grace) following
-// /work/shared/spec/call-semantics.md §4 and the binding decisions of §7.
+// media switch, kick-out, reconnect grace) following the project spec
+// spec/call-semantics.md (cited as "call-semantics §N" in this package):
+// the scenarios of §4 and the binding decisions of §7.
 //
-// The engine owns the live call records and nothing else. It is pure and
-// deterministic: no goroutines, no I/O, no clock (every operation takes
-// now), no locks (the signaling server calls it under its own mutex). Each
-// operation returns a Transition: the call record after the change, the
-// client events to deliver and the webhook outbox entries. The caller
-// persists record and hooks in one store transaction, then delivers the
-// events. Timers are data: NextDeadline says when to call Expire. Ended
-// calls are forgotten once the Transition that ends them is returned.
+// The engine owns the live calls (their records, of package record), the
+// user-to-call index that the busy rule reads and who is online. It is
+// pure and deterministic: no goroutines, no I/O, no clock (every operation
+// takes now), no locks (the signaling server calls it under its own
+// mutex). Each operation returns a Transition: the call record after the
+// change, the client events to deliver and the webhook outbox entries. The
+// caller persists record and hooks in one store transaction, then delivers
+// the events; Checkpoint and Undo take back the changes of a batch that
+// could not be stored. Timers are data: NextDeadline says when to call
+// Expire. An ended call leaves the engine with the Transition that
+// ends it; only a tombstone (its participants) stays for tombstoneTTL, so
+// that a late answer gets ErrNotRinging rather than ErrNoCall. Interrupt
+// is the restart rule for calls a previous process left live.
 //
 // It must not sleep, touch sockets or the store, or know about media.
 //
