@@ -468,6 +468,7 @@ func TestServeFlagsReachConfig(t *testing.T) {
 				}
 			}},
 		{name: "negative rate", args: []string{"--call-rate", "-1"}, err: "invalid --call-rate -1"},
+		{name: "rate beyond the clock", args: []string{"--login-rate", "100000000000"}, err: "invalid --login-rate 100000000000"},
 		{name: "origins and hosts", args: []string{"--allowed-origin", "https://app.example.com", "--allowed-origin", "http://localhost:3000",
 			"--allowed-host", "callbox.example.com", "--allowed-host", "callbox.internal."},
 			check: func(t *testing.T, cfg appliance.Config) {

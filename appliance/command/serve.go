@@ -117,8 +117,8 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 	} {
 		n := c.Int(r.name)
 		switch {
-		case n < 0:
-			return fmt.Errorf("invalid --%s %d: want a number per minute (0 = no limit)", r.name, n)
+		case n < 0 || n > 1_000_000:
+			return fmt.Errorf("invalid --%s %d: want a number per minute up to 1000000 (0 = no limit)", r.name, n)
 		case n == 0:
 			*r.dst = signaling.Rate{Burst: -1}
 		default:
