@@ -91,8 +91,10 @@ type Config struct {
 	Logger *slog.Logger
 	// DevLogin accepts a login without a UserSig (callbox serve --dev).
 	DevLogin bool
-	// OriginPatterns are extra allowed browser origins (host[:port]
-	// patterns as in path.Match); the request's own host is always allowed.
+	// OriginPatterns are extra allowed browser origins, as coder/websocket
+	// matches them: "host[:port]" or "scheme://host[:port]" patterns (as
+	// in path.Match; with a scheme, scheme and port must match too). The
+	// request's own host is always allowed.
 	OriginPatterns []string
 
 	// OnCommit, when set, is told the size and store time of every batch
