@@ -1,5 +1,5 @@
 // Package embed holds callbox's static files, compiled into the binary:
-// the web app (and later the admin console and the browser SDK). It only
+// the web app (and later the admin console) and the browser SDK. It only
 // embeds; ui/ serves.
 package embed
 
@@ -11,11 +11,20 @@ import (
 //go:embed all:web
 var files embed.FS
 
+//go:embed sdk
+var sdk embed.FS
+
 // Web is the web app's file tree, rooted at its index.html.
-func Web() fs.FS {
-	sub, err := fs.Sub(files, "web")
+func Web() fs.FS { return sub(files, "web") }
+
+// SDK is the browser SDK's tree (docs/sdk.md): parts/*.js, the fragments
+// of /sdk/trtc-calling.js, and trtc-calling.mjs.
+func SDK() fs.FS { return sub(sdk, "sdk") }
+
+func sub(f embed.FS, dir string) fs.FS {
+	s, err := fs.Sub(f, dir)
 	if err != nil {
 		panic(err) // the directory is compiled in; this cannot fail
 	}
-	return sub
+	return s
 }
