@@ -15,8 +15,6 @@ import (
 
 	"callbox/sfu"
 	"callbox/sfu/sfuclient"
-
-	"github.com/pion/rtp"
 )
 
 // logBuf collects the server's log for assertions; safe after the test ends.
@@ -118,6 +116,9 @@ func (e *env) publishAV(c *client) (audio, video *sfuclient.Track) {
 	return a, v[0]
 }
 
+// pumpLevel is the RFC 6464 audio level pump sends with every audio packet.
+const pumpLevel = 30
+
 // pump writes packets to the tracks every 5 ms until ctx ends. The payload
 // names the sender, track and sequence number so receivers can check it.
 func pump(ctx context.Context, wg *sync.WaitGroup, who string, tracks map[string]*sfuclient.Track) {
@@ -133,7 +134,7 @@ func pump(ctx context.Context, wg *sync.WaitGroup, who string, tracks map[string
 			case <-tick.C:
 			}
 			for kind, t := range tracks {
-				_ = t.Write(seq, uint32(seq)*960, payloadFor(who, kind, seq), 30)
+				_ = t.Write(seq, uint32(seq)*960, payloadFor(who, kind, seq), pumpLevel)
 			}
 		}
 	}()
@@ -143,63 +144,30 @@ func payloadFor(who, kind string, seq uint16) []byte {
 	return []byte(fmt.Sprintf("%s/%s/%d/%s", who, kind, seq, strings.Repeat("x", int(seq%200))))
 }
 
-// received reads a remote track in its own goroutine, checking payloads.
-type received struct {
-	mu     sync.Mutex
-	seqs   map[uint16]bool
-	bad    int
-	notify chan struct{}
-}
-
-func (e *env) readRemote(r *sfuclient.Remote, wg *sync.WaitGroup) *received {
-	rc := &received{seqs: make(map[uint16]bool), notify: make(chan struct{}, 1)}
+// readRemote reads a remote track of c on its own goroutine (owned by wg)
+// into a StreamCheck (sfuclient/check.go) of pump's payloads; set adjusts
+// the check before the first packet.
+func (e *env) readRemote(c *client, r *sfuclient.Remote, wg *sync.WaitGroup, set ...func(*sfuclient.StreamCheck)) *sfuclient.StreamCheck {
+	chk := c.Check(r, sfuclient.Payloads(func(seq uint16) []byte { return payloadFor(r.Participant, r.Kind, seq) }))
+	for _, f := range set {
+		f(chk)
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		var p rtp.Packet
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := r.Track.Read(buf)
-			if err != nil {
-				return
-			}
-			if p.Unmarshal(buf[:n]) != nil {
-				continue
-			}
-			rc.mu.Lock()
-			if !bytes.Equal(p.Payload, payloadFor(r.Participant, r.Kind, p.SequenceNumber)) {
-				rc.bad++
-			} else {
-				rc.seqs[p.SequenceNumber] = true
-			}
-			rc.mu.Unlock()
-			select {
-			case rc.notify <- struct{}{}:
-			default:
-			}
-		}
+		// It ends when the PC closes; a failed check stops it and Wait
+		// reports it.
+		_ = chk.Read(e.ctx, r.Track, 0)
 	}()
-	return rc
+	return chk
 }
 
-// waitCount waits until n intact packets arrived.
-func (e *env) waitCount(rc *received, n int, what string) {
+// waitStream waits until the first n sequence numbers of the stream are
+// settled and fails the test if they are not delivered as sent.
+func (e *env) waitStream(chk *sfuclient.StreamCheck, n int, what string) {
 	e.t.Helper()
-	for {
-		rc.mu.Lock()
-		got, bad := len(rc.seqs), rc.bad
-		rc.mu.Unlock()
-		if bad > 0 {
-			e.t.Fatalf("%s: %d packets with wrong payload", what, bad)
-		}
-		if got >= n {
-			return
-		}
-		select {
-		case <-rc.notify:
-		case <-e.ctx.Done():
-			e.t.Fatalf("%s: %d of %d packets before the deadline", what, got, n)
-		}
+	if err := chk.Wait(e.ctx, n); err != nil {
+		e.t.Fatalf("%s: %v", what, err)
 	}
 }
 

@@ -51,7 +51,7 @@ func TestNoLeaks(t *testing.T) {
 	var wg sync.WaitGroup
 	pump(pctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
 	r := e.waitRemotes(b, "alice/video")["alice/video"]
-	e.waitCount(e.readRemote(r, &wg), 20, "bob<-alice video")
+	e.waitStream(e.readRemote(b, r, &wg), 50, "bob<-alice video")
 
 	// bob leaves first (subscriber side), then Close takes alice.
 	b.peer.Leave()
@@ -102,8 +102,8 @@ func TestBadInput(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	rc := e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg)
-	e.waitCount(rc, 10, "before")
+	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg)
+	e.waitStream(rc, 50, "before")
 
 	m, err := e.s.Join("bad", "mallory", func(json.RawMessage) {})
 	if err != nil {
@@ -170,15 +170,12 @@ func TestBadInput(t *testing.T) {
 			}
 		}
 	}
-	// The same at the ICE-TCP port.
-	if tc, err := net.Dial("tcp", e.s.TCPAddr()); err == nil {
-		_, _ = tc.Write([]byte{0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
-		tc.Close()
-	}
-	rc.mu.Lock()
-	n := len(rc.seqs)
-	rc.mu.Unlock()
-	e.waitCount(rc, n+50, "after garbage")
+	// The same at the ICE-TCP port, which the server always opens here
+	// (TCPPort 0: an ephemeral port on 127.0.0.1), so the dial must work;
+	// the server must count the connection as junk.
+	sendJunkTCP(t, e.s.TCPAddr(), []byte{0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20})
+	waitDroppedTCP(e.ctx, t, e.s, 1)
+	e.waitStream(rc, rc.Span()+50, "after garbage")
 	if !strings.Contains(e.log.String(), "candidate refused") {
 		t.Errorf("refused candidates not logged")
 	}
@@ -200,10 +197,10 @@ func TestRestart(t *testing.T) {
 	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
 	pump(ctx, &wg, "bob", map[string]*sfuclient.Track{"audio": ba, "video": bv})
-	rc := e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg)
-	up := e.readRemote(e.waitRemotes(a, "bob/video")["bob/video"], &wg)
-	e.waitCount(rc, 20, "before restart")
-	e.waitCount(up, 20, "before restart (bob's upstream)")
+	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg)
+	up := e.readRemote(a, e.waitRemotes(a, "bob/video")["bob/video"], &wg)
+	e.waitStream(rc, 50, "before restart")
+	e.waitStream(up, 50, "before restart (bob's upstream)")
 
 	ufrag := func(sdp string) string {
 		i := strings.Index(sdp, "a=ice-ufrag:")
@@ -228,12 +225,6 @@ func TestRestart(t *testing.T) {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	rc.mu.Lock()
-	n := len(rc.seqs)
-	rc.mu.Unlock()
-	e.waitCount(rc, n+50, "after restart")
-	up.mu.Lock()
-	n = len(up.seqs)
-	up.mu.Unlock()
-	e.waitCount(up, n+50, "after restart (bob's upstream)")
+	e.waitStream(rc, rc.Span()+50, "after restart")
+	e.waitStream(up, up.Span()+50, "after restart (bob's upstream)")
 }

@@ -27,11 +27,12 @@ func TestOneToOne(t *testing.T) {
 
 	atB := e.waitRemotes(b, "alice/audio", "alice/video")
 	atA := e.waitRemotes(a, "bob/audio", "bob/video")
-	for what, r := range map[string]*sfuclient.Remote{
-		"bob<-alice audio": atB["alice/audio"], "bob<-alice video": atB["alice/video"],
-		"alice<-bob audio": atA["bob/audio"], "alice<-bob video": atA["bob/video"],
-	} {
-		e.waitCount(e.readRemote(r, &wg), 100, what)
+	streams := map[string]*sfuclient.StreamCheck{
+		"bob<-alice audio": e.readRemote(b, atB["alice/audio"], &wg), "bob<-alice video": e.readRemote(b, atB["alice/video"], &wg),
+		"alice<-bob audio": e.readRemote(a, atA["bob/audio"], &wg), "alice<-bob video": e.readRemote(a, atA["bob/video"], &wg),
+	}
+	for what, chk := range streams {
+		e.waitStream(chk, 200, what)
 	}
 	// The tracks message maps every transceiver's mid to its publisher.
 	checked := 0
@@ -74,6 +75,7 @@ func TestFourParty(t *testing.T) {
 		a, v := e.publishAV(cs[n])
 		pump(ctx, &wg, n, map[string]*sfuclient.Track{"audio": a, "video": v})
 	}
+	streams := map[string]*sfuclient.StreamCheck{}
 	for _, n := range names {
 		var want []string
 		for _, o := range names {
@@ -82,8 +84,11 @@ func TestFourParty(t *testing.T) {
 			}
 		}
 		for k, r := range e.waitRemotes(cs[n], want...) {
-			e.waitCount(e.readRemote(r, &wg), 30, n+"<-"+k)
+			streams[n+"<-"+k] = e.readRemote(cs[n], r, &wg)
 		}
+	}
+	for what, chk := range streams {
+		e.waitStream(chk, 100, what)
 	}
 	if st := e.s.Stats(); st.Peers != 4 || st.Tracks != 8 {
 		t.Errorf("stats = %+v", st)
@@ -128,7 +133,7 @@ func TestAllInterfacesWithPublicIP(t *testing.T) {
 	var wg sync.WaitGroup
 	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	e.waitCount(e.readRemote(e.waitRemotes(b, "alice/video")["alice/video"], &wg), 50, "bob<-alice video")
+	e.waitStream(e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg), 100, "bob<-alice video")
 	if _, err := sfu.New(sfu.Config{ListenIP: "nonsense"}); err == nil {
 		t.Error("bad listen ip accepted")
 	}
@@ -159,19 +164,21 @@ func TestVideoCodecs(t *testing.T) {
 	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"video": h264[0]})
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"video": vp9[0]})
-	got := map[string]bool{}
+	got := map[string]*sfuclient.StreamCheck{}
 	for len(got) < 2 {
 		select {
 		case r := <-b.Remotes():
-			got[r.Track.Codec().MimeType] = true
-			e.waitCount(e.readRemote(r, &wg), 20, "bob<-alice "+r.Track.Codec().MimeType)
+			got[r.Track.Codec().MimeType] = e.readRemote(b, r, &wg)
 		case err := <-b.Errors():
 			t.Fatal(err)
 		case <-e.ctx.Done():
-			t.Fatalf("codecs received: %v", got)
+			t.Fatalf("codecs received: %v", keys(got))
 		}
 	}
-	if !got[webrtc.MimeTypeH264] || !got[webrtc.MimeTypeVP9] {
-		t.Errorf("codecs received: %v", got)
+	if got[webrtc.MimeTypeH264] == nil || got[webrtc.MimeTypeVP9] == nil {
+		t.Fatalf("codecs received: %v", keys(got))
+	}
+	for mime, chk := range got {
+		e.waitStream(chk, 100, "bob<-alice "+mime)
 	}
 }

@@ -80,6 +80,11 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		payload []byte
 	}
 	recv := make(chan got, 4096)
+	// The stream bob receives is checked as any other (sfuclient/check.go):
+	// its sequence numbers run on across switches, so it has no gap, no
+	// reordering and no more loss than the default; each payload is one
+	// alice sent, and within a layer's run the SFU's sequence offset holds.
+	chk := b.Check(r, simulcastPayloads(sizes))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -88,6 +93,7 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 			if err != nil {
 				return
 			}
+			chk.Add(p.SequenceNumber, p.Payload)
 			select {
 			case recv <- got{p.SequenceNumber, p.Payload}:
 			default:
@@ -146,4 +152,43 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLayer("q", false)
+	e.waitStream(chk, chk.Span(), "bob<-alice video")
+}
+
+// simulcastPayloads checks that each packet bob receives is a vp8Payload
+// alice sent (its layer and sequence number read from it), and that the
+// SFU's sequence offset (alice's number minus bob's) stays the same within
+// a layer's run: it changes only at a switch, which begins on a keyframe.
+func simulcastPayloads(sizes map[string][2]int) func(uint16, []byte) error {
+	offsets := map[string]uint16{} // by layer, for its current run
+	return func(seq uint16, p []byte) error {
+		if len(p) < 4 {
+			return fmt.Errorf("short payload %x", p)
+		}
+		key, text := p[1]&0x01 == 0, p[4:]
+		if key {
+			if len(p) < 11 {
+				return fmt.Errorf("short keyframe %x", p)
+			}
+			text = p[11:]
+		}
+		var rid string
+		var in uint16
+		if _, err := fmt.Sscanf(string(text), "layer=%s seq=%d ", &rid, &in); err != nil {
+			return fmt.Errorf("payload %.40q: %v", p, err)
+		}
+		sz, ok := sizes[rid]
+		if !ok {
+			return fmt.Errorf("unknown layer %q", rid)
+		}
+		if want := vp8Payload(rid, in, key, sz[0], sz[1]); !bytes.Equal(p, want) {
+			return fmt.Errorf("payload %.40q, want %.40q", p, want)
+		}
+		off, seen := offsets[rid]
+		if seen && off != in-seq && !key {
+			return fmt.Errorf("layer %s seq %d arrives as %d: offset %d, was %d in this run", rid, in, seq, in-seq, off)
+		}
+		offsets[rid] = in - seq
+		return nil
+	}
 }

@@ -68,6 +68,7 @@ type Client struct {
 	remotes  chan *Remote
 	errs     chan error
 	muxes    []ice.UDPMux
+	nacks    *nackLog // the NACKs the client sent; nil with NoNACK
 	conns    []net.PacketConn
 	wg       sync.WaitGroup
 	cancel   context.CancelFunc
@@ -87,6 +88,9 @@ func New(cfg Config) (*Client, error) {
 		remotes: make(chan *Remote, 64),
 		errs:    make(chan error, 16),
 		byMsid:  make(map[string]string),
+	}
+	if !cfg.NoNACK {
+		c.nacks = newNACKLog()
 	}
 	var err error
 	if c.Pub, err = c.newPC(cfg, 0, cfg.DropSentEvery); err != nil {
@@ -118,6 +122,7 @@ func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerCo
 	}
 	reg := &interceptor.Registry{}
 	if !cfg.NoNACK {
+		reg.Add(c.nacks) // first: it must see the generator's NACKs (StreamCheck)
 		if err := webrtc.ConfigureNack(me, reg); err != nil {
 			return nil, err
 		}
