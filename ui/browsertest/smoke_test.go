@@ -2,6 +2,7 @@ package browsertest_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image/png"
 	"os"
@@ -77,6 +78,25 @@ func TestBrowserLogsInOverWebSocket(t *testing.T) {
 				t.Errorf("iceServers %+v do not name %s", r.Data.ICEServers, env.ServerIP())
 			}
 		})
+	}
+}
+
+// Two browsers of one test share no storage: each is its own browser
+// context.
+func TestBrowsersAreIsolated(t *testing.T) {
+	t.Parallel()
+	env := browsertest.Start(t, nil)
+	alice := env.Browser(t, "alice")
+	bob := env.Browser(t, "bob")
+	for _, tab := range []context.Context{alice, bob} {
+		browsertest.Do(t, tab, chromedp.Navigate(env.BaseURL()+"/healthz"))
+	}
+	browsertest.Eval[chromedp.Void](t, alice, `localStorage.setItem("who", "alice"); document.cookie = "who=alice"`)
+	if got := browsertest.Eval[string](t, bob, `localStorage.getItem("who") + " " + document.cookie`); got != "null " {
+		t.Errorf("bob sees %q, want nothing of alice's", got)
+	}
+	if got := browsertest.Eval[string](t, alice, `localStorage.getItem("who") + " " + document.cookie`); got != "alice who=alice" {
+		t.Errorf("alice sees %q, want her own storage", got)
 	}
 }
 

@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,7 +115,7 @@ func Do(t *testing.T, ctx context.Context, actions ...chromedp.Action[chromedp.V
 	ctx, cancel := context.WithTimeout(ctx, actionTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		t.Fatalf("browser: %v", err)
+		t.Fatalf("browser: %v", timeoutErr(err))
 	}
 }
 
@@ -127,7 +128,7 @@ func Eval[T any](t *testing.T, ctx context.Context, js string) T {
 	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 	if err != nil {
-		t.Fatalf("eval %s: %v", abbrev(js), err)
+		t.Fatalf("eval %s: %v", abbrev(js), timeoutErr(err))
 	}
 	return v
 }
@@ -179,6 +180,14 @@ func saveScreenshot(t *testing.T, ctx context.Context, name string) (string, err
 	file := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name() + "-" + name + ".png")
 	path := filepath.Join(dir, file)
 	return path, os.WriteFile(path, png, 0o644)
+}
+
+// timeoutErr says which limit a deadline error is.
+func timeoutErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no result within %v (%w)", actionTimeout, err)
+	}
+	return err
 }
 
 // abbrev shortens a script for a failure message.
