@@ -18,6 +18,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(browsertest.Main(m)) }
 
+// aliceAt starts a server and opens alice's browser at path on it.
+func aliceAt(t *testing.T, path string) (*browsertest.Env, context.Context) {
+	t.Helper()
+	env := browsertest.Start(t, nil)
+	alice := env.Browser(t, "alice")
+	browsertest.Do(t, alice, chromedp.Navigate(env.BaseURL()+path))
+	return env, alice
+}
+
 // loginJS defines login(sdkappid, userID, userSig) in the page: it opens a
 // WebSocket to the page's own /ws, sends a login (docs/protocol.md §4.1)
 // and resolves with the reply.
@@ -46,9 +55,7 @@ type loginReply struct {
 // A page served by the real server logs in over the server's /ws.
 func TestBrowserLogsInOverWebSocket(t *testing.T) {
 	t.Parallel()
-	env := browsertest.Start(t, nil)
-	alice := env.Browser(t, "alice")
-	browsertest.Do(t, alice, chromedp.Navigate(env.BaseURL()+"/"))
+	env, alice := aliceAt(t, "/")
 	browsertest.Eval[chromedp.Void](t, alice, loginJS)
 	app := env.App()
 	tests := []struct {
@@ -103,19 +110,11 @@ func TestBrowsersAreIsolated(t *testing.T) {
 // ConsoleErrors sees what a page logs as an error, and only that.
 func TestConsoleErrors(t *testing.T) {
 	t.Parallel()
-	env := browsertest.Start(t, nil)
-	alice := env.Browser(t, "alice")
-	browsertest.Do(t, alice, chromedp.Navigate(env.BaseURL()+"/healthz"))
+	_, alice := aliceAt(t, "/healthz")
 	browsertest.Eval[chromedp.Void](t, alice, `console.log("fine"); console.error("boom", 42)`)
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Contains(browsertest.ConsoleErrors(alice), "boom 42") {
-		if time.Now().After(deadline) {
-			t.Fatalf("console errors %q, want \"boom 42\"", browsertest.ConsoleErrors(alice))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if errs := browsertest.ConsoleErrors(alice); slices.Contains(errs, "fine") {
-		t.Errorf("console errors %q hold a console.log", errs)
+	errs := browsertest.ConsoleErrors(alice)
+	if !slices.Contains(errs, "boom 42") || slices.Contains(errs, "fine") {
+		t.Errorf("console errors %q, want \"boom 42\" and no console.log", errs)
 	}
 }
 
@@ -150,9 +149,7 @@ type gathered struct {
 // address: what it needs to reach the SFU, which loopback alone does not give.
 func TestBrowserGathersCandidateInNamespace(t *testing.T) {
 	t.Parallel()
-	env := browsertest.Start(t, nil)
-	alice := env.Browser(t, "alice")
-	browsertest.Do(t, alice, chromedp.Navigate(env.BaseURL()+"/"))
+	env, alice := aliceAt(t, "/")
 	r := browsertest.Eval[gathered](t, alice, gatherJS)
 	if r.VideoTracks != 1 || r.VideoState != "live" {
 		t.Errorf("getUserMedia: %d video tracks, state %q; want 1 live", r.VideoTracks, r.VideoState)
@@ -184,9 +181,7 @@ const showCameraJS = `(async () => {
 // on it.
 func TestScreenshot(t *testing.T) {
 	t.Parallel()
-	env := browsertest.Start(t, nil)
-	alice := env.Browser(t, "alice")
-	browsertest.Do(t, alice, chromedp.Navigate(env.BaseURL()+"/"))
+	_, alice := aliceAt(t, "/")
 	browsertest.Eval[chromedp.Void](t, alice, showCameraJS)
 	browsertest.WaitFor(t, alice, `document.getElementById("camera").videoWidth > 0`, 5*time.Second)
 	path := browsertest.Screenshot(t, alice, "camera")

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +19,6 @@ const actionTimeout = 15 * time.Second
 // pollInterval is how often WaitFor evaluates its condition. A timer, not
 // requestAnimationFrame: a tab of a headless browser may not be painted.
 const pollInterval = 50 * time.Millisecond
-
-// tab records the console of one Browser tab.
-type tab struct {
-	mu   sync.Mutex
-	msgs []chromedp.ConsoleMessage
-}
-
-type tabKey struct{}
 
 // Browser opens a tab in a new browser context of the binary's Chromium,
 // starting it on first use, and closes it when t ends. The tab is blank;
@@ -44,20 +35,12 @@ func (e *Env) Browser(t *testing.T, name string) context.Context {
 		cancel()
 		t.Fatalf("open a tab for %s: %v", name, err)
 	}
-	tb := &tab{}
-	messages := chromedp.Console(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for m, err := range messages {
-			if err != nil {
-				return // the tab closed
-			}
-			tb.mu.Lock()
-			tb.msgs = append(tb.msgs, m)
-			tb.mu.Unlock()
-		}
-	})
-	ctx = context.WithValue(ctx, tabKey{}, tb)
+	con, err := watchConsole(ctx)
+	if err != nil {
+		cancel()
+		t.Fatalf("watch the console of %s: %v", name, err)
+	}
+	ctx = context.WithValue(ctx, consoleKey{}, con)
 	t.Cleanup(func() {
 		if t.Failed() && os.Getenv(screenshotsEnv) != "" {
 			if path, err := saveScreenshot(t, ctx, name+"-failed"); err != nil {
@@ -66,47 +49,22 @@ func (e *Env) Browser(t *testing.T, name string) context.Context {
 				t.Logf("%s: screenshot after failure: %s", name, path)
 			}
 		}
+		settle(ctx)
+		con.catchUp() // what the page did last counts too
 		cancel()
-		wg.Wait()
-		tb.report(t, name)
+		con.wait()
+		con.report(t, name)
 	})
 	return ctx
 }
 
-// report fails t for each exception of the tab, and after a failure logs
-// the whole console.
-func (tb *tab) report(t *testing.T, name string) {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	for _, m := range tb.msgs {
-		if m.IsException() {
-			t.Errorf("%s: uncaught in the page: %s (%s:%d)", name, m.Text, m.URL, m.Line+1)
-		}
-	}
-	if t.Failed() {
-		for _, m := range tb.msgs {
-			t.Logf("%s console: %s", name, m)
-		}
-	}
-}
-
-// ConsoleErrors returns what the tab's pages logged as errors so far:
-// console.error calls, exceptions and the browser's own error entries
-// (a failed request, a refused WebSocket).
-func ConsoleErrors(ctx context.Context) []string {
-	tb, _ := ctx.Value(tabKey{}).(*tab)
-	if tb == nil {
-		return nil
-	}
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	var errs []string
-	for _, m := range tb.msgs {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			errs = append(errs, m.Text)
-		}
-	}
-	return errs
+// settle gives the page 50 ms to run what it queued: an unhandled
+// rejection, for one, is reported by a task of its own after the Eval that
+// caused it returned.
+func settle(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`new Promise((r) => setTimeout(r, 50))`, chromedp.EvalAwaitPromise))
 }
 
 // Do runs actions in the tab and fails t on error.
