@@ -227,7 +227,11 @@ class TRTCCalling {
       if (!ref || ref.group) throw new CallError(code, req + ': only in a 1:1 call');
       await this.link.request(req, { callID: ref.callID });
     } catch (e) {
-      const err = e.code === code ? e : new CallError(code, req + ': ' + e.message);
+      let err = e;
+      if (e.code !== code) { // the server's reason (70001, 4005, ...) stays in cause
+        err = new CallError(code, req + ': ' + e.message + ' (' + e.code + ')');
+        err.cause = e;
+      }
       this._error(code, err.message);
       throw err;
     }
