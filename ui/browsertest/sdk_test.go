@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -481,5 +482,47 @@ func TestSDKCallScenarios(t *testing.T) {
 		if r != (result{Invited: "onInvited", Same: true, User: "vera"}) {
 			t.Errorf("classic script: %+v", r)
 		}
+	})
+
+	t.Run("ICE restart on a live connection", func(t *testing.T) {
+		ada, ben := login(t, env, "ada", false), login(t, env, "ben", true)
+		call(t, ada, ben, 2)
+		ada.checkVideoPlays(t)
+		ufrag := `['sub', 'pub'].map((pc) => trtcCalling._call.media[pc].remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]).join()`
+		before := browsertest.Eval[string](t, ada.ctx, ufrag)
+		// What the SDK does when a PC's ICE fails: the signaling answers
+		// its ping, so only the media path is restarted.
+		ada.run(t, `trtcCalling.iceTrouble()`)
+		browsertest.WaitFor(t, ada.ctx, fmt.Sprintf(`%s.split(',').every((u, i) => u !== %q.split(',')[i])`, ufrag, before), 10*time.Second)
+		waitFrames(t, ada, framesNow(t, ada))
+		waitFrames(t, ben, framesNow(t, ben))
+		ada.noEvent(t, "onReconnecting")
+		hangupBoth(t, ada, ben)
+	})
+
+	t.Run("group call", func(t *testing.T) {
+		wendy := login(t, env, "wendy", false)
+		xavier, yara := login(t, env, "xavier", true), login(t, env, "yara", true)
+		wendy.run(t, `trtcCalling.groupCall({userIDList: ['xavier', 'yara'], type: 2})`)
+		for _, u := range []*tab{xavier, yara} {
+			u.waitEvent(t, "onInvited", `d.sponsor === 'wendy' && d.isFromGroup`)
+			wendy.waitEvent(t, "onUserEnter", fmt.Sprintf(`d.userID === %q`, u.name))
+		}
+		// Each page shows the two others: its tracks are told apart by mid.
+		for _, u := range []*tab{wendy, xavier, yara} {
+			browsertest.WaitFor(t, u.ctx, `(() => { const vs = [...document.querySelectorAll('#remote video')];
+				return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.5); })()`, 20*time.Second)
+			users := browsertest.Eval[[]string](t, u.ctx, `[...trtcCalling._call.media._remote.keys()].sort()`)
+			if len(users) != 2 || slices.Contains(users, u.name) {
+				t.Errorf("%s receives %v", u.name, users)
+			}
+		}
+		browsertest.Screenshot(t, wendy.ctx, "wendy-group")
+		xavier.run(t, `trtcCalling.hangup()`)
+		wendy.waitEvent(t, "onUserLeave", `d.userID === 'xavier'`)
+		// Xavier's tracks leave wendy's page (his view stays for the app to stop).
+		browsertest.WaitFor(t, wendy.ctx, `((r) => !r || !r.audio && !r.video)(trtcCalling._call.media._remote.get('xavier'))`, 10*time.Second)
+		wendy.noEvent(t, "onCallEnd") // two are still in the call
+		hangupBoth(t, wendy, yara)
 	})
 }
