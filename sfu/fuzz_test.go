@@ -1,26 +1,41 @@
 package sfu
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
 // FuzzForward feeds arbitrary datagrams to the forwarding function (the
-// publisher controls every byte of them): no panic, and what reaches a
-// subscriber is a well-formed RTP packet.
+// publisher controls every byte of them). No panic; forward passes on
+// exactly the datagrams whose RTP header parses and that carry a payload
+// once the padding is off (RFC 3550 §5.1: the last octet counts the padding,
+// itself included; forward takes 0 as none); what reaches the subscriber is
+// that payload, byte for byte, under the subscriber's SSRC and payload type,
+// with the sequence number and timestamp mapped by the down track's offsets
+// (set as after a layer switch, so the mapping wraps), marker and CSRCs
+// kept, no extension and no padding; and a NACK for it gets the same packet
+// from the ring.
 func FuzzForward(f *testing.F) {
 	f.Add(testPacket(1))
 	f.Add([]byte{0x80, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42})
-	f.Add([]byte{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xff})             // padding larger than payload
-	f.Add([]byte{0x90, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xbe, 0xde, 0, 9}) // extension longer than packet
+	f.Add([]byte{0xa0, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xff})                         // padding larger than payload
+	f.Add([]byte{0xa0, 0xe0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 42, 0xfc, 'a', 0, 0, 3})           // marker, payload, 3 bytes of padding
+	f.Add([]byte{0x82, 0x60, 0, 3, 0, 0, 0, 3, 0, 0, 0, 42, 0, 0, 0, 7, 0, 0, 0, 8, 0xfc}) // two CSRCs
+	f.Add([]byte{0x90, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 42, 0xbe, 0xde, 0, 9})             // extension longer than packet
 	// One track per codec, reused across inputs (state carries over, as
 	// on a real stream).
 	type fz struct {
 		l  *layer
+		d  *downTrack
 		ws []*fakeWriter
 	}
 	var tracks []fz
@@ -31,27 +46,72 @@ func FuzzForward(f *testing.F) {
 		if mime == webrtc.MimeTypeOpus {
 			l.t.kind, l.t.levelID = webrtc.RTPCodecTypeAudio, 1
 		}
-		tracks = append(tracks, fz{l, ws})
+		d := (*l.t.downs.Load())[0]
+		d.seqOff, d.tsOff = 0x8003, 0x12345678
+		tracks = append(tracks, fz{l, d, ws})
 	}
 	buf := make([]byte, ringSlot)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
+		pkt = pkt[:min(len(pkt), ringSlot)] // layer.run reads at most this
+		var in rtp.Header
+		want, ok := rtpPayload(pkt, &in)
 		for _, x := range tracks {
-			before := x.ws[0].packets
+			mime, w := x.l.t.codec.MimeType, x.ws[0]
+			before := w.packets
 			var h rtp.Header
 			x.l.forward(append([]byte(nil), pkt...), &h, 1)
-			if x.ws[0].packets > before {
-				var p rtp.Packet
-				if err := p.Unmarshal(x.ws[0].buf[:h.MarshalSize()]); err != nil {
-					t.Fatalf("%s: forwarded header does not parse: %v", x.l.t.codec.MimeType, err)
-				}
+			if sent := w.packets - before; sent != 0 && sent != 1 || (sent == 1) != ok {
+				t.Fatalf("%s: %d packets forwarded; header parses and payload left: %v", mime, sent, ok)
 			}
-			(*x.l.t.downs.Load())[0].resend(h.SequenceNumber, buf, &h)
+			if !ok {
+				continue
+			}
+			out := append([]byte(nil), w.buf[:w.n]...)
+			var p rtp.Packet
+			if err := p.Unmarshal(out); err != nil {
+				t.Fatalf("%s: forwarded packet does not parse: %v", mime, err)
+			}
+			x.d.mu.Lock()
+			seqOff, tsOff := x.d.seqOff, x.d.tsOff
+			x.d.mu.Unlock()
+			if p.Version != in.Version || p.SSRC != 1000 || p.PayloadType != 96 || p.Marker != in.Marker ||
+				p.SequenceNumber != in.SequenceNumber-seqOff || p.Timestamp != in.Timestamp-tsOff ||
+				p.Extension || p.Padding || !slices.Equal(p.CSRC, in.CSRC) || !bytes.Equal(p.Payload, want) {
+				t.Fatalf("%s: forwarded %+v payload %.32x\nfor %+v payload %.32x (offsets %d, %d)", mime, p.Header, p.Payload, in, want, seqOff, tsOff)
+			}
+			x.d.resend(p.SequenceNumber, buf, &h)
+			if w.packets != before+2 || !bytes.Equal(w.buf[:w.n], out) {
+				t.Fatalf("%s: resent %.48x (%d packets), forwarded %.48x", mime, w.buf[:w.n], w.packets-before, out)
+			}
 		}
 	})
 }
 
-// FuzzHandle sends arbitrary client messages to one peer: errors, never
-// a panic, and the peer stays usable.
+// rtpPayload is the reference for FuzzForward: the payload of an RTP
+// packet with its padding off, and whether the header parses and a payload
+// is left; it parses the header into h.
+func rtpPayload(pkt []byte, h *rtp.Header) ([]byte, bool) {
+	hl, err := h.Unmarshal(pkt)
+	if err != nil {
+		return nil, false
+	}
+	payload := pkt[hl:]
+	if h.Padding && len(payload) > 0 {
+		pad := int(payload[len(payload)-1])
+		if pad > len(payload) {
+			return nil, false
+		}
+		payload = payload[:len(payload)-pad]
+	}
+	return payload, len(payload) > 0
+}
+
+// FuzzHandle sends arbitrary client messages to one peer: errors, never a
+// panic, and the peer stays usable: after each input, a valid publish offer
+// (audio and video, as a browser makes it) gets its normal answer, a
+// publish-answer for the same media. An offer the input itself got accepted
+// is the client's own negotiation, which the valid offer may rightly clash
+// with: then the probe goes to a new peer.
 func FuzzHandle(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"publish-offer","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`,
@@ -64,19 +124,112 @@ func FuzzHandle(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	offer := browserOffer(f)
+	probe := mustJSON(sdpMsg{Type: msgPublishOffer, SDP: offer})
+	// The probe itself, and offers pion refuses only after entering
+	// have-remote-offer (sfu/peer.go checkOffer).
+	f.Add([]byte(probe))
+	for _, drop := range []string{"a=ice-ufrag:", "a=ice-pwd:", "a=fingerprint:", "a=mid:"} {
+		var keep []string
+		for _, l := range strings.SplitAfter(offer, "\n") {
+			if !strings.HasPrefix(l, drop) {
+				keep = append(keep, l)
+			}
+		}
+		f.Add([]byte(mustJSON(sdpMsg{Type: msgPublishOffer, SDP: strings.Join(keep, "")})))
+	}
 	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
 	if err != nil {
 		f.Fatal(err)
 	}
 	defer s.Close()
-	p, err := s.Join("fuzz", "f", func(json.RawMessage) {})
-	if err != nil {
-		f.Fatal(err)
+	answers := make(chan string, 16) // publish-answers; Handle sends its own before it returns
+	send := func(m json.RawMessage) {
+		var a sdpMsg
+		if json.Unmarshal(m, &a) == nil && a.Type == msgPublishAnswer {
+			select {
+			case answers <- a.SDP:
+			default:
+			}
+		}
 	}
+	peers := 0
+	join := func() *Peer {
+		peers++
+		p, err := s.Join("fuzz", fmt.Sprintf("f%d", peers), send)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return p
+	}
+	p := join()
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		err := p.Handle(msg)
 		if errors.Is(err, ErrPeerLeft) {
 			t.Fatal("peer left on bad input")
 		}
+		var m inMsg
+		if err == nil && json.Unmarshal(msg, &m) == nil && m.Type == msgPublishOffer {
+			p.Leave()
+			p = join()
+		}
+		for len(answers) > 0 {
+			<-answers
+		}
+		if perr := p.Handle(probe); perr != nil {
+			t.Fatalf("after %q (%v), a valid offer: %v", msg, err, perr)
+		}
+		select {
+		case a := <-answers:
+			if err := checkAnswer(offer, a); err != nil {
+				t.Fatalf("after %q: %v", msg, err)
+			}
+		default:
+			t.Fatalf("after %q: a valid offer got no publish-answer", msg)
+		}
 	})
+}
+
+// browserOffer is a publish offer of one Opus and one VP8 track from pion.
+func browserOffer(tb testing.TB) string {
+	tb.Helper()
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer pc.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	o, err := pc.CreateOffer(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o.SDP
+}
+
+// checkAnswer checks that answer accepts every medium of offer, by mid and
+// kind, to receive.
+func checkAnswer(offer, answer string) error {
+	var o, a sdp.SessionDescription
+	if err := o.UnmarshalString(offer); err != nil {
+		return err
+	}
+	if err := a.UnmarshalString(answer); err != nil {
+		return fmt.Errorf("answer does not parse: %w", err)
+	}
+	if len(a.MediaDescriptions) != len(o.MediaDescriptions) {
+		return fmt.Errorf("answer has %d media, offer %d", len(a.MediaDescriptions), len(o.MediaDescriptions))
+	}
+	for i, om := range o.MediaDescriptions {
+		am := a.MediaDescriptions[i]
+		omid, _ := om.Attribute("mid")
+		amid, _ := am.Attribute("mid")
+		if _, recv := am.Attribute("recvonly"); amid != omid || am.MediaName.Media != om.MediaName.Media || am.MediaName.Port.Value == 0 || !recv {
+			return fmt.Errorf("answer medium %d: %s mid %q port %d, want recvonly %s mid %q", i, am.MediaName.Media, amid, am.MediaName.Port.Value, om.MediaName.Media, omid)
+		}
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -164,6 +165,9 @@ func (p *Peer) publishOffer(sdp string) error {
 // is held from SetLocalDescription until the answer is out, so no
 // candidate of the new description can overtake it.
 func (p *Peer) answerLocked(sdp string) error {
+	if err := checkOffer(sdp); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
 	}
@@ -184,6 +188,44 @@ func (p *Peer) answerLocked(sdp string) error {
 		}
 	}
 	p.pendingPub = nil
+	return nil
+}
+
+// checkOffer refuses the publish offers pion refuses only after it has
+// entered have-remote-offer, which it cannot leave again (pion v4 takes no
+// rollback of a remote offer), so that every later offer of the client
+// would be refused too (FuzzHandle): a medium without a mid, and ICE
+// credentials or a DTLS fingerprint ("alg value") neither at session level
+// nor in every medium. Browsers put them in one place or the other.
+func checkOffer(offer string) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(offer); err != nil {
+		return err
+	}
+	for _, key := range []string{"ice-ufrag", "ice-pwd", "fingerprint"} {
+		var vals []string
+		if v, ok := d.Attribute(key); ok {
+			vals = append(vals, v)
+		} else {
+			for _, m := range d.MediaDescriptions {
+				v, _ := m.Attribute(key)
+				vals = append(vals, v)
+			}
+		}
+		if len(vals) == 0 {
+			return fmt.Errorf("no %s", key)
+		}
+		for _, v := range vals {
+			if v == "" || key == "fingerprint" && len(strings.Split(v, " ")) != 2 {
+				return fmt.Errorf("%s %.40q", key, v)
+			}
+		}
+	}
+	for i, m := range d.MediaDescriptions {
+		if mid, _ := m.Attribute("mid"); mid == "" {
+			return fmt.Errorf("medium %d has no mid", i)
+		}
+	}
 	return nil
 }
 
