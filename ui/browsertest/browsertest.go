@@ -82,13 +82,17 @@ func Start(t *testing.T, mod func(*appliance.Config)) *Env {
 	if err != nil {
 		t.Fatalf("listen on the host end: %v", err)
 	}
+	// The server's warnings go to the test log, but not pion's at
+	// shutdown (streams and candidates closing), which say nothing.
 	logs := &testWriter{t: t}
+	level := new(slog.LevelVar)
+	level.Set(slog.LevelWarn)
 	cfg := appliance.Config{
 		DataDir:      filepath.Join(t.TempDir(), "data"),
 		HTTPListener: ln,
 		HTTPAddr:     ln.Addr().String(),
 		RTCListenIP:  ns.hostIP.String(),
-		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -102,6 +106,7 @@ func Start(t *testing.T, mod func(*appliance.Config)) *Env {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	t.Cleanup(func() {
+		level.Set(slog.LevelError)
 		stop()
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
