@@ -80,17 +80,106 @@ func TestChannelData(t *testing.T) {
 	}
 }
 
+// magicCookie is STUN's fixed header word (RFC 5389 §6).
+const magicCookie = 0x2112A442
+
+// FuzzChannelMessages checks what the packet path reads of each datagram
+// against a decoding by hand from RFC 5389 §6, §15.2 and RFC 5766 §11 (pion
+// only walks the STUN attributes): parseChannelBind accepts exactly the
+// ChannelBind requests with a channel number pion accepts and an IPv4 peer
+// on a port, and returns that number, peer, transaction and client;
+// channelBindResponse knows exactly pion's two ChannelBind replies, which
+// is which, and their transaction; channelData takes exactly the frames
+// with a channel number and a length that fits, returns those bytes, and
+// frames them back the same. No datagram is both ChannelData and a
+// ChannelBind message.
 func FuzzChannelMessages(f *testing.F) {
 	f.Add(channelBindRequest(f, 0x4001, netip.MustParseAddrPort("203.0.113.9:6000")).Raw)
 	f.Add([]byte{0x40, 0x01, 0, 3, 'a', 'b', 'c', 0})
+	refusal, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodChannelBind, stun.ClassErrorResponse), stun.CodeForbidden)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(refusal.Raw)
 	client := netip.MustParseAddrPort("198.51.100.7:5000")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if cb, ok := parseChannelBind(b, client); ok && (cb.number < minChannel || !cb.peer.Addr().Is4()) {
-			t.Errorf("accepted %+v", cb)
+		cb, ok := parseChannelBind(b, client)
+		want, wantOK := channelBindByHand(b)
+		if ok != wantOK || ok && (cb.number != want.number || cb.peer != want.peer || cb.tx != want.tx || cb.client != client) {
+			t.Errorf("parseChannelBind = %+v, %v; by hand %+v, %v", cb, ok, want, wantOK)
 		}
-		channelBindResponse(b)
-		if _, data, ok := channelData(b); ok && len(data) > len(b)-channelHeaderSize {
-			t.Errorf("data longer than the datagram")
+
+		tx, success, respOK := channelBindResponse(b)
+		isSTUN := len(b) >= stunHeaderSize && binary.BigEndian.Uint32(b[4:8]) == magicCookie
+		typ := uint16(0)
+		if isSTUN {
+			typ = binary.BigEndian.Uint16(b)
+		}
+		wantOK = isSTUN && (typ == 0x0109 || typ == 0x0119)
+		if respOK != wantOK || respOK && (success != (typ == 0x0109) || !bytes.Equal(tx[:], b[8:20])) {
+			t.Errorf("channelBindResponse = %x %v %v; type %#04x, STUN %v", tx, success, respOK, typ, isSTUN)
+		}
+
+		num, data, ok := channelData(b)
+		wantOK = len(b) >= 4 && b[0]>>6 == 1 && binary.BigEndian.Uint16(b) <= 0x7fff &&
+			int(binary.BigEndian.Uint16(b[2:])) <= len(b)-4
+		if ok != wantOK {
+			t.Fatalf("channelData(%x) ok = %v, want %v", b, ok, wantOK)
+		}
+		if !ok {
+			return
+		}
+		if num != binary.BigEndian.Uint16(b) || !bytes.Equal(data, b[4:4+int(binary.BigEndian.Uint16(b[2:]))]) {
+			t.Errorf("channelData(%x) = %#04x %x", b, num, data)
+		}
+		frame := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, num), uint16(len(data)))
+		if n2, d2, ok2 := channelData(append(frame, data...)); !ok2 || n2 != num || !bytes.Equal(d2, data) {
+			t.Errorf("channelData of its own frame = %#04x %x %v", n2, d2, ok2)
+		}
+		if respOK || cb != (channelBind{}) {
+			t.Errorf("%x is both ChannelData and a ChannelBind message", b)
 		}
 	})
+}
+
+// channelBindByHand decodes a ChannelBind request as pion's server reads
+// it: a STUN message (pion walks the attributes) of type 0x0009 whose
+// CHANNEL-NUMBER (0x000C) is 4 bytes with a number in 0x4000-0x7FFF, and
+// whose XOR-PEER-ADDRESS (0x0012) holds an IPv4 address (family 1, or an
+// IPv4-mapped one of family 2) and a port other than 0, each XORed with
+// the magic cookie and transaction (RFC 5389 §15.2). Unlike the RFC, pion
+// reads the family as 16 bits (the reserved byte must be 0) and fills a
+// short address with zeros; the packet path must bind what pion binds.
+func channelBindByHand(b []byte) (channelBind, bool) {
+	m := &stun.Message{Raw: append([]byte(nil), b...)}
+	if len(b) < stunHeaderSize || binary.BigEndian.Uint16(b) != 0x0009 || m.Decode() != nil {
+		return channelBind{}, false
+	}
+	cn, err := m.Get(stun.AttrChannelNumber)
+	if err != nil || len(cn) != 4 {
+		return channelBind{}, false
+	}
+	num := binary.BigEndian.Uint16(cn)
+	pa, err := m.Get(stun.AttrXORPeerAddress)
+	if err != nil || num < 0x4000 || num > 0x7fff || len(pa) <= 4 {
+		return channelBind{}, false
+	}
+	ipLen := map[uint16]int{1: 4, 2: 16}[binary.BigEndian.Uint16(pa)]
+	if ipLen == 0 || len(pa)-4 > ipLen {
+		return channelBind{}, false
+	}
+	port := binary.BigEndian.Uint16(pa[2:]) ^ uint16(magicCookie>>16)
+	xor := append(binary.BigEndian.AppendUint32(nil, magicCookie), b[8:20]...) // cookie, then transaction
+	raw := make([]byte, ipLen)
+	for i, c := range pa[4:] {
+		raw[i] = c ^ xor[i]
+	}
+	ip, _ := netip.AddrFromSlice(raw)
+	if ip = ip.Unmap(); !ip.Is4() || port == 0 {
+		return channelBind{}, false
+	}
+	var cb channelBind
+	copy(cb.tx[:], b[8:20])
+	cb.number, cb.peer = num, netip.AddrPortFrom(ip, port)
+	return cb, true
 }
