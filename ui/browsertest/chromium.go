@@ -144,7 +144,7 @@ func startChromium(ns *netns) (context.Context, error) {
 		chromedp.ExecPath(launcher),
 		chromedp.UserDataDir(filepath.Join(dir, "profile")), // fresh per binary
 		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox, // as root, and ip netns exec is no sandbox host
+		chromedp.NoSandbox, // Chromium refuses its sandbox as root
 		chromedp.DisableGPU,
 		chromedp.Flag("use-fake-ui-for-media-stream", true),     // grant getUserMedia
 		chromedp.Flag("use-fake-device-for-media-stream", true), // test pattern and beep
