@@ -272,12 +272,31 @@ func (c *session) media(req Request) (any, error) {
 	}
 	p := s.peerOf(c.app, c.user, ids)
 	if p == nil {
+		if lateMedia(req.Data) {
+			return nil, nil // the room was just left; nothing to do
+		}
 		return nil, errorf(CodeNoMedia, "not in a media room")
 	}
 	if err := p.Handle(req.Data); err != nil {
 		return nil, &Error{Code: CodeBadRequest, Msg: "media: " + err.Error(), Err: err}
 	}
 	return nil, nil
+}
+
+// lateMedia reports whether a media message is one that may still be on
+// its way when the call ends under it (an answer to the SFU's last offer,
+// a trickled candidate, a mute or layer change): it is dropped quietly,
+// where a new publish or restart gets 4010 (docs/media.md).
+func lateMedia(data json.RawMessage) bool {
+	var m struct{ Type string }
+	if json.Unmarshal(data, &m) != nil {
+		return false
+	}
+	switch m.Type {
+	case "subscribe-answer", "candidate", "mute", "layer":
+		return true
+	}
+	return false
 }
 
 // setupAllowed applies the per-user call-setup rate (Config.CallRate): a

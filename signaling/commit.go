@@ -124,13 +124,26 @@ func (s *Server) persist(batch []commitItem) error {
 	return nil
 }
 
-// apply acts on a stored transition: media room leaves and joins, then the
-// events, each to its recipient's current session. Called under commitMu.
+// apply acts on a stored transition: media room joins, the events, each
+// to its recipient's current session, then room leaves. Leaves come last
+// because the SFU tells the remaining peers at once (tracks, a new
+// subscribe offer), and they should hear who left (onUserLeave, onCallEnd)
+// before they hear of its media going. Called under commitMu.
 func (s *Server) apply(tr call.Transition, noJoin string) {
 	if tr.IsZero() {
 		return
 	}
 	rec := tr.Call
+	if s.cfg.Rooms != nil {
+		for _, u := range tr.Joined {
+			if u != noJoin {
+				s.joinRoom(rec, u)
+			}
+		}
+	}
+	for _, ev := range tr.Events {
+		s.deliver(rec.SDKAppID, ev)
+	}
 	if s.cfg.Rooms != nil {
 		for _, u := range tr.Left {
 			k := peerKey{rec.SDKAppID, u, rec.CallID}
@@ -142,14 +155,6 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 				p.Leave()
 			}
 		}
-		for _, u := range tr.Joined {
-			if u != noJoin {
-				s.joinRoom(rec, u)
-			}
-		}
-	}
-	for _, ev := range tr.Events {
-		s.deliver(rec.SDKAppID, ev)
 	}
 }
 

@@ -57,11 +57,22 @@ func (p *ipPeer) Handle(msg json.RawMessage) error {
 	return nil
 }
 
+// Leave tells the room's other peers, as the SFU does (tracks, a new
+// subscribe offer), synchronously.
 func (p *ipPeer) Leave() {
 	p.r.mu.Lock()
-	defer p.r.mu.Unlock()
 	p.left = true
 	delete(p.r.peers, p)
+	var others []*ipPeer
+	for o := range p.r.peers {
+		if o.room == p.room {
+			others = append(others, o)
+		}
+	}
+	p.r.mu.Unlock()
+	for _, o := range others {
+		o.send(json.RawMessage(`{"type":"tracks","gone":"` + p.user + `"}`))
+	}
 }
 
 type ipServer struct {
@@ -394,5 +405,42 @@ func TestLogoutDuringCall(t *testing.T) {
 	}
 	if msgs := strings.Join(h.do(alice, `{"id":6,"type":"ping"}`), "\n"); !strings.Contains(msgs, "onCallEnd") {
 		t.Fatalf("peer got no onCallEnd: %s", msgs)
+	}
+}
+
+// TestLeaveOrdering: at a hang-up the others hear onUserLeave/onCallEnd
+// before the SFU's media messages about the leave, and a subscribe-answer
+// still on its way when the call ended is dropped quietly (not 4010).
+func TestLeaveOrdering(t *testing.T) {
+	h := newIP(t)
+	alice, bob, carol := h.session("alice"), h.session("bob"), h.session("carol")
+	h.reply(alice, 2, `{"id":2,"type":"groupCall","data":{"userIDList":["bob","carol"],"type":1}}`)
+	h.reply(bob, 2, `{"id":2,"type":"accept"}`)
+	h.reply(carol, 2, `{"id":2,"type":"accept"}`)
+	alice.q.take()
+	carol.q.take()
+	h.reply(bob, 3, `{"id":3,"type":"hangup"}`)
+	for name, c := range map[string]*session{"alice": alice, "carol": carol} {
+		items, _ := c.q.take()
+		leave, media := -1, -1
+		for i, b := range items {
+			switch {
+			case strings.Contains(string(b), `"event":"onUserLeave"`) && leave < 0:
+				leave = i
+			case strings.Contains(string(b), `"event":"media"`) && media < 0:
+				media = i
+			}
+		}
+		if leave < 0 || media < 0 || media < leave {
+			t.Fatalf("%s heard %q: want onUserLeave before the media message of the leave", name, items)
+		}
+	}
+	h.reply(alice, 3, `{"id":3,"type":"hangup"}`)
+	h.reply(carol, 3, `{"id":3,"type":"hangup"}`)
+	if r := h.reply(carol, 4, `{"id":4,"type":"media","data":{"type":"subscribe-answer","sdp":"v=0"}}`); !r.OK {
+		t.Fatalf("late subscribe-answer: %+v, want dropped quietly", r)
+	}
+	if r := h.reply(carol, 5, `{"id":5,"type":"media","data":{"type":"publish-offer","sdp":"v=0"}}`); r.Code != CodeNoMedia {
+		t.Fatalf("publish-offer out of a call: %+v, want 4010", r)
 	}
 }
