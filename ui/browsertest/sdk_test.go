@@ -183,8 +183,10 @@ func (u *tab) checkVideoPlays(t *testing.T) remoteVideo {
 	t.Helper()
 	browsertest.WaitFor(t, u.ctx, `(async () => { const r = await remoteVideo(); return r.width > 0 && r.frames > 10; })()`, 20*time.Second)
 	a := browsertest.Eval[remoteVideo](t, u.ctx, `remoteVideo()`)
+	// A loaded machine makes Chromium's encoder drop to a few frames a
+	// second: ask for progress, not for a rate.
 	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`(async () => { const r = await remoteVideo(); return r.frames >= %d && r.time > %f; })()`,
-		a.Frames+10, a.Time+0.5), 10*time.Second)
+		a.Frames+5, a.Time+0.5), 20*time.Second)
 	b := browsertest.Eval[remoteVideo](t, u.ctx, `remoteVideo()`)
 	if b.Received == 0 || float64(b.Lost) >= 0.01*float64(b.Received+b.Lost) {
 		t.Errorf("%s: %d video packets lost of %d", u.name, b.Lost, b.Received+b.Lost)
@@ -269,7 +271,7 @@ func framesNow(t *testing.T, u *tab) int {
 // waitFrames waits until u decoded more video frames than n.
 func waitFrames(t *testing.T, u *tab, n int) {
 	t.Helper()
-	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`remoteVideo().then((r) => r.frames > %d)`, n+10), 15*time.Second)
+	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`remoteVideo().then((r) => r.frames > %d)`, n+5), 20*time.Second)
 }
 
 // The call outcomes of spec call-semantics §4 as the SDK's events, each
