@@ -85,8 +85,10 @@ func TestFirstStartCreatesOneDefaultApp(t *testing.T) {
 		if err != nil || rec.State != record.CallEnded || rec.Result != record.ResultInterrupt || !rec.EndAt.Equal(crashed) {
 			t.Errorf("left-over call = %+v, %v; want interrupt at %v", rec, err, crashed)
 		}
+		// The per-event callback, then the call status callback.
 		out, _ := tx.Outbox(0, 0)
-		if len(out) != 1 || out[0].Command != "caller_call_interrupted" || !strings.Contains(string(out[0].Body), `"CallResult":"interrupt"`) {
+		if len(out) != 2 || out[0].Command != "caller_call_interrupted" || out[1].Command != "call_end" ||
+			!strings.Contains(string(out[0].Body), `"CallResult":"interrupt"`) || !strings.Contains(string(out[1].Body), `"CallResult":"interrupt"`) {
 			t.Errorf("outbox after restart = %+v", out)
 		}
 		return nil

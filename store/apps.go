@@ -73,6 +73,11 @@ func (t *Tx) DeleteApp(id uint32) error {
 			return fmt.Errorf("app %d: unlist live call: %w", id, err)
 		}
 	}
+	// Its webhook goes with it; queued events are dropped by the
+	// dispatcher, which finds no webhook for them.
+	if err := t.tx.Bucket(bucketWebhooks).Delete(appKey(id)); err != nil {
+		return fmt.Errorf("app %d: delete webhook: %w", id, err)
+	}
 	return b.Delete(appKey(id))
 }
 

@@ -4,22 +4,24 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
 // AppendOutbox queues a webhook event and returns its sequence number,
-// which is monotonic across the life of the file.
+// which is monotonic across the life of the file. An entry without an
+// EventID gets a new random one (a sequence number alone would repeat
+// after a restore from backup, and receivers drop duplicates by it).
 func (t *Tx) AppendOutbox(e OutboxEntry) (uint64, error) {
-	b := t.tx.Bucket(bucketOutbox)
-	seq, err := b.NextSequence()
+	seq, err := t.tx.Bucket(bucketOutbox).NextSequence()
 	if err != nil {
 		return 0, fmt.Errorf("append outbox: %w", err)
 	}
 	e.Seq = seq
-	v, err := json.Marshal(e)
-	if err != nil {
-		return 0, fmt.Errorf("append outbox: %w", err)
+	if e.EventID == "" {
+		e.EventID = uuid.NewString()
 	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
+	if err := t.putOutbox(e); err != nil {
 		return 0, fmt.Errorf("append outbox: %w", err)
 	}
 	return seq, nil
@@ -42,9 +44,18 @@ func (t *Tx) Outbox(after uint64, limit int) ([]OutboxEntry, error) {
 	return out, nil
 }
 
-// DeleteOutbox removes a delivered entry.
+// DeleteOutbox removes an entry; AckOutbox does the same without reading
+// the entry first.
 func (t *Tx) DeleteOutbox(seq uint64) error {
-	return t.tx.Bucket(bucketOutbox).Delete(binary.BigEndian.AppendUint64(nil, seq))
+	v := t.tx.Bucket(bucketOutbox).Get(binary.BigEndian.AppendUint64(nil, seq))
+	if v == nil {
+		return nil
+	}
+	var e struct{ SDKAppID uint32 }
+	if err := json.Unmarshal(v, &e); err != nil {
+		return fmt.Errorf("outbox %d: decode: %w", seq, err)
+	}
+	return t.AckOutbox(e.SDKAppID, seq)
 }
 
 // Setting returns a named setting, or ErrNotFound.

@@ -16,7 +16,8 @@ type App struct {
 // OutboxEntry is a webhook event waiting for delivery, written in the same
 // transaction as the call record change that caused it.
 type OutboxEntry struct {
-	Seq      uint64          `json:"Seq"` // assigned by the store, monotonic
+	Seq      uint64          `json:"Seq"`     // assigned by the store, monotonic
+	EventID  string          `json:"EventId"` // stable across retries; X-Callbox-Event-Id
 	SDKAppID uint32          `json:"SDKAppID"`
 	Command  string          `json:"Command"` // e.g. "caller_start_call"
 	Body     json.RawMessage `json:"Body"`

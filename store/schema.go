@@ -42,6 +42,7 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{2, "webhook config, outbox index by app, delivery log, dead letters", migrateWebhooks},
 }
 
 // SchemaVersion is the version this build writes.

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
+	"callbox/appliance/webhook"
 	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
@@ -90,6 +92,9 @@ func (c *CallStore) Commit(ctx context.Context, batch []call.Transition) error {
 			}
 			n++
 			hooks += len(tr.Hooks)
+			if tr.Ended() {
+				hooks += len(tr.Call.Participants) // status callbacks
+			}
 			if err := CommitTx(tx, tr, now); err != nil {
 				return err
 			}
@@ -177,12 +182,18 @@ func InterruptAt(rec record.Call, lastAlive time.Time, now time.Time) time.Time 
 }
 
 // CommitTx writes one transition in tx: its record and its webhook outbox
-// entries, never one without the other.
+// entries, never one without the other. A transition that ends its call
+// also queues the call status callbacks derived from the final record
+// (tencent-compat.md §3), after its per-event hooks.
 func CommitTx(tx *store.Tx, tr call.Transition, now time.Time) error {
 	if err := tx.PutCall(tr.Call); err != nil {
 		return err
 	}
-	for _, h := range tr.Hooks {
+	hooks := tr.Hooks
+	if tr.Ended() {
+		hooks = append(slices.Clip(hooks), webhook.StatusCallbacks(tr.Call)...)
+	}
+	for _, h := range hooks {
 		body, err := json.Marshal(h.Body)
 		if err != nil {
 			return fmt.Errorf("encode hook %s: %w", h.Command, err)
