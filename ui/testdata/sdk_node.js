@@ -65,6 +65,14 @@ function recorder(tc, names) {
   return got;
 }
 
+// start logs a new instance in as user, recording the events named.
+async function start(user, names) {
+  const tc = new T({ SDKAppID: 1, server: 'http://h' });
+  const got = recorder(tc, names || []);
+  await tc.login({ userID: user, userSig: 'good' });
+  return { tc, got, ws: sockets[sockets.length - 1] };
+}
+
 const tests = {
   'EVENT table and methods'() {
     assert.deepEqual({ ...T.EVENT }, {
@@ -109,9 +117,7 @@ const tests = {
   },
 
   async 'events are re-emitted; off and context work'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    await tc.login({ userID: 'alice', userSig: 'good' });
-    const ws = sockets[sockets.length - 1];
+    const { tc, ws } = await start('alice');
     const ctx = { seen: [] };
     function h(d) { this.seen.push(d.userID); }
     tc.on(T.EVENT.REJECT, h, ctx);
@@ -123,10 +129,7 @@ const tests = {
   },
 
   async 'reconnect: relogin, ringing invitation kept, no second INVITED'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    const got = recorder(tc, [T.EVENT.INVITED, 'onReconnecting', 'onReconnected']);
-    await tc.login({ userID: 'bob', userSig: 'good' });
-    const ws1 = sockets[sockets.length - 1];
+    const { tc, got, ws: ws1 } = await start('bob', [T.EVENT.INVITED, 'onReconnecting', 'onReconnected']);
     const inv = { sponsor: 'alice', userIDList: ['bob'], isFromGroup: false, inviteID: 'c1', inviteData: { version: 4, callType: 2, roomID: 5, callEnd: 0 } };
     ws1.event('onInvited', inv, 'c1');
     assert.equal(tc.getCallStatus(), 'calling');
@@ -148,9 +151,7 @@ const tests = {
   },
 
   async 'renewSig is used by the next login'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    const got = recorder(tc, ['onReconnected']);
-    await tc.login({ userID: 'carol', userSig: 'good' });
+    const { tc, got } = await start('carol', ['onReconnected']);
     const r = await tc.renewSig('fresh');
     assert.deepEqual(r, {});
     sockets[sockets.length - 1].drop(4004, 'keep-alive timeout');
@@ -160,10 +161,7 @@ const tests = {
   },
 
   async 'kick-out: no reconnect'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    const got = recorder(tc, [T.EVENT.KICKED_OUT, 'onDisconnected', 'onReconnecting']);
-    await tc.login({ userID: 'dave', userSig: 'good' });
-    const ws = sockets[sockets.length - 1];
+    const { tc, got, ws } = await start('dave', [T.EVENT.KICKED_OUT, 'onDisconnected', 'onReconnecting']);
     const n = sockets.length;
     ws.event('onKickedOut', {});
     ws.drop(4001, 'kicked out: logged in elsewhere');
@@ -174,9 +172,7 @@ const tests = {
   },
 
   async 'reconnect refused by the sig: onReconnectFailed'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    const got = recorder(tc, ['onReconnectFailed']);
-    await tc.login({ userID: 'erin', userSig: 'good' });
+    const { tc, got } = await start('erin', ['onReconnectFailed']);
     serve = (ws, m) => (m.type === 'login' ? ws.fail(m, 70001) : defaultServe(ws, m));
     sockets[sockets.length - 1].drop(1006);
     await until(() => got.length === 1, 'onReconnectFailed');
@@ -185,9 +181,7 @@ const tests = {
   },
 
   async 'no WebRTC: call rejects with 60006 and ERROR says so'() {
-    const tc = new T({ SDKAppID: 1, server: 'http://h' });
-    const errs = recorder(tc, [T.EVENT.ERROR]);
-    await tc.login({ userID: 'frank', userSig: 'good' });
+    const { tc, got: errs } = await start('frank', [T.EVENT.ERROR]);
     await assert.rejects(tc.call({ userID: 'bob', type: 2 }), (e) => e.code === 60006);
     assert.deepEqual(errs.map(([, d]) => d.code), [60006, 60006]); // at login, and at the call
     assert.equal(tc.getCallStatus(), 'idle');
