@@ -248,6 +248,11 @@ func TestSDKVideoCall(t *testing.T) {
 	}
 	t.Logf("alice's events: %v", alice.eventNames(t))
 	t.Logf("bob's events: %v", bob.eventNames(t))
+	for _, u := range []*tab{alice, bob} {
+		if errs := browsertest.ConsoleErrors(u.ctx); len(errs) > 0 {
+			t.Errorf("%s logged errors: %q", u.name, errs)
+		}
+	}
 }
 
 // hangupBoth ends the call from u and waits until the peer hears it.
