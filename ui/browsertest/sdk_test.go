@@ -397,7 +397,61 @@ func TestSDKCallScenarios(t *testing.T) {
 		}
 		// The fake microphone beeps: the SFU's volume reaches the app.
 		sam.waitEvent(t, "onUserVoiceVolume", `d.volumeMap && d.volumeMap.rita > 0`)
+		// Switching an audio call to video adds a camera to each side's
+		// publish PC (a renegotiation) and the video plays.
+		rita.run(t, `trtcCalling.switchToVideoCall()`)
+		sam.waitEvent(t, "onUserVideoAvailable", `d.userID === 'rita' && d.isVideoAvailable`)
+		rita.waitEvent(t, "onUserVideoAvailable", `d.userID === 'sam' && d.isVideoAvailable`)
+		sam.checkVideoPlays(t)
+		rita.checkVideoPlays(t)
 		hangupBoth(t, rita, sam)
+	})
+
+	// getUserMedia's failures, as a browser without a camera or with a
+	// refused permission gives them (the page replaces getUserMedia).
+	t.Run("devices missing or refused", func(t *testing.T) {
+		for _, tc := range []struct {
+			name      string
+			fail      string // the kind whose getUserMedia fails
+			err       string // the DOMException's name
+			code      int    // the ERROR event's code
+			audioOnly bool   // the call goes on without video; else call() rejects
+		}{
+			{"no camera", "video", "NotFoundError", 60004, true},
+			{"camera denied", "video", "NotAllowedError", 60005, true},
+			{"no microphone", "audio", "NotFoundError", 60003, false},
+			{"microphone denied", "audio", "NotAllowedError", 60005, false},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				caller, callee := login(t, env, "dev-"+tc.fail+tc.err, false), login(t, env, "peer-"+tc.fail+tc.err, true)
+				caller.run(t, fmt.Sprintf(`(() => {
+					const md = navigator.mediaDevices, gum = md.getUserMedia.bind(md);
+					md.getUserMedia = (c) => c[%q] ? Promise.reject(new DOMException('test', %q)) : gum(c);
+				})()`, tc.fail, tc.err))
+				got := browsertest.Eval[int](t, caller.ctx, fmt.Sprintf(
+					`trtcCalling.call({userID: %q, type: 2}).then(() => 0, (e) => e.code)`, callee.name))
+				caller.waitEvent(t, "onError", fmt.Sprintf(`d.code === %d`, tc.code))
+				if !tc.audioOnly {
+					if got != tc.code {
+						t.Fatalf("call() = %d, want a rejection with %d", got, tc.code)
+					}
+					if st := status(t, caller); st != "idle" {
+						t.Errorf("status %q after the refused call", st)
+					}
+					return
+				}
+				if got != 0 {
+					t.Fatalf("call() rejected with %d, want an audio-only call", got)
+				}
+				callee.waitEvent(t, "onUserAudioAvailable", fmt.Sprintf(`d.userID === %q && d.isAudioAvailable`, caller.name))
+				caller.waitEvent(t, "onUserVideoAvailable", fmt.Sprintf(`d.userID === %q && d.isVideoAvailable`, callee.name))
+				if sdp := browsertest.Eval[string](t, caller.ctx, `offerSDP()`); strings.Contains(sdp, "m=video") {
+					t.Error("the caller published video without a camera")
+				}
+				callee.noEvent(t, "onUserVideoAvailable")
+				hangupBoth(t, caller, callee)
+			})
+		}
 	})
 
 	t.Run("kicked out by a second login", func(t *testing.T) {
