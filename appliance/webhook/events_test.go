@@ -89,6 +89,14 @@ func TestEventsOnTheWire(t *testing.T) {
 			}}}, false, []string{
 			"caller_start_call alice -", "callee_receive_call bob -", "callee_accept_call bob -", "caller_call_accepted alice -",
 			"caller_call_interrupted alice interrupt", "callee_call_interrupted bob interrupt", "call_end alice interrupt", "call_end bob interrupt"}},
+		{"group: a kicked participant", []string{"bob", "carol"}, []eventOp{
+			{0, dial("bob", "carol")}, {time.Second, accept("bob")}, {time.Second, accept("carol")},
+			{2 * time.Second, one(func(e *call.Engine, now time.Time, _ string) (call.Transition, error) { return e.KickedOut(now, app1, "bob") })},
+			{3 * time.Second, hangup("carol")}}, true, []string{
+			"caller_start_call alice -", "callee_receive_call bob -", "callee_receive_call carol -",
+			"callee_accept_call bob -", "caller_call_accepted alice -", "callee_accept_call carol -", "caller_call_accepted alice -",
+			"callee_call_interrupted bob interrupt", "callee_call_end carol normal_end", "caller_call_end alice normal_end",
+			"call_end alice normal_end", "call_end bob interrupt", "call_end carol normal_end"}},
 		{"group: midway invite and join", []string{"bob", "carol", "dave"}, []eventOp{
 			{0, dial("bob", "carol")}, {time.Second, accept("bob")}, {2 * time.Second, reject("carol")},
 			{3 * time.Second, one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,27 +82,38 @@ func TestDelivers(t *testing.T) {
 // error is in the log. The receiver misbehaves on the first request only.
 func TestRetriesFailures(t *testing.T) {
 	big := strings.Repeat("x", 1<<20)
+	var bigWritten atomic.Int64
+	bigDone := make(chan struct{})
 	tests := []struct {
 		name    string
 		answer  func(w http.ResponseWriter, r *http.Request)
 		wantErr string
+		check   func(t *testing.T)
 	}{
-		{"HTTP 500", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, "HTTP 500"},
+		{"HTTP 500", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, "HTTP 500", nil},
 		{"ActionStatus FAIL", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"ActionStatus":"FAIL","ErrorInfo":"busy","ErrorCode":1}`)
-		}, `ActionStatus "FAIL", ErrorCode 1`},
-		{"not JSON", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }, "answer is not"},
+		}, `ActionStatus "FAIL", ErrorCode 1`, nil},
+		{"not JSON", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "hello") }, "answer is not", nil},
 		{"redirect loop", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, r.URL.String(), http.StatusFound)
-		}, "redirect to"},
+		}, "redirect to", nil},
 		{"100 MB body", func(w http.ResponseWriter, r *http.Request) {
+			defer close(bigDone)
 			w.Header().Set("Content-Length", fmt.Sprint(100<<20))
 			for range 100 {
-				if _, err := w.Write([]byte(big)); err != nil {
+				n, err := w.Write([]byte(big))
+				bigWritten.Add(int64(n))
+				if err != nil {
 					return
 				}
 			}
-		}, "answer longer than 64 KiB"},
+		}, "answer longer than 64 KiB", func(t *testing.T) {
+			<-bigDone
+			if n := bigWritten.Load(); n > 20<<20 {
+				t.Errorf("the dispatcher read %d MB of the answer", n>>20)
+			}
+		}},
 		{"slowloris", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(200)
 			for {
@@ -113,12 +125,12 @@ func TestRetriesFailures(t *testing.T) {
 				case <-time.After(20 * time.Millisecond):
 				}
 			}
-		}, "no complete answer within 300ms"},
-		{"no answer", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, "no complete answer within 300ms"},
+		}, "no complete answer within 300ms", nil},
+		{"no answer", func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }, "no complete answer within 300ms", nil},
 		{"connection dropped", func(w http.ResponseWriter, r *http.Request) {
 			c, _, _ := w.(http.Hijacker).Hijack()
 			c.Close()
-		}, "EOF"},
+		}, "EOF", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,6 +172,9 @@ func TestRetriesFailures(t *testing.T) {
 			}
 			if log := e.log(app1); len(log) != 2 || log[0].Error != "" || log[0].Attempt != 2 {
 				t.Fatalf("log %+v", log)
+			}
+			if tc.check != nil {
+				tc.check(t)
 			}
 		})
 	}
