@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# mutate.sh plants known bugs, one at a time, and checks that the tests
+# catch each (issue 17, "tests that bite"). For every entry below it edits
+# one file, runs `go test -count=1` on the entry's packages, expects them to
+# fail, restores the file with `git checkout -- <file>`, and prints a table
+# of what caught what. It exits 1 if a mutation survived (or did not
+# compile: that proves nothing), 2 if an entry is broken.
+#
+# RUN IT ON A CLEAN TREE, best a clone of its own (git clone . /tmp/mut):
+# the restore throws away every uncommitted change to a mutated file (the
+# script refuses to start on such a file), and while a mutation is in place
+# the tree is broken for anyone else building it.
+#
+# Usage: scripts/mutate.sh [substring of mutation names]
+#
+# Adding a mutation is one entry:
+#
+#   mutation NAME FILE "PACKAGES" [RUN-REGEX] <<'EDIT'
+#   s/exact lines of FILE/the bug/
+#   EDIT
+#
+# PACKAGES is a space-separated list for go test; RUN-REGEX, if given,
+# goes to -run.
+# The edit is a perl program run over the whole file as one string (perl
+# -0pi: use \n and \t in the pattern, escape / and regex characters), or a
+# unified diff (starting with "diff --git" or "--- ") for `git apply`. An
+# edit that leaves the file unchanged stops the script: its lines moved.
+
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+
+names=() files=() pkgs=() runs=() edits=()
+mutation() {
+	names+=("$1") files+=("$2") pkgs+=("$3") runs+=("${4:-}")
+	edits+=("$(cat)")
+}
+
+# --- mutations -------------------------------------------------------------
+
+# (a) The SFU's forwarding function drops one packet in ten after storing it
+# in the ring (so NACKs can repair it, as in the review that found issue 17).
+mutation drop-every-10th sfu/track.go "./sfu/..." <<'EDIT'
+s/(\n\tfor _, d := range downs \{\n\t\td\.forward\()/\n\tif l.packets.Load()%10 == 0 { \/\/ mutation: drop one forwarded packet in ten\n\t\treturn\n\t}$1/
+EDIT
+
+# (b) The forwarding function holds every 50th packet and sends it after the
+# next one.
+mutation swap-every-50th sfu/track.go "./sfu/..." <<'EDIT'
+s/(\n\t\/\/ reader-only\n)/\n\theld  []byte \/\/ mutation\n\theldN int$1/;
+s/(\nfunc \(l \*layer\) forward\(pkt \[\]byte, h \*rtp\.Header, now int64\) \{\n)/$1\tif l.heldN++; l.heldN%50 == 0 && l.held == nil { \/\/ mutation: hold it, send it after the next\n\t\tl.held = append([]byte(nil), pkt...)\n\t\treturn\n\t}\n\tif held := l.held; held != nil {\n\t\tl.held = nil\n\t\tdefer l.forward(held, h, now)\n\t}\n/
+EDIT
+
+# (c) The TURN server relays to any peer: the peer filter allows everything.
+mutation turn-peer-filter-off turn/peer.go "./turn/..." <<'EDIT'
+s/(\nfunc \(f \*peerFilter\) allowed\(peer netip\.Addr\) \(ok bool, reason string\) \{\n)/$1\treturn true, "" \/\/ mutation: no peer filter\n/
+EDIT
+
+# --- the run ---------------------------------------------------------------
+
+filter=${1:-}
+current=
+restore() { [[ -n $current ]] && git checkout -- "$current"; current=; }
+trap 'restore; exit 130' INT TERM
+trap restore EXIT
+
+logdir=$(mktemp -d)
+rows=() status=0
+for i in "${!names[@]}"; do
+	name=${names[$i]} file=${files[$i]} edit=${edits[$i]}
+	[[ -n $filter && $name != *"$filter"* ]] && continue
+	if [[ ! -f $file ]] || ! git diff --quiet HEAD -- "$file"; then
+		echo "mutate: $name: $file is missing or has uncommitted changes; run on a clean tree" >&2
+		exit 2
+	fi
+	current=$file
+	if [[ $edit == "diff --git"* || $edit == "--- "* ]]; then
+		printf '%s\n' "$edit" | git apply - || { echo "mutate: $name: the patch does not apply to $file" >&2; exit 2; }
+	else
+		perl -0pi -e "$edit" "$file" || { echo "mutate: $name: perl failed on $file" >&2; exit 2; }
+	fi
+	if git diff --quiet -- "$file"; then
+		echo "mutate: $name: the edit left $file unchanged (its lines moved?)" >&2
+		exit 2
+	fi
+	log=$logdir/$name.log
+	args=(test -count=1 -timeout 10m)
+	[[ -n ${runs[$i]} ]] && args+=(-run "${runs[$i]}")
+	read -ra p <<<"${pkgs[$i]}"
+	args+=("${p[@]}")
+	echo "mutate: $name ($file): go ${args[*]}" >&2
+	go "${args[@]}" >"$log" 2>&1
+	rc=$?
+	restore
+	caught=$(grep -E '^\s*--- FAIL: ' "$log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/' | grep -v / | sort -u | paste -sd, -)
+	if [[ $rc -eq 0 ]]; then
+		verdict=SURVIVED status=1
+	elif grep -qE '\[(build|setup) failed\]' "$log"; then
+		verdict="DID NOT BUILD" status=1
+	else
+		verdict=caught
+	fi
+	rows+=("$(printf '%-22s %-14s %-24s %s' "$name" "$verdict" "$file" "${caught:-(see $log)}")")
+done
+
+printf '\n%-22s %-14s %-24s %s\n' mutation verdict file "failing tests"
+printf '%s\n' "${rows[@]}"
+echo "logs: $logdir"
+exit $status
