@@ -67,7 +67,7 @@ func (c *session) login(req Request) (any, error) {
 		return nil, err // dev login still needs a real app
 	}
 
-	var kicked bool
+	var kicked, replaced bool
 	err := s.engineDo(func(now time.Time) error {
 		if c.loggedIn {
 			return errorf(CodeAlreadyLoggedIn, "already logged in as %q", c.user)
@@ -77,8 +77,12 @@ func (c *session) login(req Request) (any, error) {
 			// dying session must not register, nor kick out a live one.
 			return errorf(CodeNotLoggedIn, "connection closing")
 		}
-		old := s.current(userKey{d.SDKAppID, d.UserID})
-		if kicked = old != nil; kicked {
+		switch old := s.current(userKey{d.SDKAppID, d.UserID}); {
+		case old != nil && d.Resume:
+			replaced = true
+			s.replaceLocked(old, now)
+		case old != nil:
+			kicked = true
 			s.kickLocked(old, now)
 		}
 		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
@@ -87,7 +91,7 @@ func (c *session) login(req Request) (any, error) {
 		c.authenticated()
 		c.logp.Store(c.logger().With("app_id", c.app, "user_id", c.user))
 		c.setSigLocked(expires)
-		s.register(c, !kicked)
+		s.register(c, !kicked && !replaced)
 		wasJoined := false
 		for _, id := range s.engine.CallsOf(c.app, c.user) {
 			rec, ok := s.engine.Get(c.app, id)
@@ -125,7 +129,7 @@ func (c *session) login(req Request) (any, error) {
 		return nil
 	})
 	if err == nil {
-		c.logger().Info("logged in", "kicked_previous", kicked)
+		c.logger().Info("logged in", "kicked_previous", kicked, "replaced_previous", replaced)
 	}
 	return nil, err
 }
@@ -145,6 +149,20 @@ func (s *Server) kickLocked(old *session, now time.Time) {
 	s.unregister(old, false)
 	s.kickedOutLocked(old, now)
 	old.logger().Info("kicked out by a second login")
+}
+
+// replaceLocked hands a user's session over to a resuming login of the
+// same client (§3.6): the old connection, most likely dead without a close
+// the server has seen yet, is closed quietly, and the user goes offline
+// for an instant, so that the new session's login resumes its call inside
+// the reconnect grace rather than hanging it up. Called with s.mu held.
+func (s *Server) replaceLocked(old *session, now time.Time) {
+	old.loggedIn = false
+	s.removeSigLocked(old)
+	old.close(closeReplaced, "replaced by a resumed session", false)
+	s.unregister(old, false)
+	s.offlineLocked(old, now)
+	old.logger().Info("replaced by a resumed session")
 }
 
 // kickedOutLocked ends a kicked-out session's call part in the engine.

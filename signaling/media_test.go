@@ -173,6 +173,55 @@ func TestReconnectGraceRealClock(t *testing.T) {
 	checkResult(t, h, call.CallID, record.ResultInterrupt)
 }
 
+// TestResumeTakesOver: a client whose network changed comes back on a new
+// connection while the server still holds the old one (it has not seen it
+// close). With resume the new login takes the session over: the call goes
+// on (resumed, no onUserLeave for the peer, the room peer stays) and the
+// old connection is closed with 4007. Without resume it is a second login
+// (kick-out), which ends the call part.
+func TestResumeTakesOver(t *testing.T) {
+	rooms := &echoRooms{joined: map[string]bool{}}
+	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
+	ctx := ctxT(t)
+	alice, bob := h.login("alice", false), h.login("bob", false)
+	call := answered(t, alice, bob, "bob", client.Audio)
+	expect(t, alice, client.EvCallBegin)
+
+	fresh := h.raw()
+	rep, err := fresh.Login(ctx, client.LoginArgs{SDKAppID: h.app.SDKAppID, UserID: "bob", UserSig: h.sig("bob", time.Hour), Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Resumed {
+		t.Fatalf("login reply %+v, want resumed", rep)
+	}
+	if code, reason := waitClosed(t, bob); code != 4007 {
+		t.Fatalf("old connection closed with %d %q, want 4007", code, reason)
+	}
+	if err := alice.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-alice.Events():
+		t.Fatalf("alice heard %s: the call should go on unnoticed", ev.Name)
+	default:
+	}
+	if rooms.count() != 2 {
+		t.Fatalf("%d room peers after the takeover, want 2 (%v)", rooms.count(), rooms.log)
+	}
+	if live := h.srv.Calls().Live(); len(live) != 1 || live[0].CallID != call.CallID {
+		t.Fatalf("live calls %+v", live)
+	}
+	// The grace the takeover started was cleared: nothing expires later.
+	h.clock.Advance(time.Hour)
+	if err := fresh.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if live := h.srv.Calls().Live(); len(live) != 1 {
+		t.Fatalf("call ended after the takeover: %+v", live)
+	}
+}
+
 // TestStartCall: a server-initiated call (REST start_call_by_robot) rings
 // the callee; signaling does not put the server-side caller in the room.
 func TestStartCall(t *testing.T) {

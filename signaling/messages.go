@@ -181,6 +181,10 @@ type loginData struct {
 	UserID   string `json:"userID"`
 	UserSig  string `json:"userSig"`
 	Presence bool   `json:"presence"`
+	// Resume: this is the same client coming back on a new connection
+	// (docs/protocol.md §3.6); a session of the user still registered is
+	// taken over, not kicked out, and its call goes on.
+	Resume bool `json:"resume"`
 }
 
 type renewData struct {

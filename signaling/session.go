@@ -24,6 +24,7 @@ const (
 	closeLoginTime  websocket.StatusCode = 4003
 	closeDead       websocket.StatusCode = 4004
 	closeNoLogin    websocket.StatusCode = 4005
+	closeReplaced   websocket.StatusCode = 4007
 )
 
 // session is one WebSocket connection. Its run loop handles requests one at

@@ -51,6 +51,9 @@ type LoginArgs struct {
 	UserID   string `json:"userID"`
 	UserSig  string `json:"userSig"`
 	Presence bool   `json:"presence,omitempty"`
+	// Resume takes over a session of this user that the server still
+	// holds (a reconnect after a network change), keeping its call.
+	Resume bool `json:"resume,omitempty"`
 }
 
 // LoginReply is the login reply's data.

@@ -274,7 +274,10 @@ class Link {
       try {
         await s.open();
         this._sock = s;
-        const reply = await s.request('login', this._args);
+        // resume: the server may not have seen the old connection close
+        // (a network change); take its session over instead of kicking
+        // it out, so the call goes on (docs/protocol.md §3.6).
+        const reply = await s.request('login', { ...this._args, resume: true });
         this._reconnecting = false;
         this._setReady(true);
         s.keepAlive();
