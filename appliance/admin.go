@@ -35,6 +35,7 @@ type Admin interface {
 	// ICEServers returns STUN/TURN servers with credentials for user,
 	// valid for ttl (0 = the server's default).
 	ICEServers(ctx context.Context, user string, ttl time.Duration) ([]turn.ICEServer, error)
+	WebhookAdmin
 	Close() error
 }
 

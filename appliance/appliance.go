@@ -34,8 +34,9 @@ type Appliance struct {
 	sig   *signaling.Server
 	calls *signaling.Calls // the call service over sig's engine
 	// callStore commits the engine's transitions and keeps the liveness
-	// mark.
+	// mark; each commit that queued webhooks wakes hooks.
 	callStore *callstore.CallStore
+	hooks     *webhooks
 	started   time.Time
 	// ready is closed once Run has bound every listener and, on a first
 	// start, created the default app.
@@ -97,7 +98,8 @@ func (a *Appliance) build() error {
 	if a.ice != nil {
 		iceServers = func(user string, now time.Time) any { return a.iceServers(user, now, 0) }
 	}
-	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now})
+	a.hooks = a.newWebhooks()
+	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now, Notify: a.hooks.d.Notify})
 	a.callStore = cs
 	a.sig, err = signaling.New(signaling.Config{
 		Committer:      cs,
@@ -251,6 +253,10 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 
 	baseCtx, cancelBase := context.WithCancel(context.Background())
 	defer cancelBase()
+	// Webhooks outlive gctx: the calls ended at shutdown queue theirs.
+	a.hooks.listening(ln.Addr())
+	hooksCtx, stopHooks := context.WithCancel(context.Background())
+	defer stopHooks()
 	httpSrv := &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -270,6 +276,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	}
 	g.Go(func() error { return a.newPruner().run(gctx) })
 	g.Go(func() error { return a.callStore.RunAlive(gctx, a.log) })
+	g.Go(func() error { return a.hooks.run(hooksCtx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		a.log.Info("shutting down")
@@ -286,6 +293,8 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 		// not track them: signaling closes them first, then the HTTP
 		// server stops accepting and lets in-flight requests finish.
 		sigErr := a.sig.Shutdown(sctx)
+		a.hooks.drain(sctx, a.log)
+		stopHooks()
 		err := errors.Join(sigErr, httpSrv.Shutdown(sctx), ctlSrv.Shutdown(sctx))
 		cancelBase()
 		return err

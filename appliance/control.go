@@ -124,6 +124,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 		}
 		return a.iceServers(r.URL.Query().Get("user"), a.cfg.Now(), ttl), nil
 	})
+	a.webhookRoutes(handle)
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		if _, err := a.store.Backup(r.Context(), w); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"time"
 
+	"callbox/appliance/webhook"
 	"callbox/ui"
 )
 
@@ -35,6 +36,9 @@ type Health struct {
 	GoVersion string  `json:"goVersion"`
 	Uptime    float64 `json:"uptime"` // seconds
 	StartedAt string  `json:"startedAt"`
+	// Webhooks is every app's callback queue: depth, oldest pending
+	// event, dead letters, failures (docs/webhooks.md).
+	Webhooks []webhook.AppStats `json:"webhooks"`
 }
 
 func (a *Appliance) health() Health {
@@ -45,6 +49,7 @@ func (a *Appliance) health() Health {
 		GoVersion: runtime.Version(),
 		Uptime:    a.cfg.Now().Sub(a.started).Round(time.Millisecond).Seconds(),
 		StartedAt: a.started.UTC().Format(time.RFC3339),
+		Webhooks:  a.hooks.health(),
 	}
 }
 

@@ -50,6 +50,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			usersigCommand(),
 			callCommand(),
 			recordCommand(),
+			webhookCommand(),
 			backupCommand(),
 			compactCommand(),
 			turnCommand(),

@@ -15,8 +15,8 @@ import (
 func statusCommand() *cli.Command {
 	return usageErrors(&cli.Command{
 		Name:  "status",
-		Usage: "version and uptime of the server running on the data directory (fails when none runs)",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON {status, version, commit, goVersion, uptime, startedAt}"}},
+		Usage: "version, uptime and webhook queues of the server running on the data directory (fails when none runs)",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON {status, version, commit, goVersion, uptime, startedAt, webhooks}"}},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -36,6 +36,7 @@ func statusCommand() *cli.Command {
 				up := time.Duration(h.Uptime * float64(time.Second)).Round(time.Second)
 				fmt.Fprintf(c.App.Writer, "status:  %s\nversion: %s (commit %s, %s)\nstarted: %s (up %s)\n",
 					h.Status, h.Version, commit, h.GoVersion, h.StartedAt, up)
+				printWebhookQueues(c.App.Writer, h.Webhooks)
 				return nil
 			})
 		},

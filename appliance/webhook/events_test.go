@@ -33,15 +33,21 @@ func dial(callees ...string) func(*call.Engine, time.Time, string) ([]call.Trans
 }
 
 func accept(u string) func(*call.Engine, time.Time, string) ([]call.Transition, error) {
-	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) { return e.Accept(now, app1, u, id) })
+	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+		return e.Accept(now, app1, u, id)
+	})
 }
 
 func reject(u string) func(*call.Engine, time.Time, string) ([]call.Transition, error) {
-	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) { return e.Reject(now, app1, u, id) })
+	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+		return e.Reject(now, app1, u, id)
+	})
 }
 
 func hangup(u string) func(*call.Engine, time.Time, string) ([]call.Transition, error) {
-	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) { return e.Hangup(now, app1, u, id) })
+	return one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+		return e.Hangup(now, app1, u, id)
+	})
 }
 
 // TestEventsOnTheWire runs each call of the list through the
@@ -79,7 +85,9 @@ func TestEventsOnTheWire(t *testing.T) {
 			"caller_start_call alice -", "callee_receive_call bob -", "caller_cancel_call alice cancel", "callee_call_canceled bob cancel",
 			"call_end alice cancel", "call_end bob cancel"}},
 		{"1:1 interrupted by a kick-out", []string{"bob"}, []eventOp{{0, dial("bob")}, {time.Second, accept("bob")},
-			{5 * time.Second, one(func(e *call.Engine, now time.Time, _ string) (call.Transition, error) { return e.KickedOut(now, app1, "bob") })}}, false, []string{
+			{5 * time.Second, one(func(e *call.Engine, now time.Time, _ string) (call.Transition, error) {
+				return e.KickedOut(now, app1, "bob")
+			})}}, false, []string{
 			"caller_start_call alice -", "callee_receive_call bob -", "callee_accept_call bob -", "caller_call_accepted alice -",
 			"callee_call_interrupted bob interrupt", "caller_call_end alice interrupt", "call_end alice interrupt", "call_end bob interrupt"}},
 		{"interrupted by a restart", []string{"bob"}, []eventOp{{0, dial("bob")}, {time.Second, accept("bob")},
@@ -91,7 +99,9 @@ func TestEventsOnTheWire(t *testing.T) {
 			"caller_call_interrupted alice interrupt", "callee_call_interrupted bob interrupt", "call_end alice interrupt", "call_end bob interrupt"}},
 		{"group: a kicked participant", []string{"bob", "carol"}, []eventOp{
 			{0, dial("bob", "carol")}, {time.Second, accept("bob")}, {time.Second, accept("carol")},
-			{2 * time.Second, one(func(e *call.Engine, now time.Time, _ string) (call.Transition, error) { return e.KickedOut(now, app1, "bob") })},
+			{2 * time.Second, one(func(e *call.Engine, now time.Time, _ string) (call.Transition, error) {
+				return e.KickedOut(now, app1, "bob")
+			})},
 			{3 * time.Second, hangup("carol")}}, true, []string{
 			"caller_start_call alice -", "callee_receive_call bob -", "callee_receive_call carol -",
 			"callee_accept_call bob -", "caller_call_accepted alice -", "callee_accept_call carol -", "caller_call_accepted alice -",
@@ -127,7 +137,7 @@ func TestEventsOnTheWire(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var id, room string // alice's call
+			var id, room string               // alice's call
 			times := map[string][]time.Time{} // when each command+user's step ran, in order
 			var started, accepted, ended time.Time
 			for _, op := range tc.ops {

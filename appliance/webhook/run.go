@@ -371,6 +371,7 @@ func apply(tx *store.Tx, batch []op) error {
 // stop ends Run: it waits for the requests in flight (cancelled with
 // ctx; one that was answered still counts) and stores what is pending.
 func (r *runner) stop() error {
+	defer r.d.cfg.Client.CloseIdleConnections()
 	for r.flying > 0 {
 		r.finish(<-r.results)
 	}
