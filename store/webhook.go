@@ -407,3 +407,9 @@ func distinctApps(b *bolt.Bucket) []uint32 {
 	}
 	return out
 }
+
+// OutboxSequence is the Seq of the last entry ever queued: how many
+// events the file has queued in its life (delivered ones included).
+func (t *Tx) OutboxSequence() uint64 {
+	return t.tx.Bucket(bucketOutbox).Sequence()
+}

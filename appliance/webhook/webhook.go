@@ -177,7 +177,12 @@ func (d *Dispatcher) Reload(ctx context.Context, app uint32) error {
 func (d *Dispatcher) Drain(ctx context.Context) error {
 	idle := make(chan struct{})
 	if err := d.do(ctx, func(r *runner) {
-		r.loadAll()
+		// A wake-up not taken yet would leave events unread.
+		select {
+		case <-d.wake:
+			r.loadAll()
+		default:
+		}
 		r.drainers = append(r.drainers, idle)
 	}); err != nil {
 		return err
