@@ -21,6 +21,7 @@ func benchCommand() *cli.Command {
 		Name:  "bench",
 		Usage: "benchmarks against baselines measured in the same run (loopback only)",
 		Subcommands: []*cli.Command{
+			benchWebhookCommand(jsonFlag),
 			{
 				Name:  "signaling",
 				Usage: "N logged-in clients, call setups at R/s: invite delivery p50/p99 vs a WebSocket echo, heap per idle connection",

@@ -14,6 +14,7 @@ import (
 
 	"callbox/appliance"
 	"callbox/appliance/webhook"
+	"callbox/appliance/webhook/webhookbench"
 	"callbox/store"
 )
 
@@ -397,5 +398,40 @@ func printWebhookQueues(out io.Writer, queues []webhook.AppStats) {
 			line += fmt.Sprintf(", failing (%d attempts): %s", q.Failures, q.LastError)
 		}
 		fmt.Fprintln(out, line)
+	}
+}
+
+// benchWebhookCommand is `callbox bench webhook`.
+func benchWebhookCommand(jsonFlag cli.Flag) *cli.Command {
+	return &cli.Command{
+		Name:  "webhook",
+		Usage: "events committed to the outbox in batches and delivered to a local receiver, durably: events/s vs the raw store commit rate",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "events", Value: webhookbench.DefaultEvents, Usage: "events in all"},
+			&cli.IntFlag{Name: "batch", Value: webhookbench.DefaultBatch, Usage: "events per commit (the call store commits a batch of transitions at once)"},
+			&cli.IntFlag{Name: "apps", Value: webhookbench.DefaultApps, Usage: "apps, each with its own queue to the receiver"},
+			&cli.IntFlag{Name: "concurrency", Value: webhook.DefaultConcurrency, Usage: "requests in flight per app"},
+			&cli.StringFlag{Name: "dir", Usage: "where the benchmark's stores live (default: the temp dir); its disk sets the commit rate"},
+			jsonFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.Int("events") < 1 || c.Int("batch") < 1 || c.Int("apps") < 1 || c.Int("apps") > 1000 ||
+				c.Int("concurrency") < 1 || c.Int("concurrency") > webhook.MaxConcurrency {
+				return fmt.Errorf("invalid load: want --events, --batch >= 1, --apps 1..1000, --concurrency 1..%d", webhook.MaxConcurrency)
+			}
+			out := c.App.Writer
+			if c.Bool("json") {
+				out = io.Discard
+			}
+			res, err := webhookbench.Run(c.Context, webhookbench.Config{Events: c.Int("events"), Batch: c.Int("batch"), Apps: c.Int("apps"),
+				Concurrency: c.Int("concurrency"), Dir: c.String("dir"), Out: out})
+			if err != nil {
+				return fmt.Errorf("bench webhook: %w", err)
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, res)
+			}
+			return nil
+		},
 	}
 }
