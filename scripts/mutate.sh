@@ -55,6 +55,26 @@ mutation turn-peer-filter-off turn/peer.go "./turn/..." <<'EDIT'
 s/(\nfunc \(f \*peerFilter\) allowed\(peer netip\.Addr\) \(ok bool, reason string\) \{\n)/$1\treturn true, "" \/\/ mutation: no peer filter\n/
 EDIT
 
+# (d) A commit writes the call record but not its webhook outbox entries.
+mutation skip-outbox-write appliance/callstore/callstore.go "./signaling/ ./appliance/..." <<'EDIT'
+s/(\n\tfor _, h := range hooks \{\n\t\tbody, err := json\.Marshal)/\n\thooks = nil \/\/ mutation: no outbox entries$1/
+EDIT
+
+# (e) UserSig expiry is checked the wrong way round.
+mutation flip-usersig-expiry signaling/usersig/usersig.go "./signaling/usersig/ ./signaling/" <<'EDIT'
+s/if now\.Unix\(\) > p\.time\+p\.expire \{/if now.Unix() < p.time+p.expire { \/\/ mutation/
+EDIT
+
+# (f) A busy callee is invited as if free.
+mutation invite-busy-callee signaling/call/invite.go "./signaling/call/ ./signaling/" <<'EDIT'
+s/if _, busy := e\.users\[uk\]; busy \{/if _, busy := e.users[uk]; busy \&\& false { \/\/ mutation/
+EDIT
+
+# (g) A failed commit leaves the engine as the batch left it.
+mutation keep-engine-after-failed-commit signaling/commit.go "./signaling/" <<'EDIT'
+s/\n\ts\.engine\.Undo\(journal\)\n/\n\t\/\/ mutation: s.engine.Undo(journal)\n/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
