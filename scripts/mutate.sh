@@ -103,7 +103,7 @@ for i in "${!names[@]}"; do
 		exit 2
 	fi
 	log=$logdir/$name.log
-	args=(test -count=1 -timeout 10m)
+	args=(test -count=1 -timeout 5m)
 	[[ -n ${runs[$i]} ]] && args+=(-run "${runs[$i]}")
 	read -ra p <<<"${pkgs[$i]}"
 	args+=("${p[@]}")
@@ -111,7 +111,10 @@ for i in "${!names[@]}"; do
 	go "${args[@]}" >"$log" 2>&1
 	rc=$?
 	restore
-	caught=$(grep -E '^\s*--- FAIL: ' "$log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/' | grep -v / | sort -u | paste -sd, -)
+	# Failed tests, and those a timeout caught running.
+	caught=$( (grep -E '^\s*--- FAIL: ' "$log" | sed -E 's/^\s*--- FAIL: ([^ ]+).*/\1/'
+		sed -n '/^panic: test timed out/,/^$/s/^\t\t\([A-Za-z0-9_]*\) (.*/\1(timeout)/p' "$log") |
+		grep -v / | sort -u | paste -sd, -)
 	if [[ $rc -eq 0 ]]; then
 		verdict=SURVIVED status=1
 	elif grep -qE '\[(build|setup) failed\]' "$log"; then
