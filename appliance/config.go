@@ -6,8 +6,9 @@
 // one's endpoint) and the signaling server, whose transitions the callstore
 // adapter commits. Run binds the HTTP listener and the control socket,
 // creates the default app on a first start, owns every goroutine (HTTP,
-// control socket, signaling, SFU, TURN, record pruning, liveness marks) and
-// shuts them down in reverse order under one deadline, live calls first.
+// control socket, signaling, SFU, TURN, record pruning, liveness marks,
+// webhook delivery) and shuts them down in reverse order under one
+// deadline, live calls first and their webhooks right after.
 // It owns the public HTTP routes and their Host check, the browser origins
 // allowed to signaling, the control socket and the Admin interface the CLI
 // uses with or without a running server, the TURN secret and the ICE
