@@ -44,11 +44,7 @@ func webhookCommand() *cli.Command {
 					if err := noArgs(c); err != nil {
 						return err
 					}
-					return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-						app, err := webhookApp(ctx, c, a)
-						if err != nil {
-							return err
-						}
+					return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 						info, err := a.Webhook(ctx, app)
 						if err != nil {
 							return notFound(err, "no app with SDKAppID %d", app)
@@ -76,11 +72,7 @@ func webhookCommand() *cli.Command {
 					if err := noArgs(c); err != nil {
 						return err
 					}
-					return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-						app, err := webhookApp(ctx, c, a)
-						if err != nil {
-							return err
-						}
+					return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 						info, err := a.Webhook(ctx, app)
 						if err != nil {
 							return notFound(err, "no app with SDKAppID %d", app)
@@ -104,11 +96,7 @@ func webhookCommand() *cli.Command {
 					if err := noArgs(c); err != nil {
 						return err
 					}
-					return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-						app, err := webhookApp(ctx, c, a)
-						if err != nil {
-							return err
-						}
+					return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 						return notFound(a.DeleteWebhook(ctx, app), "app %d has no webhook", app)
 					})
 				},
@@ -125,11 +113,7 @@ func webhookCommand() *cli.Command {
 					if (id == "") == !c.Bool("all-dead") || c.Args().Len() > 1 {
 						return errors.New("usage: callbox webhook retry [--sdkappid N] EVENT-ID | --all-dead")
 					}
-					return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-						app, err := webhookApp(ctx, c, a)
-						if err != nil {
-							return err
-						}
+					return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 						n, err := a.RetryWebhook(ctx, app, id)
 						if err != nil {
 							return notFound(err, "app %d has no queued or dead event %s (delivered events are not kept)", app, id)
@@ -153,11 +137,7 @@ func webhookTestCommand(sdkappid cli.Flag, jsonFlag cli.Flag) *cli.Command {
 			if err := noArgs(c); err != nil {
 				return err
 			}
-			return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-				app, err := webhookApp(ctx, c, a)
-				if err != nil {
-					return err
-				}
+			return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 				res, err := a.TestWebhook(ctx, app, c.String("command"))
 				if err != nil {
 					return notFound(err, "app %d has no webhook (callbox webhook set --url ...)", app)
@@ -199,11 +179,7 @@ func webhookLogCommand(sdkappid cli.Flag, jsonFlag cli.Flag) *cli.Command {
 			if c.Int("limit") < 0 {
 				return fmt.Errorf("invalid --limit %d", c.Int("limit"))
 			}
-			return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
-				app, err := webhookApp(ctx, c, a)
-				if err != nil {
-					return err
-				}
+			return withWebhookApp(c, func(ctx context.Context, a appliance.Admin, app uint32) error {
 				if c.Bool("dead") {
 					dead, err := a.DeadWebhooks(ctx, app)
 					if err != nil {
@@ -280,6 +256,18 @@ func toWebhookJSON(w *store.Webhook) *webhookJSON {
 	}
 	return &webhookJSON{w.SDKAppID, w.URL, w.Token, w.EventCallbacks, w.Events, w.StatusCallback, conc,
 		or(w.Timeout, webhook.DefaultTimeout), or(w.RetryFor, webhook.DefaultRetryFor), w.Updated}
+}
+
+// withWebhookApp runs fn through the admin interface for the app
+// --sdkappid names, or the only app.
+func withWebhookApp(c *cli.Context, fn func(ctx context.Context, a appliance.Admin, app uint32) error) error {
+	return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
+		app, err := webhookApp(ctx, c, a)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, a, app)
+	})
 }
 
 // webhookApp is --sdkappid, or the only app.

@@ -17,15 +17,7 @@ import (
 // as dead, and a manual retry sends it again with the same event id.
 func TestParksDeadAndRetries(t *testing.T) {
 	e := newEnv(t, app1)
-	rc := newReceiver(t, "", e.clock.Now)
-	var healthy atomic.Bool
-	rc.answer = func(_ int, _ got, w http.ResponseWriter, _ *http.Request) bool {
-		if healthy.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return true
-	}
+	rc, healthy := failing(t, e, http.StatusServiceUnavailable)
 	e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true})
 	e.start(nil)
 	e.queue(app1, "c", "caller_start_call")
@@ -89,15 +81,7 @@ func TestParksDeadAndRetries(t *testing.T) {
 // flood gates.
 func TestBreaker(t *testing.T) {
 	e := newEnv(t, app1)
-	rc := newReceiver(t, "", e.clock.Now)
-	var healthy atomic.Bool
-	rc.answer = func(_ int, _ got, w http.ResponseWriter, _ *http.Request) bool {
-		if healthy.Load() {
-			return false
-		}
-		w.WriteHeader(http.StatusBadGateway)
-		return true
-	}
+	rc, healthy := failing(t, e, http.StatusBadGateway)
 	e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true, Concurrency: 2})
 	e.start(nil)
 	for i := range 10 {
@@ -140,6 +124,20 @@ func TestBreaker(t *testing.T) {
 	if out := e.outbox(app1); len(out) != 0 {
 		t.Fatalf("outbox %+v", out)
 	}
+}
+
+// failing returns a receiver that answers status until healthy is set.
+func failing(t *testing.T, e *env, status int) (*receiver, *atomic.Bool) {
+	rc := newReceiver(t, "", e.clock.Now)
+	healthy := new(atomic.Bool)
+	rc.answer = func(_ int, _ got, w http.ResponseWriter, _ *http.Request) bool {
+		if healthy.Load() {
+			return false
+		}
+		w.WriteHeader(status)
+		return true
+	}
+	return rc, healthy
 }
 
 // Events an app does not want are dropped from the outbox unsent: no

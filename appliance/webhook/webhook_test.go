@@ -211,14 +211,19 @@ func TestRefusedThenFixedURL(t *testing.T) {
 // wait for it.
 func TestOrder(t *testing.T) {
 	cmds := []string{"caller_start_call", "callee_receive_call", "callee_accept_call", "caller_call_accepted", "caller_call_end"}
-	t.Run("concurrency 1: app order", func(t *testing.T) {
+	// Calls x and y, each with cmds; x's event failCmd fails once.
+	setup := func(t *testing.T, concurrency int, failCmd string) (*env, *receiver) {
 		e := newEnv(t, app1)
 		rc := newReceiver(t, "", e.clock.Now)
-		rc.answer = failFirst("x", "callee_receive_call")
-		e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true, Concurrency: 1})
+		rc.answer = failFirst("x", failCmd)
+		e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true, Concurrency: concurrency})
 		e.start(nil)
 		e.queue(app1, "x", cmds...)
 		e.queue(app1, "y", cmds...)
+		return e, rc
+	}
+	t.Run("concurrency 1: app order", func(t *testing.T) {
+		e, rc := setup(t, 1, "callee_receive_call")
 		ctx := ctxT(t, 5*time.Second)
 		var seen []string
 		for range 2 {
@@ -244,13 +249,7 @@ func TestOrder(t *testing.T) {
 		}
 	})
 	t.Run("concurrency 4: call order", func(t *testing.T) {
-		e := newEnv(t, app1)
-		rc := newReceiver(t, "", e.clock.Now)
-		rc.answer = failFirst("x", "caller_start_call")
-		e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true, Concurrency: 4})
-		e.start(nil)
-		e.queue(app1, "x", cmds...)
-		e.queue(app1, "y", cmds...)
+		e, rc := setup(t, 4, "caller_start_call")
 		ctx := ctxT(t, 5*time.Second)
 		var y []string
 		for range 6 { // x's failed first event and all of y
