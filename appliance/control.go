@@ -96,6 +96,7 @@ func (a *Appliance) controlRoutes() http.Handler {
 			return nil, err
 		}
 		a.sig.AppDeleted(id)
+		a.hooks.appDeleted(r.Context(), id, a.log)
 		a.log.Info("app deleted", "app_id", id)
 		return struct{}{}, nil
 	})

@@ -327,6 +327,14 @@ func (w *webhooks) health() []webhook.AppStats {
 	return stats
 }
 
+// appDeleted drops the queued events of a deleted app: its webhook went
+// with it.
+func (w *webhooks) appDeleted(ctx context.Context, app uint32, log interface{ Warn(string, ...any) }) {
+	if err := w.reload(ctx, app); err != nil {
+		log.Warn("webhook queue of a deleted app not dropped; it is at the next start", "app_id", app, "err", err)
+	}
+}
+
 // run delivers until ctx ends.
 func (w *webhooks) run(ctx context.Context) error { return w.d.Run(ctx) }
 

@@ -171,6 +171,27 @@ func TestDropsUnwanted(t *testing.T) {
 	rc.none()
 }
 
+// A deleted app's webhook goes with it, and its queued events, retrying
+// or not, are dropped.
+func TestDeletedAppDropsQueue(t *testing.T) {
+	e := newEnv(t, app1)
+	rc, _ := failing(t, e, http.StatusInternalServerError)
+	e.setHook(store.Webhook{SDKAppID: app1, URL: rc.url(), EventCallbacks: true, Concurrency: 1})
+	e.start(nil)
+	e.queue(app1, "c", "caller_start_call", "caller_call_end")
+	rc.next(ctxT(t, 5*time.Second))
+	e.drain()
+	must(t, e.st.Update(func(tx *store.Tx) error { return tx.DeleteApp(app1) }))
+	must(t, e.d.Reload(ctxT(t, 5*time.Second), app1))
+	e.drain()
+	if out := e.outbox(app1); len(out) != 0 {
+		t.Fatalf("outbox of a deleted app: %+v", out)
+	}
+	e.clock.Advance(time.Hour)
+	e.drain()
+	rc.none()
+}
+
 // A backlog larger than the in-memory window is read as the window
 // empties.
 func TestWindow(t *testing.T) {

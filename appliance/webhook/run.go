@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"callbox/store"
@@ -211,19 +212,24 @@ func (r *runner) reload(app uint32) error {
 	return nil
 }
 
-// retryNow makes a queued event due at once.
+// retryNow makes a queued event due at once. One beyond the window
+// (never tried yet) is only found: it goes in its turn.
 func (r *runner) retryNow(app uint32, eventID string) bool {
-	l := r.lanes[app]
-	if l == nil {
-		return false
-	}
-	for _, it := range l.items {
-		if it.e.EventID == eventID {
-			it.nextAt, l.probeAt = time.Time{}, time.Time{}
-			return true
+	if l := r.lanes[app]; l != nil {
+		for _, it := range l.items {
+			if it.e.EventID == eventID {
+				it.nextAt, l.probeAt = time.Time{}, time.Time{}
+				return true
+			}
 		}
 	}
-	return false
+	found := false
+	_ = r.d.cfg.Store.View(func(tx *store.Tx) error {
+		queued, err := tx.AppOutbox(app, 0, 0)
+		found = slices.ContainsFunc(queued, func(e store.OutboxEntry) bool { return e.EventID == eventID })
+		return err
+	})
+	return found
 }
 
 // pump starts every attempt that is due, arms the timer for the next one,

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
@@ -39,7 +40,7 @@ func (d *Dispatcher) Stats(ctx context.Context) ([]AppStats, error) {
 				LastErrorAt: l.lastErrorAt, LastDelivery: l.lastOK}
 		}
 	})
-	if err != nil && err != ErrNotRunning {
+	if err != nil && !errors.Is(err, ErrNotRunning) {
 		return nil, err
 	}
 	out, err := QueueStats(d.cfg.Store)
