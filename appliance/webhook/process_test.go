@@ -168,9 +168,10 @@ func TestKill9MidBurst(t *testing.T) {
 	srv := startServer(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	burst(t, ctx, srv, app.SDKAppID, app.Key, 100, 40)
+	callers := burst(t, ctx, srv, app.SDKAppID, app.Key, 100, 40)
 	srv.cmd.Process.Signal(syscall.SIGKILL)
 	<-srv.exited
+	callers.Wait() // they stop at their first error
 	killedAt := n.Load()
 	if killedAt == 0 {
 		t.Fatal("nothing was delivered before the kill")
@@ -315,8 +316,9 @@ func terminalFor(have map[string]bool, rec record.Call) bool {
 
 // burst makes calls from 10 callers to 10 callees (10 at a time), each
 // answered and hung up, until total calls are started; once killAfter
-// have completed it returns, leaving the others in flight.
-func burst(t *testing.T, ctx context.Context, srv *server, app uint32, key string, total, killAfter int) {
+// have completed it returns, leaving the others in flight in the
+// goroutines of the group it returns.
+func burst(t *testing.T, ctx context.Context, srv *server, app uint32, key string, total, killAfter int) *sync.WaitGroup {
 	t.Helper()
 	url := "ws://" + srv.addr + "/ws"
 	dial := func(user string) *client.Client {
@@ -334,9 +336,10 @@ func burst(t *testing.T, ctx context.Context, srv *server, app uint32, key strin
 	var done atomic.Int32
 	kill := make(chan struct{})
 	var once sync.Once
+	var wg sync.WaitGroup
 	for p := range 10 {
 		a, b := dial(fmt.Sprint("caller", p)), dial(fmt.Sprint("callee", p))
-		go func() {
+		wg.Go(func() {
 			for range total / 10 {
 				r, err := a.Call(ctx, fmt.Sprint("callee", p), client.Audio)
 				if err != nil {
@@ -355,11 +358,12 @@ func burst(t *testing.T, ctx context.Context, srv *server, app uint32, key strin
 					once.Do(func() { close(kill) })
 				}
 			}
-		}()
+		})
 	}
 	select {
 	case <-kill:
 	case <-ctx.Done():
 		t.Fatalf("%d calls made before the deadline", done.Load())
 	}
+	return &wg
 }

@@ -184,8 +184,9 @@ func pipeline(ctx context.Context, cfg Config, path string, res *Result) error {
 		return err
 	}
 	srv := &http.Server{Handler: rc, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ln) }()
+	defer func() { srv.Close(); <-served }()
 	apps := make([]uint32, cfg.Apps)
 	err = st.Update(func(tx *store.Tx) error {
 		for i := range apps {
@@ -206,9 +207,12 @@ func pipeline(ctx context.Context, cfg Config, path string, res *Result) error {
 	}
 	d := webhook.New(webhook.Config{Store: st, UserAgent: "callbox-bench"})
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
 	ran := make(chan error, 1)
 	go func() { ran <- d.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-ran // before the store closes
+	}()
 
 	queued := make([]time.Time, cfg.Events)
 	commands := []string{"caller_start_call", "callee_receive_call", "callee_accept_call", "caller_call_accepted",
@@ -244,6 +248,7 @@ func pipeline(ctx context.Context, cfg Config, path string, res *Result) error {
 	select {
 	case <-rc.all:
 	case err := <-ran:
+		ran <- err
 		return fmt.Errorf("dispatcher stopped: %v", err)
 	case <-ctx.Done():
 		return ctx.Err()
@@ -260,8 +265,6 @@ func pipeline(ctx context.Context, cfg Config, path string, res *Result) error {
 	}); err != nil {
 		return err
 	}
-	stop()
-	<-ran
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.bad != nil {
