@@ -36,7 +36,8 @@
 // rejection in a page fails the test; ConsoleErrors returns what the page
 // logged as errors. Screenshots go to $CALLBOX_SCREENSHOTS when set (and
 // every tab of a failed test is captured there), else to a temporary
-// directory.
+// directory. SetLink takes the browser's network down and up again, as a
+// dropped connection would.
 //
 // It needs root, ip(8) and /usr/bin/chromium. Without them a test is
 // skipped locally and fails when CI=true; once they are there, any
@@ -170,6 +171,28 @@ func (e *Env) Sig(user string) string {
 
 // BrowserIP is the browser's address: its host ICE candidates carry it.
 func (e *Env) BrowserIP() string { return e.ns.nsIP.String() }
+
+// SetLink takes the browser's network down (up false) or brings it back,
+// by setting the host end of the veth pair down or up: every browser of
+// the test binary loses the server at once, with no packet and no close
+// telling either side, as when a cable is pulled or Wi-Fi drops. TCP
+// connections survive a short outage and ICE has to notice it by itself.
+// So that no later test runs without a network, the link comes up again
+// when t ends. A test that calls it must not run in parallel with others
+// (t.Parallel): they share the link.
+func (e *Env) SetLink(t *testing.T, up bool) {
+	t.Helper()
+	if err := e.ns.setLink(up); err != nil {
+		t.Fatalf("set the browser's link up=%v: %v", up, err)
+	}
+	if !up {
+		t.Cleanup(func() {
+			if err := e.ns.setLink(true); err != nil {
+				t.Errorf("bring the browser's link up again: %v", err)
+			}
+		})
+	}
+}
 
 // testWriter passes the server's warnings to the test log until close:
 // a log line after the test ended would panic.

@@ -180,3 +180,14 @@ func ip(args ...string) error {
 	}
 	return nil
 }
+
+// setLink sets the host end of the veth pair up or down. Down, the
+// namespace end loses its carrier too, so the browser's packets go nowhere
+// and the server's get "network unreachable", as when a cable is pulled.
+func (n *netns) setLink(up bool) error {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	return ip("link", "set", n.hostIf, state)
+}
