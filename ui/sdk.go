@@ -70,6 +70,9 @@ func sdkHandler(files map[string]sdkFile) http.Handler {
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", f.etag)
 		h.Set("X-Content-Type-Options", "nosniff")
+		// A team's own app on another origin imports the module (and
+		// the module the script) with CORS; the SDK is public.
+		h.Set("Access-Control-Allow-Origin", "*")
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
 	})
 }

@@ -38,7 +38,7 @@ class Socket {
       ws.onopen = () => resolve();
       ws.onmessage = (ev) => this._message(ev.data);
       ws.onclose = (ev) => {
-        reject(new CallError(ERR.NOT_CONNECTED, 'websocket closed before it opened'));
+        reject(new CallError(ERR.NOT_CONNECTED, openFailure(this._url, ev.code)));
         this._end(ev.code, ev.reason);
       };
       ws.onerror = () => {}; // onclose follows with the code
@@ -120,6 +120,20 @@ class Socket {
     this._pending.clear();
     if (this._onClose) this._onClose(code, reason || '');
   }
+}
+
+// openFailure says why a WebSocket closed before it opened, as far as a
+// page can know: the browser hides the HTTP status, so a server that
+// refused the page's origin (403, docs/protocol.md §1) looks like one that
+// is down, but a page of another origin than the server's is told what
+// the server needs.
+function openFailure(url, code) {
+  const msg = 'cannot open ' + url + ' (closed with ' + code + ' before it opened): the server is down or unreachable';
+  if (typeof location === 'undefined' || !/^https?:$/.test(location.protocol)) return msg;
+  const server = new URL(url.replace(/^ws/i, 'http')).origin;
+  if (server === location.origin) return msg;
+  return msg + ', or it does not allow pages of ' + location.origin +
+    ' (the server needs --allowed-origin ' + location.origin + ')';
 }
 
 // Link is the logged-in connection across reconnects. Its handler gets:
