@@ -38,7 +38,7 @@ func TestSDKOtherOrigin(t *testing.T) {
 		// import line names the server's module, and the options its URL.
 		js := pageScript(t, env, "yan", false)
 		for old, new := range map[string]string{
-			`import('/sdk/trtc-calling.mjs')`: fmt.Sprintf(`import('%s/sdk/trtc-calling.mjs')`, env.BaseURL()),
+			`import('/sdk/trtc-calling.mjs')`:                                          fmt.Sprintf(`import('%s/sdk/trtc-calling.mjs')`, env.BaseURL()),
 			`SDKAppID: cfg.SDKAppID, // Replace with the SDKAppID of your application`: fmt.Sprintf(`SDKAppID: cfg.SDKAppID, server: %q,`, env.BaseURL()),
 		} {
 			if strings.Count(js, old) != 1 {
@@ -88,4 +88,3 @@ func TestSDKOtherOrigin(t *testing.T) {
 		}
 	})
 }
-
