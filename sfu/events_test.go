@@ -22,7 +22,7 @@ func TestNACKRecovery(t *testing.T) {
 	// Every 7th datagram is dropped on bob's socket, so about one packet in
 	// seven arrives only by a retransmission (allowed: 20 %); 200 sequence
 	// numbers with no gap left are only possible through them.
-	rc := e.readRemote(b, r, &wg, func(c *sfuclient.StreamCheck) { c.MaxLoss = 0.2 })
+	rc := e.readRemote(b, r, &wg, func(c *sfuclient.StreamCheck) { c.SetMaxLoss(0.2) })
 	e.waitStream(rc, 200, "bob<-alice video")
 	if st := e.s.Stats(); st.Retransmitted == 0 {
 		t.Errorf("no retransmission counted: %+v", st)
@@ -102,7 +102,8 @@ func TestUpstreamNACK(t *testing.T) {
 	// datagram in nine of alice's is lost: allowed 20 %), and none may be
 	// missing.
 	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg, func(c *sfuclient.StreamCheck) {
-		c.Upstream, c.MaxLoss = true, 0.2
+		c.ExpectUpstreamRepairs()
+		c.SetMaxLoss(0.2)
 	})
 	e.waitStream(rc, 200, "bob<-alice video")
 }

@@ -93,7 +93,7 @@ func TestForwardInOrder(t *testing.T) {
 	var checks []*sfuclient.StreamCheck
 	for i, w := range ws {
 		chk := sfuclient.NewStreamCheck(fmt.Sprintf("subscriber %d", i), sfuclient.Payloads(seqPayload), nil)
-		chk.MaxLoss = 0
+		chk.SetMaxLoss(0)
 		w.sink = func(h *rtp.Header, p []byte) { chk.Add(h.SequenceNumber, p) }
 		checks = append(checks, chk)
 	}

@@ -20,25 +20,18 @@ const DefaultMaxLoss = 0.01
 // StreamCheck judges one received RTP stream by sequence number, as a
 // player would: every payload is the one its sender sent under that number;
 // packets come in order, except repairs (a packet this receiver NACKed, or
-// with Upstream one the SFU got back from the publisher); a stream this
-// receiver repairs has no gap left; and no more than MaxLoss of it arrived
-// late or never. It is fed by one reader (Add or Read) and waited on by
+// after ExpectUpstreamRepairs one the SFU got back from the publisher); a
+// stream this receiver repairs has no gap left; and no more than the
+// share set by SetMaxLoss of it arrived late or never. It is fed by one reader (Add or Read) and waited on by
 // others (Wait).
 type StreamCheck struct {
-	// MaxLoss is the share of the checked packets that may arrive only by
-	// a repair or not at all (DefaultMaxLoss). Set before the first Add.
-	MaxLoss float64
-	// Upstream expects repairs this receiver did not ask for: the SFU's
-	// NACKs to a publisher whose packets are lost on the way. Such a
-	// stream is repaired, so it must have no gap left either. Set before
-	// the first Add.
-	Upstream bool
-
 	name   string
 	expect func(seq uint16, payload []byte) error
 	nacked func(seq uint16) bool // nil: this receiver asks for no repair
 
 	mu         sync.Mutex
+	maxLoss    float64 // SetMaxLoss
+	upstream   bool    // ExpectUpstreamRepairs
 	started    bool
 	first, max int64          // extended sequence numbers
 	got        map[int64]bool // arrived
@@ -52,7 +45,7 @@ type StreamCheck struct {
 // if not nil, whether this receiver asked for seq again (a NACK), which
 // makes the stream one whose gaps must all be repaired.
 func NewStreamCheck(name string, expect func(seq uint16, payload []byte) error, nacked func(seq uint16) bool) *StreamCheck {
-	return &StreamCheck{MaxLoss: DefaultMaxLoss, name: name, expect: expect, nacked: nacked,
+	return &StreamCheck{maxLoss: DefaultMaxLoss, name: name, expect: expect, nacked: nacked,
 		got: map[int64]bool{}, late: map[int64]bool{}, notify: make(chan struct{}, 1)}
 }
 
@@ -88,9 +81,26 @@ func Payloads(want func(seq uint16) []byte) func(uint16, []byte) error {
 	}
 }
 
+// SetMaxLoss sets the share of the judged packets that may arrive only by
+// a repair or not at all (DefaultMaxLoss). It applies to the next Wait.
+func (s *StreamCheck) SetMaxLoss(share float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxLoss = share
+}
+
+// ExpectUpstreamRepairs makes s take repairs this receiver did not ask
+// for: the SFU's NACKs to a publisher whose packets are lost on the way.
+// Such a stream is repaired, so it must have no gap left either.
+func (s *StreamCheck) ExpectUpstreamRepairs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.upstream = true
+}
+
 // repaired reports whether s has gaps filled by repairs, and so must have
-// none left.
-func (s *StreamCheck) repaired() bool { return s.nacked != nil || s.Upstream }
+// none left. Called locked.
+func (s *StreamCheck) repaired() bool { return s.nacked != nil || s.upstream }
 
 // Add takes one packet as it arrives.
 func (s *StreamCheck) Add(seq uint16, payload []byte) {
@@ -110,7 +120,7 @@ func (s *StreamCheck) Add(seq uint16, payload []byte) {
 		return
 	}
 	ext := s.max + int64(int16(seq-uint16(s.max)))
-	asked := s.Upstream || s.nacked != nil && s.nacked(seq)
+	asked := s.upstream || s.nacked != nil && s.nacked(seq)
 	switch {
 	case ext > s.max:
 		s.max = ext
@@ -174,9 +184,9 @@ func (s *StreamCheck) verdictLocked(n int) error {
 		return s.err
 	}
 	late, missing := s.lossLocked(n)
-	if lost := late + len(missing); float64(lost) > s.MaxLoss*float64(n) {
+	if lost := late + len(missing); float64(lost) > s.maxLoss*float64(n) {
 		return fmt.Errorf("%s: %d of %d packets from seq %d lost (%d repaired late, %d never: %v), over %.1f %%",
-			s.name, lost, n, uint16(s.first), late, len(missing), short(missing), 100*s.MaxLoss)
+			s.name, lost, n, uint16(s.first), late, len(missing), short(missing), 100*s.maxLoss)
 	}
 	return nil
 }

@@ -270,7 +270,17 @@ func (c *Client) candidate(pc string, ca *webrtc.ICECandidate) {
 	// A candidate of a new description must not overtake its offer.
 	c.offerMu.Lock()
 	defer c.offerMu.Unlock()
-	b, _ := json.Marshal(map[string]any{"type": "candidate", "pc": pc, "candidate": ca.ToJSON()})
+	// As a browser's RTCIceCandidate.toJSON(), name the ICE generation
+	// (pion leaves usernameFragment out), so that a candidate that
+	// overtakes its answer after an ICE restart is kept for the next
+	// description, not tried against the old one.
+	init := ca.ToJSON()
+	if ic, err := ca.ToICE(); err == nil {
+		if ext, ok := ic.GetExtension("ufrag"); ok && ext.Value != "" {
+			init.UsernameFragment = &ext.Value
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"type": "candidate", "pc": pc, "candidate": init})
 	if err := c.h.Handle(b); err != nil {
 		c.fail(fmt.Errorf("sfuclient: candidate: %w", err))
 	}
