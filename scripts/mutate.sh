@@ -122,10 +122,10 @@ for i in "${!names[@]}"; do
 	else
 		verdict=caught
 	fi
-	rows+=("$(printf '%-22s %-14s %-24s %s' "$name" "$verdict" "$file" "${caught:-(see $log)}")")
+	rows+=("$(printf '%-32s %-14s %-34s %s' "$name" "$verdict" "$file" "${caught:-(see $log)}")")
 done
 
-printf '\n%-22s %-14s %-24s %s\n' mutation verdict file "failing tests"
+printf '\n%-32s %-14s %-34s %s\n' mutation verdict file "failing tests"
 printf '%s\n' "${rows[@]}"
 echo "logs: $logdir"
 exit $status
