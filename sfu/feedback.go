@@ -160,12 +160,21 @@ type twccState struct {
 	mu    sync.Mutex
 	rec   *twcc.Recorder
 	start time.Time
+	media uint32 // the last media (not RTX) SSRC recorded
 }
 
-func (t *twccState) record(ssrc uint32, seq uint16, now int64) {
+// record notes transport-wide sequence number seq, received at now (unix
+// nanos) on stream ssrc; repair says ssrc is an RTX stream. Called by the
+// publish PC's interceptor (twcc.go) for every packet.
+func (t *twccState) record(ssrc uint32, repair bool, seq uint16, now int64) {
 	t.mu.Lock()
 	if t.rec == nil {
 		t.rec, t.start = twcc.NewRecorder(0), time.Unix(0, now)
+	}
+	if !repair {
+		t.media = ssrc
+	} else if t.media != 0 {
+		ssrc = t.media
 	}
 	t.rec.Record(ssrc, seq, (now-t.start.UnixNano())/1e3)
 	t.mu.Unlock()

@@ -74,10 +74,12 @@ func (s *Server) settingEngine() webrtc.SettingEngine {
 	return se
 }
 
-// buildAPIs makes the two pion APIs (perf-notes §3). Neither has
-// interceptors: the feedback publishers need (NACK, receiver reports,
-// TWCC) is written in feedback.go without allocations, and anything on a
-// subscribe PC would run once per subscriber per packet.
+// buildAPIs makes the subscribe API and the publish media engine (perf-notes
+// §3). The feedback publishers need (NACK, receiver reports, TWCC) is
+// written in feedback.go without allocations; the publish PC's one
+// interceptor only notes transport-wide sequence numbers (twcc.go), so each
+// publish PC gets its own API (pubAPI). Nothing runs on a subscribe PC,
+// where it would run once per subscriber per packet.
 func (s *Server) buildAPIs() error {
 	se := s.settingEngine()
 
@@ -108,8 +110,7 @@ func (s *Server) buildAPIs() error {
 			return fmt.Errorf("sfu: register transport-cc: %w", err)
 		}
 	}
-	reg := &interceptor.Registry{}
-	s.pubAPI = webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
+	s.pubME, s.pubSE = pubME, se
 
 	subME := &webrtc.MediaEngine{}
 	if err := subME.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
@@ -163,3 +164,11 @@ type quietWarnings struct{ logging.LeveledLogger }
 
 func (q quietWarnings) Warn(msg string)                  { q.Info(msg) }
 func (q quietWarnings) Warnf(format string, args ...any) { q.Infof(format, args...) }
+
+// pubAPI is the API of one publish PC: the shared media engine (pion copies
+// it per PC) and an interceptor registry bound to that peer's TWCC state.
+func (s *Server) pubAPI(tw *twccState) *webrtc.API {
+	reg := &interceptor.Registry{}
+	reg.Add(twccFactory{state: tw, now: s.now})
+	return webrtc.NewAPI(webrtc.WithMediaEngine(s.pubME), webrtc.WithSettingEngine(s.pubSE), webrtc.WithInterceptorRegistry(reg))
+}

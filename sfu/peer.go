@@ -64,7 +64,7 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 	}
 	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire}
 	var err error
-	if p.pub, err = s.pubAPI.NewPeerConnection(cfg); err != nil {
+	if p.pub, err = s.pubAPI(&p.twcc).NewPeerConnection(cfg); err != nil {
 		return nil, fmt.Errorf("sfu: publish pc: %w", err)
 	}
 	if p.sub, err = s.subAPI.NewPeerConnection(cfg); err != nil {

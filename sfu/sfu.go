@@ -76,7 +76,8 @@ type Server struct {
 	udpMux *ice.UDPMuxDefault
 	tcpLn  *net.TCPListener
 	tcpMux *ice.TCPMuxDefault
-	pubAPI *webrtc.API
+	pubME  *webrtc.MediaEngine // shared by every publish PC (pion copies it)
+	pubSE  webrtc.SettingEngine
 	subAPI *webrtc.API
 
 	mu     sync.Mutex

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -33,7 +32,6 @@ type pubTrack struct {
 	receiver  *webrtc.RTPReceiver
 	simulcast bool
 	levelID   uint8      // RFC 6464 extension id, 0 = none
-	twccID    uint8      // transport-wide-cc extension id, 0 = none
 	batch     *batchConn // nil: write each datagram at once (tests)
 
 	// downs is the fan-out set, rebuilt copy-on-write under mu and read
@@ -97,8 +95,6 @@ func newPubTrack(p *Peer, id string, remote *webrtc.TrackRemote, recv *webrtc.RT
 		switch {
 		case ext.URI == audioLevelURI && t.kind == webrtc.RTPCodecTypeAudio:
 			t.levelID = uint8(ext.ID)
-		case ext.URI == sdp.TransportCCURI:
-			t.twccID = uint8(ext.ID)
 		}
 	}
 	t.downs.Store(&[]*downTrack{})
@@ -258,11 +254,6 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 	}
 	t := l.t
 	l.recv.record(h.SequenceNumber, h.Timestamp, now, t.codec.ClockRate)
-	if t.twccID != 0 {
-		if ext := h.GetExtension(t.twccID); len(ext) >= 2 {
-			t.peer.twcc.record(l.ssrc, uint16(ext[0])<<8|uint16(ext[1]), now)
-		}
-	}
 	payload := pkt[hl:]
 	if h.Padding {
 		if len(payload) == 0 || int(payload[len(payload)-1]) > len(payload) {

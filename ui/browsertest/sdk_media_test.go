@@ -31,23 +31,6 @@ const recordLayersJS = `(() => {
 	};
 })()`
 
-// noRTXJS makes the page's video transceivers offer no RTX. Chromium
-// then sends its bandwidth probes as padding on the media stream, which
-// the SFU's transport-wide feedback counts; RTX padding never reaches it
-// (pion drops padding-only RTX packets before the SFU reads them), so the
-// probes look lost and Chromium's estimate stays near its 300 kbit/s
-// start, too low for more than the quarter layer.
-const noRTXJS = `(() => {
-	const add = RTCPeerConnection.prototype.addTransceiver;
-	RTCPeerConnection.prototype.addTransceiver = function (track, init) {
-		const tr = add.call(this, track, init);
-		if (track.kind === 'video') {
-			tr.setCodecPreferences(RTCRtpReceiver.getCapabilities('video').codecs.filter((c) => !/rtx/i.test(c.mimeType)));
-		}
-		return tr;
-	};
-})()`
-
 // sendsJS lists what the page's publish PC sends: each video layer's rid
 // and frame width, and the bandwidth estimate.
 const sendsJS = `trtcCalling._call.media.pub.getStats().then((st) => {
@@ -67,7 +50,6 @@ const sendsJS = `trtcCalling._call.media.pub.getStats().then((st) => {
 func TestSDKSimulcastLayer(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	al, bea := login(t, env, "al", false), login(t, env, "bea", true)
-	al.run(t, noRTXJS)
 	bea.run(t, recordLayersJS)
 	// bea's view starts small: thumbnail size.
 	bea.run(t, `setRemoteSize(160, 120)`)
