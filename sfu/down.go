@@ -33,6 +33,13 @@ type downTrack struct {
 	maxW   atomic.Int32 // size the subscriber renders, 0 = unknown
 	maxH   atomic.Int32
 
+	// wmu keeps a simulcast track's writes in the order mu gave out their
+	// sequence numbers: at a switch the old layer's reader may still be
+	// writing its last packet when the new layer's keyframe is numbered
+	// (TestSimulcastLayerSwitch saw them swapped). It is taken before mu
+	// is let go, so only writers wait for it, never the layers that drop.
+	wmu sync.Mutex
+
 	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
 	cur     int32      // layer being forwarded, -1 = none yet
 	started bool
@@ -120,11 +127,18 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 	}
 	d.packets++
 	d.octets += uint64(len(payload))
+	ordered := d.t.simulcast
+	if ordered {
+		d.wmu.Lock()
+	}
 	d.mu.Unlock()
 
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
 	// An error means the subscribe PC is closing; Leave cleans up.
 	_, _ = b.ws.WriteRTP(h, payload)
+	if ordered {
+		d.wmu.Unlock()
+	}
 }
 
 // switchTo makes layer current so that its keyframe (seq, ts) follows the

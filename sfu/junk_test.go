@@ -22,13 +22,14 @@ type logRecord struct {
 
 // recordHandler keeps every record at Info and above.
 type recordHandler struct {
-	mu    *sync.Mutex
-	recs  *[]logRecord
-	attrs []slog.Attr
+	mu     *sync.Mutex
+	recs   *[]logRecord
+	attrs  []slog.Attr
+	notify chan struct{} // a value after each record (capacity 1)
 }
 
 func newRecordHandler() *recordHandler {
-	return &recordHandler{mu: new(sync.Mutex), recs: new([]logRecord)}
+	return &recordHandler{mu: new(sync.Mutex), recs: new([]logRecord), notify: make(chan struct{}, 1)}
 }
 
 func (h *recordHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
@@ -45,7 +46,26 @@ func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
 	h.mu.Lock()
 	*h.recs = append(*h.recs, rec)
 	h.mu.Unlock()
+	select {
+	case h.notify <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+// wait waits until n records were kept after the first base and returns
+// them all. The server counts a junk connection before it logs it, so a
+// test that saw the count must still wait for the line.
+func (h *recordHandler) wait(ctx context.Context, t *testing.T, base, n int) []logRecord {
+	t.Helper()
+	for h.count()-base < n {
+		select {
+		case <-h.notify:
+		case <-ctx.Done():
+			t.Fatalf("%d log lines, want %d: %v", h.count()-base, n, h.since(base))
+		}
+	}
+	return h.since(base)
 }
 
 func (h *recordHandler) WithAttrs(as []slog.Attr) slog.Handler {
@@ -150,7 +170,7 @@ func TestJunkTCPRateLimited(t *testing.T) {
 		sendJunkTCP(t, s.TCPAddr(), junkTCP[i%len(junkTCP)].data)
 	}
 	waitDroppedTCP(ctx, t, s, conns)
-	recs := h.since(base)
+	recs := h.wait(ctx, t, base, 1)
 	if len(recs) != 1 {
 		t.Fatalf("%d junk connections made %d log lines, want 1: %v", conns, len(recs), recs)
 	}
@@ -163,7 +183,7 @@ func TestJunkTCPRateLimited(t *testing.T) {
 	total := s.Stats().DroppedTCPConns
 	sendJunkTCP(t, s.TCPAddr(), nil)
 	waitDroppedTCP(ctx, t, s, total+1)
-	recs = h.since(base)
+	recs = h.wait(ctx, t, base, 2)
 	if len(recs) != 2 {
 		t.Fatalf("after an interval: %d log lines, want 2: %v", len(recs), recs)
 	}
@@ -190,7 +210,7 @@ func TestJunkTCPEachLogged(t *testing.T) {
 			base := h.count()
 			sendJunkTCP(t, s.TCPAddr(), tc.data)
 			waitDroppedTCP(ctx, t, s, 1)
-			if recs := h.since(base); len(recs) != 1 || recs[0].msg != "ice-tcp connection dropped" {
+			if recs := h.wait(ctx, t, base, 1); len(recs) != 1 || recs[0].msg != "ice-tcp connection dropped" {
 				t.Errorf("log = %+v", recs)
 			}
 		})
