@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
@@ -148,14 +149,54 @@ func (p pionLog) logf(lvl slog.Level, format string, args ...any) {
 	p.l.Log(context.Background(), lvl, fmt.Sprintf(format, args...))
 }
 
+// warnf logs a pion warning at Warn unless it is the noise every PC makes
+// while it starts or closes (issue 11, item 5): a call that ends cleanly
+// printed some twenty such lines. Those go to Debug.
+func (p pionLog) warnf(format string, args ...any) {
+	lvl := slog.LevelWarn
+	if !p.l.Enabled(context.Background(), lvl) {
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if expectedNoise(msg) {
+		lvl = slog.LevelDebug
+		if !p.l.Enabled(context.Background(), lvl) {
+			return
+		}
+	}
+	p.l.Log(context.Background(), lvl, msg)
+}
+
+// pionNoise are pion warnings that say a PC is starting or closing, not
+// that something went wrong: reads and writes racing the close of their
+// socket or stream, ICE checks asked for before the first candidate pair
+// exists, and streams accepted after the PC closed.
+var pionNoise = []string{
+	"read/write on closed pipe",               // ice, dtls, srtp: the socket closed under a read
+	"use of closed network connection",        // the same, from net
+	"Failed to ping without candidate pairs",  // ice: checks start before a remote candidate arrives
+	"stream is already closed",                // pc: "Failed to accept RTP/RTCP stream is already closed"
+	"the agent is closed",                     // ice: a trickled candidate that arrives after Leave
+	"no endpoint for packet starting with 21", // mux: the peer's DTLS close_notify (alert, 21) after ours
+}
+
+func expectedNoise(msg string) bool {
+	for _, n := range pionNoise {
+		if strings.Contains(msg, n) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p pionLog) Trace(msg string)                  {}
 func (p pionLog) Tracef(format string, args ...any) {}
 func (p pionLog) Debug(msg string)                  { p.logf(slog.LevelDebug-4, "%s", msg) }
 func (p pionLog) Debugf(format string, args ...any) { p.logf(slog.LevelDebug-4, format, args...) }
 func (p pionLog) Info(msg string)                   { p.logf(slog.LevelDebug, "%s", msg) }
 func (p pionLog) Infof(format string, args ...any)  { p.logf(slog.LevelDebug, format, args...) }
-func (p pionLog) Warn(msg string)                   { p.logf(slog.LevelWarn, "%s", msg) }
-func (p pionLog) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
+func (p pionLog) Warn(msg string)                   { p.warnf("%s", msg) }
+func (p pionLog) Warnf(format string, args ...any)  { p.warnf(format, args...) }
 func (p pionLog) Error(msg string)                  { p.logf(slog.LevelError, "%s", msg) }
 func (p pionLog) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }
 
