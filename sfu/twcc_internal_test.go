@@ -71,41 +71,42 @@ func twccReader(st *twccState, pkt []byte) interceptor.RTPReader {
 // The interceptor sees every packet pion reads, so it must not allocate
 // (perf-notes rule 5), feedback builds included.
 func TestTWCCRecordAllocs(t *testing.T) {
+	st, read := twccStream()
+	var seq uint16
+	next := func() { seq++; read(seq) }
+	for range 2000 { // let the recorder's window grow to its size
+		next()
+	}
+	_ = st.build()
+	allocs := testing.AllocsPerRun(1000, next)
+	if allocs != 0 {
+		t.Errorf("recording allocates %.2f times per packet", allocs)
+	}
+}
+
+// twccStream returns a stream's TWCC state and a function that reads one
+// 1,000-byte packet with transport-wide sequence number seq through the
+// interceptor into it.
+func twccStream() (*twccState, func(seq uint16)) {
 	h := rtp.Header{Version: 2, SSRC: 42}
 	_ = h.SetExtension(5, []byte{0, 0})
 	pkt, _ := (&rtp.Packet{Header: h, Payload: make([]byte, 1000)}).Marshal()
-	var st twccState
-	r := twccReader(&st, pkt)
+	st := &twccState{}
+	r := twccReader(st, pkt)
 	buf := make([]byte, 1500)
-	var seq uint16
-	read := func() {
-		seq++
+	return st, func(seq uint16) {
 		pkt[len(pkt)-1000-2], pkt[len(pkt)-1000-1] = byte(seq>>8), byte(seq)
 		_, _, _ = r.Read(buf, nil)
-	}
-	for range 2000 { // let the recorder's window grow to its size
-		read()
-	}
-	_ = st.build()
-	allocs := testing.AllocsPerRun(1000, read)
-	if allocs != 0 {
-		t.Errorf("recording allocates %.2f times per packet", allocs)
 	}
 }
 
 // BenchmarkForwardTWCC is the per-packet cost the publish PC's interceptor
 // adds in front of forward (BenchmarkForward): parse and record.
 func BenchmarkForwardTWCC(b *testing.B) {
-	h := rtp.Header{Version: 2, SSRC: 42}
-	_ = h.SetExtension(5, []byte{0, 0})
-	pkt, _ := (&rtp.Packet{Header: h, Payload: make([]byte, 1000)}).Marshal()
-	var st twccState
-	r := twccReader(&st, pkt)
-	buf := make([]byte, 1500)
+	st, read := twccStream()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		pkt[len(pkt)-1000-2], pkt[len(pkt)-1000-1] = byte(i>>8), byte(i)
-		_, _, _ = r.Read(buf, nil)
+		read(uint16(i))
 		if i%500 == 0 { // a feedback tick every 100 ms at 5,000 packets/s
 			_ = st.build()
 		}
