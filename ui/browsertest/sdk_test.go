@@ -223,9 +223,10 @@ func TestSDKVideoCall(t *testing.T) {
 	bob.checkVideoPlays(t)
 
 	// The publish offer has the simulcast rids and the audio level
-	// extension of docs/media.md §1.
+	// extension of docs/media.md §1: the half and full size layers of
+	// the fake camera's 640x480 (docs/sdk.md §5).
 	sdp := browsertest.Eval[string](t, alice.ctx, `offerSDP()`)
-	for _, want := range []string{"a=simulcast:send q;h;f", "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=rid:q send"} {
+	for _, want := range []string{"a=simulcast:send h;f", "urn:ietf:params:rtp-hdrext:ssrc-audio-level", "a=rid:h send", "a=rid:f send"} {
 		if !strings.Contains(sdp, want) {
 			t.Errorf("publish offer lacks %q", want)
 		}

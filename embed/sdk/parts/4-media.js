@@ -6,14 +6,24 @@ const DISCONNECT_GRACE_MS = 2500; // ICE "disconnected" often heals alone
 const ANSWER_TIMEOUT_MS = 10000;
 
 // Simulcast layers of the published video (docs/media.md §1, §5): rids
-// q, h, f = quarter, half, full size.
-function encodings(profile) {
-  const top = (PROFILES[profile] || PROFILES['480p']).bitrate;
-  return [
+// q, h, f = quarter, half, full size. Chromium encodes no more layers than
+// its table allows for the frame size (three from 960x540, two from
+// 480x270, one below) and drops the largest ones, so three layers of a
+// 640x480 camera would never carry more than 320x240. A smaller frame
+// gets fewer layers, the largest kept: h and f, or f alone (no
+// simulcast), so that a large view can have the camera's full size.
+function encodings(profile, track) {
+  const p = PROFILES[profile] || PROFILES['480p'];
+  const s = (track && typeof track.getSettings === 'function' && track.getSettings()) || {};
+  const pixels = (s.width || p.width) * (s.height || p.height);
+  const top = p.bitrate;
+  if (pixels < 480 * 270) return [{ maxBitrate: top }];
+  const all = [
     { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: Math.round(top / 8) },
     { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: Math.round(top / 3) },
     { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: top },
   ];
+  return pixels < 960 * 540 ? all.slice(1) : all;
 }
 
 // mountVideo puts a <video> into the element the app named; the SDK owns
@@ -99,7 +109,7 @@ class MediaCall {
 
   _addSender(kind, track) {
     const init = { direction: 'sendonly', streams: [this._stream] };
-    if (kind === 'video') init.sendEncodings = encodings(this._sdk.local.profile);
+    if (kind === 'video') init.sendEncodings = encodings(this._sdk.local.profile, track);
     this._senders[kind] = this.pub.addTransceiver(track, init).sender;
   }
 
