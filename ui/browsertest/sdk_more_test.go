@@ -43,12 +43,7 @@ func TestSDKMoreCalls(t *testing.T) {
 		}
 		hal.noEvent(t, "onUserInviting") // the inviter knows
 		for _, u := range []*tab{gus, hal, ivy} {
-			browsertest.WaitFor(t, u.ctx, `(() => { const vs = [...document.querySelectorAll('#remote video')];
-				return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.5); })()`, 20*time.Second)
-			users := browsertest.Eval[[]string](t, u.ctx, `[...trtcCalling._call.media._remote.keys()].sort()`)
-			if len(users) != 2 || slices.Contains(users, u.name) {
-				t.Errorf("%s receives %v", u.name, users)
-			}
+			showsTwoOthers(t, u)
 			if id := browsertest.Eval[string](t, u.ctx, `trtcCalling._call.callID`); id != callID {
 				t.Errorf("%s is in call %s, want %s", u.name, id, callID)
 			}
@@ -124,4 +119,17 @@ func pageScript(t *testing.T, env *browsertest.Env, user string, autoAccept bool
 		t.Fatal(err)
 	}
 	return fmt.Sprintf(pageJS, cfg)
+}
+
+// showsTwoOthers waits until u's page plays two remote videos in a group
+// call of three, and checks that they are the two others' (told apart by
+// mid, docs/media.md §3).
+func showsTwoOthers(t *testing.T, u *tab) {
+	t.Helper()
+	browsertest.WaitFor(t, u.ctx, `(() => { const vs = [...document.querySelectorAll('#remote video')];
+		return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.5); })()`, 20*time.Second)
+	users := browsertest.Eval[[]string](t, u.ctx, `[...trtcCalling._call.media._remote.keys()].sort()`)
+	if len(users) != 2 || slices.Contains(users, u.name) {
+		t.Errorf("%s receives %v", u.name, users)
+	}
 }

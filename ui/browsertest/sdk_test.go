@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -572,12 +571,7 @@ func TestSDKCallScenarios(t *testing.T) {
 		}
 		// Each page shows the two others: its tracks are told apart by mid.
 		for _, u := range []*tab{wendy, xavier, yara} {
-			browsertest.WaitFor(t, u.ctx, `(() => { const vs = [...document.querySelectorAll('#remote video')];
-				return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.5); })()`, 20*time.Second)
-			users := browsertest.Eval[[]string](t, u.ctx, `[...trtcCalling._call.media._remote.keys()].sort()`)
-			if len(users) != 2 || slices.Contains(users, u.name) {
-				t.Errorf("%s receives %v", u.name, users)
-			}
+			showsTwoOthers(t, u)
 		}
 		browsertest.Screenshot(t, wendy.ctx, "wendy-group")
 		xavier.run(t, `trtcCalling.hangup()`)
