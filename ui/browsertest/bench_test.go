@@ -28,7 +28,7 @@ const benchCalls = 20
 // setupTarget is issue 10's target for the browser's median.
 const setupTarget = 500 * time.Millisecond
 
-// TestCallSetupBenchmark measures call setup (docs/performance.md): from
+// TestBenchmarkCallSetup measures call setup (docs/performance.md): from
 // the callee's accept to the first remote video frame on both sides,
 // median and p95 over 20 calls of Chromium with the SDK (in the network
 // namespace; a frame is there when the remote <video> has a size) and,
@@ -38,8 +38,8 @@ const setupTarget = 500 * time.Millisecond
 // runs only when CALLBOX_BROWSER_BENCH is set, and fails only when a call
 // does not come up or the browser's median misses the target.
 //
-//	CALLBOX_BROWSER_BENCH=1 go test ./ui/browsertest -run TestCallSetupBenchmark -v
-func TestCallSetupBenchmark(t *testing.T) {
+//	CALLBOX_BROWSER_BENCH=1 go test ./ui/browsertest -run TestBenchmarkCallSetup -v
+func TestBenchmarkCallSetup(t *testing.T) {
 	if os.Getenv(benchEnv) == "" {
 		t.Skip("a benchmark: set " + benchEnv + "=1 to run it")
 	}
