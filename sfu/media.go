@@ -67,6 +67,13 @@ func (s *Server) settingEngine() webrtc.SettingEngine {
 	se.SetIncludeLoopbackCandidate(s.cfg.IncludeLoopback)
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetLite(false)
+	// The SFU is the controlling agent on subscribe PCs. Clients reach it
+	// through candidates it learns from their checks (peer-reflexive:
+	// trickle is slower than the first check), and pion waits 1 s by
+	// default before it nominates such a pair: every callee's remote media
+	// started a second late. The SFU has no better pair to wait for.
+	se.SetPrflxAcceptanceMinWait(0)
+	se.SetSrflxAcceptanceMinWait(0)
 	// GCM first: CM-HMAC-SHA1-80 costs ~2 µs more per forwarded packet
 	// (perf-notes §1, rule 6); it stays as a fallback.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
