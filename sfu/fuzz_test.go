@@ -138,6 +138,13 @@ func FuzzHandle(f *testing.F) {
 		}
 		f.Add([]byte(mustJSON(sdpMsg{Type: msgPublishOffer, SDP: strings.Join(keep, "")})))
 	}
+	for _, r := range []*strings.Replacer{
+		strings.NewReplacer("a=mid:1", "a=mid:0"), // a repeated mid: Plan B to pion
+		strings.NewReplacer("a=mid:0\r\n", "a=mid:0\r\na=candidate:garbage\r\n"),
+		strings.NewReplacer("a=mid:0\r\n", "a=mid:0\r\na=candidate:1 1 udp 1 224.0.0.1 9 typ host\r\n"),
+	} {
+		f.Add([]byte(mustJSON(sdpMsg{Type: msgPublishOffer, SDP: r.Replace(offer)})))
+	}
 	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
 	if err != nil {
 		f.Fatal(err)
@@ -163,8 +170,10 @@ func FuzzHandle(f *testing.F) {
 		return p
 	}
 	p := join()
+	var history []string // the last 50 inputs p was sent since it joined, for a failure
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		err := p.Handle(msg)
+		history = append(history[max(0, len(history)-49):], fmt.Sprintf("%.300q: %v", msg, err))
 		if errors.Is(err, ErrPeerLeft) {
 			t.Fatal("peer left on bad input")
 		}
@@ -172,12 +181,13 @@ func FuzzHandle(f *testing.F) {
 		if err == nil && json.Unmarshal(msg, &m) == nil && m.Type == msgPublishOffer {
 			p.Leave()
 			p = join()
+			history = nil
 		}
 		for len(answers) > 0 {
 			<-answers
 		}
 		if perr := p.Handle(probe); perr != nil {
-			t.Fatalf("after %q (%v), a valid offer: %v", msg, err, perr)
+			t.Fatalf("after %q (%v), a valid offer: %v\nthe peer's inputs so far:\n%s", msg, err, perr, strings.Join(history, "\n"))
 		}
 		select {
 		case a := <-answers:
@@ -232,4 +242,36 @@ func checkAnswer(offer, answer string) error {
 		}
 	}
 	return nil
+}
+
+// TestCheckOffer: what checkOffer lets through to pion. Candidates in an
+// offer meet the rules of trickled ones (no multicast, no loopback unless
+// allowed), or the SFU would send connectivity checks where it must not.
+func TestCheckOffer(t *testing.T) {
+	offer := browserOffer(t)
+	withCandidate := func(c string) string {
+		return strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\na=candidate:"+c+"\r\n", 1)
+	}
+	for _, tc := range []struct {
+		name     string
+		offer    string
+		loopback bool
+		ok       bool
+	}{
+		{"browser offer", offer, false, true},
+		{"public candidate", withCandidate("1 1 udp 2130706431 198.51.100.7 5000 typ host"), false, true},
+		{"multicast candidate", withCandidate("1 1 udp 2130706431 224.0.0.1 5000 typ host"), false, false},
+		{"loopback candidate", withCandidate("1 1 udp 2130706431 127.0.0.1 5000 typ host"), false, false},
+		{"loopback candidate allowed", withCandidate("1 1 udp 2130706431 127.0.0.1 5000 typ host"), true, true},
+		{"garbage candidate", withCandidate("garbage"), false, false},
+		{"repeated mid", strings.Replace(offer, "a=mid:1", "a=mid:0", 1), false, false},
+		{"two tracks in a medium", strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\na=msid:s other\r\n", 1), false, false},
+		{"no fingerprint", strings.ReplaceAll(offer, "a=fingerprint:", "a=x-fingerprint:"), false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := checkOffer(tc.offer, tc.loopback); (err == nil) != tc.ok {
+				t.Errorf("checkOffer = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
 }

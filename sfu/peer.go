@@ -165,7 +165,7 @@ func (p *Peer) publishOffer(sdp string) error {
 // is held from SetLocalDescription until the answer is out, so no
 // candidate of the new description can overtake it.
 func (p *Peer) answerLocked(sdp string) error {
-	if err := checkOffer(sdp); err != nil {
+	if err := checkOffer(sdp, p.s.cfg.IncludeLoopback); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
 	}
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
@@ -194,10 +194,13 @@ func (p *Peer) answerLocked(sdp string) error {
 // checkOffer refuses the publish offers pion refuses only after it has
 // entered have-remote-offer, which it cannot leave again (pion v4 takes no
 // rollback of a remote offer), so that every later offer of the client
-// would be refused too (FuzzHandle): a medium without a mid, and ICE
-// credentials or a DTLS fingerprint ("alg value") neither at session level
-// nor in every medium. Browsers put them in one place or the other.
-func checkOffer(offer string) error {
+// would be refused too (FuzzHandle): ICE credentials or a DTLS fingerprint
+// ("alg value") neither at session level nor in every medium, a medium
+// without a mid or with another's, more than one track (msid) in a medium
+// (pion takes that for Plan B), and a candidate that does not parse. Every
+// candidate in the offer must also pass checkCandidate, as trickled ones
+// do. Browsers' Unified Plan offers pass.
+func checkOffer(offer string, allowLoopback bool) error {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
 		return err
@@ -221,9 +224,30 @@ func checkOffer(offer string) error {
 			}
 		}
 	}
+	mids := map[string]bool{}
 	for i, m := range d.MediaDescriptions {
-		if mid, _ := m.Attribute("mid"); mid == "" {
-			return fmt.Errorf("medium %d has no mid", i)
+		mid, _ := m.Attribute("mid")
+		if mid == "" || mids[mid] {
+			return fmt.Errorf("medium %d: mid %.20q missing or taken", i, mid)
+		}
+		mids[mid] = true
+		msids := map[string]bool{}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "msid":
+				msids[a.Value] = true
+			case "ssrc":
+				if _, msid, ok := strings.Cut(a.Value, " msid:"); ok {
+					msids[msid] = true
+				}
+			case "candidate":
+				if err := checkCandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + a.Value}, allowLoopback); err != nil {
+					return fmt.Errorf("medium %d: %w", i, err)
+				}
+			}
+		}
+		if len(msids) > 1 {
+			return fmt.Errorf("medium %d: %d tracks", i, len(msids))
 		}
 	}
 	return nil
