@@ -415,24 +415,33 @@ func TestGroupCallFourParties(t *testing.T) {
 	})
 }
 
+// ringing logs caller and callee in, has caller call callee (audio) and
+// waits for the invitation; it returns the call and an admin client over
+// the control socket.
+func ringing(t *testing.T, s *server, callerID, calleeID string) (caller, callee *user, call client.CallReply, adm appliance.Admin) {
+	t.Helper()
+	ctx := s.ctx
+	caller = s.login(callerID, sfuclient.Config{})
+	callee = s.login(calleeID, sfuclient.Config{})
+	call, err := caller.sig.Call(ctx, calleeID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callee.waitEvent(ctx, "onInvited")
+	adm, err = appliance.OpenAdmin(ctx, s.a.DataDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { adm.Close() })
+	return caller, callee, call, adm
+}
+
 // TestAdminSeesAndEndsLiveCall: the CLI's view (the control socket) lists a
 // ringing call and ends it; the invitee's ringing stops.
 func TestAdminSeesAndEndsLiveCall(t *testing.T) {
 	s := startServer(t, nil)
 	ctx := s.ctx
-	alice := s.login("alice", sfuclient.Config{})
-	bob := s.login("bob", sfuclient.Config{})
-	call, err := alice.sig.Call(ctx, "bob", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.waitEvent(ctx, "onInvited")
-
-	adm, err := appliance.OpenAdmin(ctx, s.a.DataDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
+	_, bob, call, adm := ringing(t, s, "alice", "bob")
 	live, err := adm.LiveCalls(ctx)
 	if err != nil || len(live) != 1 || live[0].CallID != call.CallID || live[0].State != record.CallRinging {
 		t.Fatalf("live calls = %+v, %v", live, err)
@@ -629,19 +638,7 @@ func checkPairs(t *testing.T, want string, ok func(*webrtc.ICECandidatePair) boo
 func TestAdminRevokes(t *testing.T) {
 	s := startServer(t, nil)
 	ctx := s.ctx
-	alice := s.login("alice", sfuclient.Config{})
-	bob := s.login("bob", sfuclient.Config{})
-	call, err := alice.sig.Call(ctx, "bob", 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.waitEvent(ctx, "onInvited")
-	adm, err := appliance.OpenAdmin(ctx, s.a.DataDir(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adm.Close()
-
+	alice, bob, call, adm := ringing(t, s, "alice", "bob")
 	if _, err := adm.RotateKey(ctx, s.app.SDKAppID); err != nil {
 		t.Fatal(err)
 	}
