@@ -169,15 +169,8 @@ func (u *user) waitEvent(ctx context.Context, name string) json.RawMessage {
 // payload names sender, kind and sequence number.
 func (u *user) publish(ctx context.Context, wg *sync.WaitGroup) {
 	u.t.Helper()
-	a, err := u.media.AddAudio()
+	a, v, err := u.media.PublishAV()
 	if err != nil {
-		u.t.Fatal(err)
-	}
-	v, err := u.media.AddVideo()
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	if err := u.media.Offer(false); err != nil {
 		u.t.Fatal(err)
 	}
 	wg.Add(1)
@@ -192,7 +185,7 @@ func (u *user) publish(ctx context.Context, wg *sync.WaitGroup) {
 			case <-tick.C:
 			}
 			a.Write(seq, uint32(seq)*960, payload(u.name, "audio", seq), 30)
-			v[0].Write(seq, uint32(seq)*3000, payload(u.name, "video", seq), 0)
+			v.Write(seq, uint32(seq)*3000, payload(u.name, "video", seq), 0)
 		}
 	}()
 }

@@ -102,18 +102,11 @@ func (e *env) join(room, name string, cfg sfuclient.Config) *client {
 // publishAV adds an audio and a video track and offers them.
 func (e *env) publishAV(c *client) (audio, video *sfuclient.Track) {
 	e.t.Helper()
-	a, err := c.AddAudio()
+	a, v, err := c.PublishAV()
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	v, err := c.AddVideo()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if err := c.Offer(false); err != nil {
-		e.t.Fatal(err)
-	}
-	return a, v[0]
+	return a, v
 }
 
 // pumpLevel is the RFC 6464 audio level pump sends with every audio packet.

@@ -383,6 +383,22 @@ type Track struct {
 	PLI chan struct{}
 }
 
+// PublishAV adds an audio track and one (non-simulcast) video track and
+// offers them: what a client in a call publishes.
+func (c *Client) PublishAV() (audio, video *Track, err error) {
+	if audio, err = c.AddAudio(); err != nil {
+		return nil, nil, err
+	}
+	v, err := c.AddVideo()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Offer(false); err != nil {
+		return nil, nil, err
+	}
+	return audio, v[0], nil
+}
+
 // AddAudio adds an Opus track.
 func (c *Client) AddAudio() (*Track, error) {
 	l, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "client")

@@ -248,15 +248,8 @@ func (u *pionUser) newMedia(ctx context.Context) *sfuclient.Client {
 // once it is in a call.
 func (u *pionUser) publish(m *sfuclient.Client, stop context.Context, wg *sync.WaitGroup) {
 	u.t.Helper()
-	a, err := m.AddAudio()
+	a, v, err := m.PublishAV()
 	if err != nil {
-		u.t.Fatal(err)
-	}
-	v, err := m.AddVideo()
-	if err != nil {
-		u.t.Fatal(err)
-	}
-	if err := m.Offer(false); err != nil {
 		u.t.Fatal(err)
 	}
 	wg.Add(1)
@@ -271,7 +264,7 @@ func (u *pionUser) publish(m *sfuclient.Client, stop context.Context, wg *sync.W
 			case <-tick.C:
 			}
 			a.Write(seq, uint32(seq)*240, []byte("audio"), 30)
-			v[0].Write(seq, uint32(seq)*450, []byte("video frame"), -1)
+			v.Write(seq, uint32(seq)*450, []byte("video frame"), -1)
 		}
 	}()
 }
