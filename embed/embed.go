@@ -1,5 +1,5 @@
 // Package embed holds callbox's static files, compiled into the binary:
-// the web app (and later the admin console) and the browser SDK. It only
+// the web app, the admin console and the browser SDK. It only
 // embeds; ui/ serves.
 package embed
 
@@ -14,8 +14,14 @@ var files embed.FS
 //go:embed sdk
 var sdk embed.FS
 
+//go:embed all:admin
+var admin embed.FS
+
 // Web is the web app's file tree, rooted at its index.html.
 func Web() fs.FS { return sub(files, "web") }
+
+// Admin is the admin console's file tree, served under /admin/.
+func Admin() fs.FS { return sub(admin, "admin") }
 
 // SDK is the browser SDK's tree (docs/sdk.md): parts/*.js, the fragments
 // of /sdk/trtc-calling.js, and trtc-calling.mjs.
