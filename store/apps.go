@@ -78,6 +78,9 @@ func (t *Tx) DeleteApp(id uint32) error {
 	if err := t.tx.Bucket(bucketWebhooks).Delete(appKey(id)); err != nil {
 		return fmt.Errorf("app %d: delete webhook: %w", id, err)
 	}
+	if err := t.deleteDirectory(id); err != nil {
+		return err
+	}
 	return b.Delete(appKey(id))
 }
 

@@ -19,6 +19,8 @@ var (
 	bucketLive     = []byte("calls_live")    // app|callID -> nil, while not ended
 	bucketOutbox   = []byte("outbox")        // seq -> OutboxEntry JSON
 	bucketSettings = []byte("settings")      // name -> value
+	bucketUsers    = []byte("users")         // app|userID -> User JSON (the app's directory)
+	bucketContacts = []byte("contacts")      // app|owner|0|userID -> Contact JSON
 
 	keyVersion = []byte("schema_version")
 	keyMagic   = []byte("magic")
@@ -43,6 +45,8 @@ var migrations = []migration{
 		return nil
 	}},
 	{2, "webhook config, outbox index by app, delivery log, dead letters", migrateWebhooks},
+	{3, "user directory and contact lists", migrateDirectory},
+	{3, "admin console accounts and sessions", migrateAdmin},
 }
 
 // SchemaVersion is the version this build writes.
