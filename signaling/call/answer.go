@@ -19,16 +19,28 @@ func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transit
 		return Transition{}, err
 	}
 	b := e.begin(c, now)
-	first := c.rec.AcceptAt.IsZero()
-	if first {
-		c.rec.AcceptAt = now
-	}
-	others := c.joined()
-	p.State = record.PartJoined
 	if p.RingingAt.IsZero() {
 		p.RingingAt = now
 	}
-	p.JoinedAt = now
+	b.enter(p, true)
+	b.hook(user, roleCalleeString, HookAcceptCall, "")
+	b.hook(c.rec.Caller, roleCallerString, HookCallAccepted, "")
+	return b.done(), nil
+}
+
+// enter joins p to the call (Accept, Join): the newcomer and the joined
+// participants exchange onUserEnter and onUserJoin; on an accept the
+// joined ones also get onUserAccept{newcomer} (§7.4); the newcomer gets
+// onCallBegin, and so do the joined ones at the call's first accept.
+func (b *builder) enter(p *record.Participant, accepted bool) {
+	c, user := b.c, p.UserID
+	first := c.rec.AcceptAt.IsZero()
+	if first {
+		c.rec.AcceptAt = b.now
+	}
+	others := c.joined()
+	p.State = record.PartJoined
+	p.JoinedAt = b.now
 	delete(c.ringAt, user)
 	b.tr.Joined = append(b.tr.Joined, user)
 	c.updateState()
@@ -41,8 +53,10 @@ func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transit
 		b.emit(user, EvUserEnter, userRef(o))
 		b.emit(user, EvUserJoin, userRef(o))
 	}
-	for _, o := range others {
-		b.emit(o, EvUserAccept, userRef(user))
+	if accepted {
+		for _, o := range others {
+			b.emit(o, EvUserAccept, userRef(user))
+		}
 	}
 	if first {
 		for _, o := range others {
@@ -51,9 +65,6 @@ func (e *Engine) Accept(now time.Time, app uint32, user, callID string) (Transit
 	}
 	b.emit(user, EvCallBegin, b.callBegin(user))
 	b.listUpdate()
-	b.hook(user, roleCalleeString, HookAcceptCall, "")
-	b.hook(c.rec.Caller, roleCallerString, HookCallAccepted, "")
-	return b.done(), nil
 }
 
 // Reject declines an invitation (S2, S6). The joined participants get

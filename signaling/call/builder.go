@@ -13,6 +13,9 @@ type builder struct {
 	c   *call
 	now time.Time
 	tr  Transition
+	// failed: the caller's cancel is a failed start (Fail): call_failed
+	// instead of cancel_call.
+	failed bool
 }
 
 func (e *Engine) begin(c *call, now time.Time) *builder {
@@ -37,13 +40,14 @@ func (b *builder) emitAll(to []string, name string, data any) {
 // normal_end and interrupt").
 var groupResultEvents = map[string]bool{
 	HookCallEnd: true, HookInterrupted: true, HookCancelCall: true, HookCallCanceled: true,
+	HookCallFailed: true,
 }
 
 // terminalEvents end a user's participation; they carry EndTs.
 var terminalEvents = map[string]bool{
 	HookCallEnd: true, HookInterrupted: true, HookCancelCall: true, HookCallCanceled: true,
 	HookRejectCall: true, HookCallRejected: true, HookNotAnswerCall: true, HookCallMissed: true,
-	HookCallBusy: true,
+	HookCallBusy: true, HookCallFailed: true, HookIgnoreCall: true,
 }
 
 // hook queues a webhook for user in role ("caller"/"callee"); result is

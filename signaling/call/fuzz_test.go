@@ -68,7 +68,7 @@ func FuzzEngine(f *testing.F) {
 		}
 		// do runs one operation picked by op.
 		do := func(op byte) (trs []Transition, tr Transition, err error) {
-			switch op % 13 {
+			switch op % 16 {
 			case 0:
 				tr, err = e.Call(now, Invite{SDKAppID: app, Caller: user(), Callees: []string{user()}, Media: MediaType(next()%2 + 1)})
 			case 1:
@@ -110,12 +110,21 @@ func FuzzEngine(f *testing.F) {
 						t.Fatalf("Expire at NextDeadline %v fired nothing", d)
 					}
 				}
+			case 13:
+				k := pick()
+				tr, err = e.Join(now, k.app, user(), k.id)
+			case 14:
+				k := pick()
+				tr, err = e.Ignore(now, k.app, user(), k.id)
+			case 15:
+				k := pick()
+				tr, err = e.Fail(now, k.app, user(), k.id)
 			}
 			return trs, tr, err
 		}
 		for steps := 0; len(data) > 0 && steps < 200; steps++ {
 			op := next()
-			if op%14 == 13 {
+			if op%17 == 16 {
 				// A batch that could not be stored: Undo puts back
 				// exactly the state before it (the signaling layer
 				// relies on this when a commit fails).
@@ -203,7 +212,7 @@ func (st *fuzzState) track(t *testing.T, tr Transition) {
 	for _, h := range tr.Hooks {
 		uk := fmt.Sprintf("%d/%s/%s", r.SDKAppID, r.CallID, h.Body.UserId)
 		switch {
-		case h.Body.Event == HookStartCall || h.Body.Event == HookReceiveCall:
+		case h.Body.Event == HookStartCall || h.Body.Event == HookReceiveCall || h.Body.Event == HookJoinInGroupCall:
 			if st.open[uk] != 0 {
 				t.Fatalf("%s opens %s twice", h.Command, uk)
 			}
@@ -237,7 +246,8 @@ func (st *fuzzState) track(t *testing.T, tr Transition) {
 // closes reports whether a webhook ends its user's participation.
 func closes(h Hook, group bool) bool {
 	switch h.Body.Event {
-	case HookCallEnd, HookInterrupted, HookCancelCall, HookCallCanceled, HookRejectCall, HookNotAnswerCall:
+	case HookCallEnd, HookInterrupted, HookCancelCall, HookCallCanceled, HookRejectCall, HookNotAnswerCall,
+		HookCallFailed, HookIgnoreCall:
 		return true
 	case HookCallRejected, HookCallMissed, HookCallBusy:
 		return !group && h.Body.Role == roleCallerString

@@ -67,7 +67,11 @@ func (b *builder) cancel() {
 	if p := c.part(caller); p.State == record.PartJoined {
 		b.leaveRoom(p, false)
 		b.emit(caller, EvCallCancelled, CancelData{CallerID: caller})
-		b.hook(caller, roleCallerString, HookCancelCall, result)
+		event := HookCancelCall
+		if b.failed {
+			event = HookCallFailed
+		}
+		b.hook(caller, roleCallerString, event, result)
 	}
 	b.finish(result)
 }
