@@ -212,13 +212,7 @@ func (c *session) callOp(req Request, op func(now time.Time, callID string) (cal
 func (c *session) accept(req Request) (any, error) {
 	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
 		return c.srv.engine.Accept(now, c.app, c.user, id)
-	}, func(rec record.Call) any {
-		r := callReply{CallID: rec.CallID, RoomID: rec.RoomID, Type: call.MediaAudio}
-		if rec.MediaType == call.MediaVideo.String() {
-			r.Type = call.MediaVideo
-		}
-		return r
-	})
+	}, joinReply)
 }
 
 func (c *session) reject(req Request) (any, error) {
@@ -228,7 +222,14 @@ func (c *session) reject(req Request) (any, error) {
 }
 
 func (c *session) hangup(req Request) (any, error) {
+	var d hangupData
+	if err := decodeData(req, &d); err != nil {
+		return nil, err
+	}
 	return nil, c.callOp(req, func(now time.Time, id string) (call.Transition, error) {
+		if d.Failed {
+			return c.srv.engine.Fail(now, c.app, c.user, id)
+		}
 		return c.srv.engine.Hangup(now, c.app, c.user, id)
 	}, nil)
 }

@@ -34,6 +34,8 @@ var handlers = map[string]handler{
 	"switchToAudio": {fn: (*session).switchToAudio},
 	"switchToVideo": {fn: (*session).switchToVideo},
 	"media":         {fn: (*session).media, whileExpired: true},
+	"join":          {fn: (*session).join},
+	"ignore":        {fn: (*session).ignore, whileExpired: true},
 }
 
 // handle decodes one frame, runs its handler and replies.
