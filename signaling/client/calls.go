@@ -164,6 +164,27 @@ func (c *Client) Hangup(ctx context.Context, callID string) error {
 	return c.do(ctx, "hangup", callRef{callID}, nil)
 }
 
+// HangupFailed ends, as its caller, a call whose start failed before any
+// answer (the call_failed webhook, docs/protocol.md §4.8).
+func (c *Client) HangupFailed(ctx context.Context, callID string) error {
+	return c.do(ctx, "hangup", struct {
+		CallID string `json:"callID,omitempty"`
+		Failed bool   `json:"failed"`
+	}{callID, true}, nil)
+}
+
+// Join enters a live group call the user was invited to before (§4.13).
+func (c *Client) Join(ctx context.Context, callID string) (CallReply, error) {
+	var r CallReply
+	err := c.do(ctx, "join", callRef{callID}, &r)
+	return r, err
+}
+
+// Ignore silences a ringing invitation; the inviter hears busy (§4.14).
+func (c *Client) Ignore(ctx context.Context, callID string) error {
+	return c.do(ctx, "ignore", callRef{callID}, nil)
+}
+
 // SwitchToAudio / SwitchToVideo change a 1:1 call's media type.
 func (c *Client) SwitchToAudio(ctx context.Context, callID string) error {
 	return c.do(ctx, "switchToAudio", callRef{callID}, nil)
