@@ -46,7 +46,6 @@ var migrations = []migration{
 	}},
 	{2, "webhook config, outbox index by app, delivery log, dead letters", migrateWebhooks},
 	{3, "user directory and contact lists", migrateDirectory},
-	{3, "admin console accounts and sessions", migrateAdmin},
 }
 
 // SchemaVersion is the version this build writes.
