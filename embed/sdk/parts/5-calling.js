@@ -102,8 +102,51 @@ class TRTCCalling {
       this.local.stopAll();
       throw e;
     }
-    this._begin(reply, data.type, group);
+    try {
+      this._begin(reply, data.type, group);
+    } catch (e) {
+      // No connection for the call's media could be made at all: end the
+      // call as a failed start (the caller_call_failed webhook).
+      this._endLocal();
+      this._status = 'idle';
+      this.link.request('hangup', { callID: reply.callID, failed: true }).catch(() => {});
+      const err = new CallError(ERR.NO_WEBRTC, req + ': media connection failed: ' + e.message);
+      this._error(err.code, err.message);
+      throw err;
+    }
     return reply;
+  }
+
+  // join enters a live group call this user was invited to before (it
+  // rejected, missed or left it): callbox's form of TUICallKit's join
+  // (docs/protocol.md §4.13). Resolves to {callID, roomID, type}.
+  async join({ callID, type } = {}) {
+    if (this._status !== 'idle' || this._call || this._invite) {
+      throw new CallError(4007, 'join: already in a call or ringing');
+    }
+    if (!callID) throw new CallError(4000, 'join: callID is required');
+    this._status = 'connected';
+    let reply;
+    try {
+      await this._prepare(type || CALL_TYPE.VIDEO_CALL);
+      reply = await this.link.request('join', { callID });
+    } catch (e) {
+      this._status = 'idle';
+      this.local.stopAll();
+      throw e;
+    }
+    this._begin(reply, reply.type, true);
+    return reply;
+  }
+
+  // ignore silences the ringing invitation: the caller hears the line
+  // busy, this side nothing more (TUICallEngine's ignore()).
+  async ignore() {
+    const inv = this._invite;
+    if (!inv || this._call) return;
+    this._invite = null;
+    this._status = 'idle';
+    await this.link.request('ignore', { callID: inv.callID });
   }
 
   // _prepare gets the microphone (and camera for video): a missing
