@@ -118,6 +118,27 @@ func TestEventsOnTheWire(t *testing.T) {
 			"callee_invite_user dave -", "callee_receive_call dave -", "callee_accept_call dave -", "caller_call_accepted alice -",
 			"callee_call_end bob normal_end", "callee_call_end dave normal_end", "caller_call_end alice normal_end",
 			"call_end alice normal_end", "call_end bob normal_end", "call_end carol normal_end", "call_end dave normal_end"}},
+		{"group: a rejecter joins after all", []string{"bob", "carol"}, []eventOp{
+			{0, dial("bob", "carol")}, {time.Second, accept("bob")}, {2 * time.Second, reject("carol")},
+			{3 * time.Second, one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+				return e.Join(now, app1, "carol", id)
+			})},
+			{5 * time.Second, hangup("bob")}, {6 * time.Second, hangup("carol")}}, true, []string{
+			"caller_start_call alice -", "callee_receive_call bob -", "callee_receive_call carol -",
+			"callee_accept_call bob -", "caller_call_accepted alice -", "callee_reject_call carol -", "caller_call_rejected alice -",
+			"callee_join_in_group_call carol -",
+			"callee_call_end bob normal_end", "callee_call_end carol normal_end", "caller_call_end alice normal_end",
+			"call_end alice normal_end", "call_end bob normal_end", "call_end carol normal_end"}},
+		{"1:1 ignored", []string{"bob"}, []eventOp{{0, dial("bob")}, {2 * time.Second, one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+			return e.Ignore(now, app1, "bob", id)
+		})}}, false, []string{
+			"caller_start_call alice -", "callee_receive_call bob -", "callee_ignore_call bob call_busy", "caller_call_busy alice call_busy",
+			"call_end alice call_busy", "call_end bob call_busy"}},
+		{"1:1 failed start", []string{"bob"}, []eventOp{{0, dial("bob")}, {time.Second, one(func(e *call.Engine, now time.Time, id string) (call.Transition, error) {
+			return e.Fail(now, app1, "alice", id)
+		})}}, false, []string{
+			"caller_start_call alice -", "callee_receive_call bob -", "caller_call_failed alice cancel", "callee_call_canceled bob cancel",
+			"call_end alice cancel", "call_end bob cancel"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,6 +254,7 @@ func TestEventsOnTheWire(t *testing.T) {
 var terminalEvents = map[string]bool{
 	"call_end": true, "call_interrupted": true, "cancel_call": true, "call_canceled": true, "reject_call": true,
 	"call_rejected": true, "not_answer_call": true, "call_missed": true, "call_busy": true,
+	"ignore_call": true, "call_failed": true,
 }
 
 func unixOr0(t time.Time) int64 {
