@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"callbox/appliance/callstore"
+	"callbox/appliance/userdir"
 	"callbox/sfu"
 	"callbox/signaling"
 	"callbox/signaling/call"
@@ -104,6 +105,7 @@ func (a *Appliance) build() error {
 	a.sig, err = signaling.New(signaling.Config{
 		Committer:      cs,
 		Keys:           cs.AppKey,
+		Directory:      userdir.New(a.store),
 		Rooms:          sfuRooms{a.sfu},
 		ICEServers:     iceServers,
 		Now:            cfg.Now,

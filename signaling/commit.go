@@ -144,6 +144,7 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 	for _, ev := range tr.Events {
 		s.deliver(rec.SDKAppID, ev)
 	}
+	s.trackCalls(rec)
 	if s.cfg.Rooms != nil {
 		for _, u := range tr.Left {
 			k := peerKey{rec.SDKAppID, u, rec.CallID}

@@ -34,6 +34,10 @@ var handlers = map[string]handler{
 	"switchToAudio": {fn: (*session).switchToAudio},
 	"switchToVideo": {fn: (*session).switchToVideo},
 	"media":         {fn: (*session).media, whileExpired: true},
+	"contacts":      {fn: (*session).contactsReq},
+	"addContact":    {fn: (*session).addContact},
+	"setName":       {fn: (*session).setName},
+	"history":       {fn: (*session).history},
 	"join":          {fn: (*session).join},
 	"ignore":        {fn: (*session).ignore, whileExpired: true},
 }

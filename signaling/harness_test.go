@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"callbox/appliance/callstore"
+	"callbox/appliance/userdir"
 	"callbox/signaling"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
@@ -106,7 +107,7 @@ func newHarnessBuf(t *testing.T, mod func(*signaling.Config), sndbuf int) *harne
 		t.Fatal(err)
 	}
 	cs := callstore.New(st, callstore.Options{Now: clock.Now})
-	cfg := signaling.Config{Committer: cs, Keys: cs.AppKey, Now: clock.Now, Alarm: clock.Alarm, Logger: testLogger(t)}
+	cfg := signaling.Config{Committer: cs, Keys: cs.AppKey, Directory: userdir.New(st), Now: clock.Now, Alarm: clock.Alarm, Logger: testLogger(t)}
 	if mod != nil {
 		mod(&cfg)
 	}

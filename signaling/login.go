@@ -41,6 +41,11 @@ func (c *session) login(req Request) (any, error) {
 	if err := usersig.ValidUserID(d.UserID); err != nil {
 		return nil, &Error{Code: CodeInvalidUser, Msg: err.Error()}
 	}
+	if d.Name != "" {
+		if err := validName(d.Name); err != nil {
+			return nil, &Error{Code: CodeBadRequest, Msg: err.Error()}
+		}
+	}
 	s := c.srv
 	s.mu.Lock()
 	already, as := c.loggedIn, c.user
@@ -66,6 +71,16 @@ func (c *session) login(req Request) (any, error) {
 	} else if _, err := s.keyFor(d.SDKAppID); err != nil {
 		return nil, err // dev login still needs a real app
 	}
+	if s.cfg.Directory != nil {
+		// Stored before the reply: the user is in the directory for
+		// everyone who lists contacts after this login.
+		ctx, cancel := s.dirCtx()
+		_, err := s.cfg.Directory.SignedIn(ctx, d.SDKAppID, d.UserID, d.Name, now)
+		cancel()
+		if err != nil {
+			return nil, &Error{Code: CodeInternal, Msg: "internal error", Err: err}
+		}
+	}
 
 	var kicked, replaced bool
 	err := s.engineDo(func(now time.Time) error {
@@ -85,7 +100,7 @@ func (c *session) login(req Request) (any, error) {
 			kicked = true
 			s.kickLocked(old, now)
 		}
-		c.app, c.user, c.presence = d.SDKAppID, d.UserID, d.Presence
+		c.app, c.user, c.presence, c.status = d.SDKAppID, d.UserID, d.Presence || d.Status, d.Status
 		c.loggedIn = true
 		c.sig = d.UserSig
 		c.authenticated()
@@ -305,6 +320,7 @@ func (s *Server) register(c *session, announce bool) {
 	s.apps[c.app][c.user] = c
 	if ev != nil {
 		s.notifyWatchersRLocked(c.app, c, ev)
+		s.notifyStatusRLocked(c.app, c.user, "")
 	}
 	if c.presence {
 		if s.watchers[c.app] == nil {
@@ -333,6 +349,7 @@ func (s *Server) unregister(c *session, announce bool) {
 		if ev, err := encodeEvent("onUserOffline", "", map[string]string{"userID": c.user}); err == nil {
 			s.notifyWatchersRLocked(c.app, c, ev)
 		}
+		s.notifyStatusRLocked(c.app, c.user, "")
 	}
 }
 

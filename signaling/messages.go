@@ -181,6 +181,12 @@ type loginData struct {
 	UserID   string `json:"userID"`
 	UserSig  string `json:"userSig"`
 	Presence bool   `json:"presence"`
+	// Name, when set, becomes the user's display name in the app's
+	// directory (§4.1).
+	Name string `json:"name"`
+	// Status subscribes to onUserStatus (presence with call state and
+	// names, §5); it implies Presence.
+	Status bool `json:"status"`
 	// Resume: this is the same client coming back on a new connection
 	// (docs/protocol.md §3.6); a session of the user still registered is
 	// taken over, not kicked out, and its call goes on.

@@ -89,6 +89,10 @@ type Config struct {
 	// moved. Default: a time.Timer for at minus Now().
 	Alarm  func(at time.Time) (fired <-chan time.Time, stop func())
 	Logger *slog.Logger
+	// Directory keeps the user directory, contact lists and call history
+	// the web app reads (docs/protocol.md §4.15–4.18); nil: those requests
+	// are refused and login records nobody.
+	Directory Directory
 	// DevLogin accepts a login without a UserSig (callbox serve --dev).
 	DevLogin bool
 	// OriginPatterns are extra allowed browser origins, as coder/websocket
@@ -224,6 +228,7 @@ type Server struct {
 	apps     map[uint32]map[string]*session   // app -> user -> session
 	watchers map[uint32]map[*session]struct{} // presence subscribers per app
 	conns    map[*session]struct{}            // every open connection
+	inCall   map[userKey]bool                 // joined to a live call (directory.go)
 	closing  bool                             // Shutdown started
 	nconn    int                              // serve calls in flight
 	drained  chan struct{}                    // closed once closing and nconn == 0
@@ -256,6 +261,7 @@ func New(cfg Config) (*Server, error) {
 		apps:     make(map[uint32]map[string]*session),
 		watchers: make(map[uint32]map[*session]struct{}),
 		conns:    make(map[*session]struct{}),
+		inCall:   make(map[userKey]bool),
 		drained:  make(chan struct{}),
 
 		unauthed:   pendingConns{max: cfg.MaxPendingPerIP, n: make(map[string]int)},

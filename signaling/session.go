@@ -60,6 +60,7 @@ type session struct {
 	user       string
 	loggedIn   bool
 	presence   bool
+	status     bool // subscribed to onUserStatus (directory.go)
 	sigExpires time.Time
 	sig        string // the UserSig it logged in or renewed with ("" in dev)
 	sigExpired bool
