@@ -82,10 +82,28 @@ func (c *Calls) EndAll(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// ServerCaller is a caller with no WebSocket session (REST
+// start_call_by_robot's robot): it hears its call's events through these
+// methods instead. They run on signaling's commit path, after the store
+// has the change, in engine order, so they must return at once (queue the
+// work elsewhere) and must not call back into Calls.
+type ServerCaller interface {
+	// Event is an engine event addressed to the caller (onCallBegin when
+	// the first callee accepts, onUserLeave, ...).
+	Event(ev call.Event)
+	// Ended is called once, after the last Event, when the call ends
+	// (the record carries its result). When Start returns an error, sc
+	// hears nothing at all.
+	Ended(rec record.Call)
+}
+
 // Start starts a call on behalf of the server (REST
 // start_call_by_robot). The caller is not joined to a media room by
-// signaling: a server-side caller brings its own media. ctx as for End.
-func (c *Calls) Start(ctx context.Context, inv call.Invite) (record.Call, error) {
+// signaling: a server-side caller brings its own media. It has no
+// session, no heartbeat and is never offline: a WebSocket session of the
+// same userID that drops or is kicked out does not touch the call. The
+// caller's events go to sc (nil: nowhere). ctx as for End.
+func (c *Calls) Start(ctx context.Context, inv call.Invite, sc ServerCaller) (record.Call, error) {
 	if err := ctx.Err(); err != nil {
 		return record.Call{}, err
 	}
@@ -98,7 +116,14 @@ func (c *Calls) Start(ctx context.Context, inv call.Invite) (record.Call, error)
 			return err
 		}
 		rec = tr.Call
-		s.enqueueLocked(commitItem{tr: tr, now: now, noJoin: inv.Caller, before: func(_ record.Call, err error) { stored = err }})
+		k := userKey{inv.SDKAppID, inv.Caller}
+		if sc != nil && !tr.Ended() {
+			s.setServerCaller(k, serverCaller{callID: rec.CallID, sc: sc})
+		}
+		s.enqueueLocked(commitItem{tr: tr, now: now, noJoin: inv.Caller,
+			before: func(_ record.Call, err error) { stored = err },
+			undo:   func(time.Time) { s.dropServerCaller(k, rec.CallID) },
+		})
 		return nil
 	})
 	if err == nil {
@@ -107,7 +132,59 @@ func (c *Calls) Start(ctx context.Context, inv call.Invite) (record.Call, error)
 	if err != nil {
 		return record.Call{}, err
 	}
+	if rec.State == record.CallEnded && sc != nil {
+		sc.Ended(rec) // ended at once (a busy callee); never registered
+	}
 	return rec, nil
+}
+
+// serverCaller is a registered ServerCaller and the call it placed.
+type serverCaller struct {
+	callID string
+	sc     ServerCaller
+}
+
+func (s *Server) setServerCaller(k userKey, v serverCaller) {
+	s.scMu.Lock()
+	s.servers[k] = v
+	s.scMu.Unlock()
+}
+
+func (s *Server) dropServerCaller(k userKey, callID string) {
+	s.scMu.Lock()
+	if v, ok := s.servers[k]; ok && v.callID == callID {
+		delete(s.servers, k)
+	}
+	s.scMu.Unlock()
+}
+
+// serverCallerOf returns the ServerCaller that placed callID as k, if any.
+func (s *Server) serverCallerOf(k userKey, callID string) ServerCaller {
+	s.scMu.Lock()
+	defer s.scMu.Unlock()
+	if v, ok := s.servers[k]; ok && v.callID == callID {
+		return v.sc
+	}
+	return nil
+}
+
+// isServerCaller reports whether k is a server-side caller of a live
+// call: its presence is not the WebSocket sessions' business.
+func (s *Server) isServerCaller(k userKey) bool {
+	s.scMu.Lock()
+	defer s.scMu.Unlock()
+	_, ok := s.servers[k]
+	return ok
+}
+
+// serverCallEnded tells a call's server-side caller that it ended and
+// forgets it. Called under commitMu, after the call's last events.
+func (s *Server) serverCallEnded(rec record.Call) {
+	k := userKey{rec.SDKAppID, rec.Caller}
+	if sc := s.serverCallerOf(k, rec.CallID); sc != nil {
+		s.dropServerCaller(k, rec.CallID)
+		sc.Ended(rec)
+	}
 }
 
 // OnlineUsers returns the logged-in userIDs of an app, sorted.

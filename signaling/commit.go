@@ -145,6 +145,9 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 		s.deliver(rec.SDKAppID, ev)
 	}
 	s.trackCalls(rec)
+	if tr.Ended() {
+		s.serverCallEnded(rec)
+	}
 	if s.cfg.Rooms != nil {
 		for _, u := range tr.Left {
 			k := peerKey{rec.SDKAppID, u, rec.CallID}
@@ -162,6 +165,10 @@ func (s *Server) apply(tr call.Transition, noJoin string) {
 // deliver sends an engine event to its recipient's current session, if
 // any. It only queues, so it may run under s.mu or commitMu.
 func (s *Server) deliver(app uint32, ev call.Event) {
+	if sc := s.serverCallerOf(userKey{app, ev.To}, ev.CallID); sc != nil {
+		sc.Event(ev)
+		return
+	}
 	b, err := encodeEvent(ev.Name, ev.CallID, ev.Data)
 	if err != nil {
 		s.log.Error("encode event", "event", ev.Name, "call_id", ev.CallID, "err", err)
@@ -183,7 +190,7 @@ func (s *Server) joinRoom(rec record.Call, user string) {
 	if exists {
 		return
 	}
-	room := fmt.Sprintf("%d/%s", rec.SDKAppID, rec.RoomID)
+	room := RoomName(rec)
 	uk := userKey{rec.SDKAppID, user}
 	p, err := s.cfg.Rooms.Join(room, user, func(msg json.RawMessage) {
 		b, err := encodeEvent("media", "", msg)
@@ -201,6 +208,13 @@ func (s *Server) joinRoom(rec record.Call, user string) {
 	s.peersMu.Lock()
 	s.peers[k] = p
 	s.peersMu.Unlock()
+}
+
+// RoomName is the media room of a call: the SFU's rooms are per app and
+// RoomId, so two apps' rooms never meet. A server-side caller (the robot)
+// joins this room itself.
+func RoomName(rec record.Call) string {
+	return fmt.Sprintf("%d/%s", rec.SDKAppID, rec.RoomID)
 }
 
 // peerOf returns the user's room peer in any of its calls, or nil.

@@ -184,6 +184,9 @@ func (s *Server) replaceLocked(old *session, now time.Time) {
 // The session is closed for good, so when the commit fails the work is
 // queued again rather than taken back. Called with s.mu held.
 func (s *Server) kickedOutLocked(old *session, now time.Time) {
+	if s.isServerCaller(userKey{old.app, old.user}) {
+		return // the robot's call is not this session's (Calls.Start)
+	}
 	tr, err := s.engine.KickedOut(now, old.app, old.user)
 	if err != nil {
 		old.logger().Error("kick-out transition", "err", err)
@@ -220,7 +223,7 @@ func (c *session) logout(req Request) (any, error) {
 	return nil, s.engineDo(func(now time.Time) error {
 		for _, id := range s.engine.CallsOf(c.app, c.user) {
 			rec, ok := s.engine.Get(c.app, id)
-			if !ok || !isJoined(rec, c.user) {
+			if !ok || !isJoined(rec, c.user) || s.isServerCaller(userKey{c.app, c.user}) {
 				continue
 			}
 			tr, err := s.engine.Hangup(now, c.app, c.user, id)
@@ -272,6 +275,9 @@ func (s *Server) goneLocked(c *session, now time.Time) {
 // in and the client may retry; a closed connection's offline is queued
 // again, since nobody else will. Called with s.mu held.
 func (s *Server) offlineLocked(c *session, now time.Time) {
+	if s.isServerCaller(userKey{c.app, c.user}) {
+		return // the robot's call is not this session's (Calls.Start)
+	}
 	tr, err := s.engine.Offline(now, c.app, c.user)
 	if err != nil {
 		c.logger().Error("offline transition", "err", err)

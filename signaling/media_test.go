@@ -229,7 +229,7 @@ func TestStartCall(t *testing.T) {
 	h := newHarness(t, func(c *signaling.Config) { c.Rooms = rooms })
 	ctx := ctxT(t)
 	bob := h.login("bob", false)
-	rec, err := h.srv.Calls().Start(ctx, callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: callpkg.MediaVideo})
+	rec, err := h.srv.Calls().Start(ctx, callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: callpkg.MediaVideo}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ func TestStartCall(t *testing.T) {
 	if rooms.count() != 1 {
 		t.Fatalf("%d peers, want bob only (%v)", rooms.count(), rooms.log)
 	}
-	if _, err := h.srv.Calls().Start(ctx, callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: 7}); err == nil {
+	if _, err := h.srv.Calls().Start(ctx, callpkg.Invite{SDKAppID: h.app.SDKAppID, Caller: "robot", Callees: []string{"bob"}, Media: 7}, nil); err == nil {
 		t.Fatal("bad media type accepted")
 	}
 	if err := h.srv.Calls().End(ctx, h.app.SDKAppID, rec.CallID); err != nil {

@@ -221,6 +221,11 @@ type Server struct {
 	peersMu sync.Mutex
 	peers   map[peerKey]RoomPeer
 
+	// scMu guards servers, the server-side callers (Calls.Start) by user
+	// (a leaf lock: taken under mu and commitMu).
+	scMu    sync.Mutex
+	servers map[userKey]serverCaller
+
 	// regMu guards the session registry. It is a leaf lock: room send
 	// callbacks take it from SFU goroutines, so nothing is called under it.
 	regMu    sync.RWMutex
@@ -257,6 +262,7 @@ func New(cfg Config) (*Server, error) {
 		wake:     make(chan struct{}, 1),
 		engine:   call.New(cfg.Engine),
 		peers:    make(map[peerKey]RoomPeer),
+		servers:  make(map[userKey]serverCaller),
 		users:    make(map[userKey]*session),
 		apps:     make(map[uint32]map[string]*session),
 		watchers: make(map[uint32]map[*session]struct{}),
