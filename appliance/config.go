@@ -56,6 +56,10 @@ type Config struct {
 	// HTTPListener, when set, is used instead of listening on HTTPAddr
 	// (tests pass a 127.0.0.1:0 listener).
 	HTTPListener net.Listener
+	// PublicURL is the base URL people reach the web app at, for invite
+	// links (user invite, the console); "" = http://HTTPAddr. See
+	// ParsePublicURL.
+	PublicURL string
 	// Dev allows sign-in without a UserSig in the web app (never in production).
 	Dev bool
 	// AllowedOrigins are the browser origins besides the server's own

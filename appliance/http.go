@@ -36,6 +36,9 @@ type Health struct {
 	GoVersion string  `json:"goVersion"`
 	Uptime    float64 `json:"uptime"` // seconds
 	StartedAt string  `json:"startedAt"`
+	// PublicURL is where people reach the web app (Config.PublicURL);
+	// invite links start with it.
+	PublicURL string `json:"publicURL,omitempty"`
 	// Webhooks is every app's callback queue: depth, oldest pending
 	// event, dead letters, failures (docs/webhooks.md).
 	Webhooks []webhook.AppStats `json:"webhooks"`
@@ -49,6 +52,7 @@ func (a *Appliance) health() Health {
 		GoVersion: runtime.Version(),
 		Uptime:    a.cfg.Now().Sub(a.started).Round(time.Millisecond).Seconds(),
 		StartedAt: a.started.UTC().Format(time.RFC3339),
+		PublicURL: a.cfg.publicURL(),
 		Webhooks:  a.hooks.health(),
 	}
 }

@@ -48,6 +48,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			statusCommand(),
 			appCommand(),
 			usersigCommand(),
+			userCommand(),
 			callCommand(),
 			recordCommand(),
 			webhookCommand(),

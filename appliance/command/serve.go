@@ -25,6 +25,8 @@ func serveCommand(b Build) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "http", Value: appliance.DefaultHTTPAddr, EnvVars: []string{"CALLBOX_HTTP"}, Usage: "HTTP listen address"},
 			&cli.BoolFlag{Name: "dev", Usage: "development mode: sign in to the web app without a UserSig"},
+			&cli.StringFlag{Name: "public-url", EnvVars: []string{"CALLBOX_PUBLIC_URL"},
+				Usage: "base URL people reach the web app at, for invite links (default http://HTTP-ADDRESS)"},
 			&cli.StringSliceFlag{Name: "allowed-origin", EnvVars: []string{"CALLBOX_ALLOWED_ORIGIN"},
 				Usage: "origin of a web app besides this server's own whose pages may open /ws, like https://app.example.com (https://*.example.com: its subdomains); repeatable"},
 			&cli.StringSliceFlag{Name: "allowed-host", EnvVars: []string{"CALLBOX_ALLOWED_HOST"},
@@ -96,6 +98,13 @@ func serveConfig(c *cli.Context, b Build) (appliance.Config, error) {
 func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("invalid --http %q: want HOST:PORT", cfg.HTTPAddr)
+	}
+	if c.IsSet("public-url") {
+		u, err := appliance.ParsePublicURL(c.String("public-url"))
+		if err != nil {
+			return fmt.Errorf("invalid --public-url: %w", err)
+		}
+		cfg.PublicURL = u
 	}
 	for _, p := range []struct {
 		name  string

@@ -1,0 +1,43 @@
+package appliance
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// ParsePublicURL checks a base URL people reach the web app at (serve
+// --public-url, user invite --url): http or https, a host, maybe a port
+// and a path prefix, no query or fragment. It returns it without a
+// trailing slash.
+func ParsePublicURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("public URL %q: %w", s, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("public URL %q: want http:// or https://", s)
+	case u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("public URL %q: no host", s)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
+		return "", fmt.Errorf("public URL %q: no user, query or fragment allowed", s)
+	}
+	return strings.TrimRight(s, "/"), nil
+}
+
+// publicURL is Config.PublicURL, or else the HTTP address as a URL, an
+// unspecified host (":8080", "0.0.0.0:8080") as localhost.
+func (c Config) publicURL() string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
