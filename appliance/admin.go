@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,8 @@ type Admin interface {
 	Health(ctx context.Context) (Health, error)
 	CreateApp(ctx context.Context, name string) (store.App, error)
 	Apps(ctx context.Context) ([]store.App, error)
+	// RenameApp changes an app's name (1 to 64 characters).
+	RenameApp(ctx context.Context, id uint32, name string) (store.App, error)
 	RotateKey(ctx context.Context, id uint32) (store.App, error)
 	DeleteApp(ctx context.Context, id uint32) error
 	// App returns one app with its key (UserSig issuing needs it).
@@ -36,6 +39,14 @@ type Admin interface {
 	// valid for ttl (0 = the server's default).
 	ICEServers(ctx context.Context, user string, ttl time.Duration) ([]turn.ICEServer, error)
 	WebhookAdmin
+	// Admin console accounts (docs/admin.md §1).
+	Admins(ctx context.Context) ([]AdminInfo, error)
+	CreateAdmin(ctx context.Context, name, password string) (AdminInfo, error)
+	// SetAdminPassword also ends the account's sessions; it returns
+	// how many.
+	SetAdminPassword(ctx context.Context, name, password string) (int, error)
+	// DeleteAdmin refuses the last account (ErrLastAdmin).
+	DeleteAdmin(ctx context.Context, name string) error
 	Close() error
 }
 
@@ -73,7 +84,27 @@ func (l *localAdmin) Close() error { return l.st.Close() }
 func (l *localAdmin) Health(context.Context) (Health, error) { return Health{}, ErrNoServer }
 
 func (l *localAdmin) CreateApp(_ context.Context, name string) (store.App, error) {
+	name, err := validAppName(name)
+	if err != nil {
+		return store.App{}, err
+	}
 	return l.st.CreateApp(name, l.now())
+}
+
+func (l *localAdmin) RenameApp(_ context.Context, id uint32, name string) (store.App, error) {
+	name, err := validAppName(name)
+	if err != nil {
+		return store.App{}, err
+	}
+	var app store.App
+	err = l.st.Update(func(tx *store.Tx) error {
+		if app, err = tx.App(id); err != nil {
+			return err
+		}
+		app.Name = name
+		return tx.PutApp(app)
+	})
+	return app, err
 }
 
 func (l *localAdmin) Apps(context.Context) ([]store.App, error) {
@@ -135,8 +166,25 @@ func (l *localAdmin) Records(_ context.Context, f store.CallFilter) ([]record.Ca
 	return recs, err
 }
 
+// Backup writes the copy and notes when, for the console's server page.
 func (l *localAdmin) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	return l.st.Backup(ctx, w)
+	n, err := l.st.Backup(ctx, w)
+	if err == nil {
+		b, _ := json.Marshal(LastBackup{At: l.now().UTC(), Bytes: n})
+		if serr := l.st.Update(func(tx *store.Tx) error { return tx.PutSetting(settingLastBackup, b) }); serr != nil {
+			return n, fmt.Errorf("note the backup: %w", serr)
+		}
+	}
+	return n, err
+}
+
+// settingLastBackup holds the LastBackup JSON of the last backup taken.
+const settingLastBackup = "last_backup"
+
+// LastBackup is when the last backup was taken, and its size.
+type LastBackup struct {
+	At    time.Time `json:"at"`
+	Bytes int64     `json:"bytes"`
 }
 
 // ICEServers without a running server uses the stored secret and the

@@ -38,6 +38,7 @@ type Appliance struct {
 	// mark; each commit that queued webhooks wakes hooks.
 	callStore *callstore.CallStore
 	hooks     *webhooks
+	console   *console // the admin console's sessions and logins
 	started   time.Time
 	// ready is closed once Run has bound every listener and, on a first
 	// start, created the default app.
@@ -119,6 +120,7 @@ func (a *Appliance) build() error {
 		return fmt.Errorf("start signaling: %w", err)
 	}
 	a.calls = a.sig.Calls()
+	a.console = newConsole(a.store, cfg.Now, a.log)
 	return nil
 }
 
@@ -247,7 +249,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 		ln.Close()
 		return err
 	}
-	if err := a.createDefaultApp(); err != nil {
+	if err := a.createFirstAccounts(ln.Addr()); err != nil {
 		ln.Close()
 		ctl.Close()
 		return err

@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
-	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/store"
 	"callbox/turn"
@@ -42,141 +40,9 @@ func listenControl(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// controlError is the body of every failed control request.
-type controlError struct {
-	Error string `json:"error"`
-	Code  string `json:"code"` // "not_found", "no_server", "bad_request", "internal"
-}
-
-func (a *Appliance) controlRoutes() http.Handler {
-	mux := http.NewServeMux()
-	local := &localAdmin{st: a.store, now: a.cfg.Now}
-	handle := func(pattern string, fn func(r *http.Request) (any, error)) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			v, err := fn(r)
-			if err != nil {
-				writeControlError(w, err)
-				return
-			}
-			writeJSON(w, http.StatusOK, v)
-		})
-	}
-	handle("GET /health", func(r *http.Request) (any, error) { return a.health(), nil })
-	handle("GET /apps", func(r *http.Request) (any, error) { return local.Apps(r.Context()) })
-	handle("POST /apps", func(r *http.Request) (any, error) {
-		return local.CreateApp(r.Context(), r.URL.Query().Get("name"))
-	})
-	handle("GET /apps/{id}", func(r *http.Request) (any, error) {
-		id, err := pathAppID(r)
-		if err != nil {
-			return nil, err
-		}
-		return local.App(r.Context(), id)
-	})
-	handle("POST /apps/{id}/rotate-key", func(r *http.Request) (any, error) {
-		id, err := pathAppID(r)
-		if err != nil {
-			return nil, err
-		}
-		app, err := local.RotateKey(r.Context(), id)
-		if err == nil {
-			// Sessions whose sig the old key signed end now, not when
-			// their sig would have expired (up to 7 days later).
-			n := a.sig.AppKeyChanged(id)
-			a.log.Info("app key rotated", "app_id", id, "sessions_closed", n)
-		}
-		return app, err
-	})
-	handle("DELETE /apps/{id}", func(r *http.Request) (any, error) {
-		id, err := pathAppID(r)
-		if err != nil {
-			return nil, err
-		}
-		if err := local.DeleteApp(r.Context(), id); err != nil {
-			return nil, err
-		}
-		a.sig.AppDeleted(id)
-		a.hooks.appDeleted(r.Context(), id, a.log)
-		a.log.Info("app deleted", "app_id", id)
-		return struct{}{}, nil
-	})
-	handle("GET /calls", func(r *http.Request) (any, error) { return a.liveCalls() })
-	handle("POST /calls/{app}/{id}/end", func(r *http.Request) (any, error) {
-		app, err := strconv.ParseUint(r.PathValue("app"), 10, 32)
-		if err != nil {
-			return nil, badRequest("bad sdkappid %q", r.PathValue("app"))
-		}
-		return struct{}{}, a.endCall(r.Context(), uint32(app), r.PathValue("id"))
-	})
-	handle("POST /records", func(r *http.Request) (any, error) {
-		var f store.CallFilter
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(&f); err != nil {
-			return nil, badRequest("decode filter: %v", err)
-		}
-		return local.Records(r.Context(), f)
-	})
-	handle("GET /ice-servers", func(r *http.Request) (any, error) {
-		ttl, err := time.ParseDuration(r.URL.Query().Get("ttl"))
-		if err != nil {
-			return nil, badRequest("bad ttl: %v", err)
-		}
-		if a.ice == nil {
-			return nil, badRequest("TURN is off on this server (--turn=false)")
-		}
-		return a.iceServers(r.URL.Query().Get("user"), a.cfg.Now(), ttl), nil
-	})
-	a.webhookRoutes(handle)
-	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if _, err := a.store.Backup(r.Context(), w); err != nil {
-			a.log.Error("backup over control socket", "err", err)
-		}
-	})
-	return mux
-}
-
-// liveCalls and endCall answer from the call engine.
-func (a *Appliance) liveCalls() ([]record.Call, error) {
-	return a.calls.Live(), nil
-}
-
-func (a *Appliance) endCall(ctx context.Context, app uint32, callID string) error {
-	err := a.calls.End(ctx, app, callID)
-	if errors.Is(err, call.ErrNoCall) {
-		return fmt.Errorf("call %s: %w", callID, store.ErrNotFound)
-	}
-	return err
-}
-
-type badRequestError struct{ msg string }
-
-func (e badRequestError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return badRequestError{fmt.Sprintf(format, args...)}
-}
-
-func pathAppID(r *http.Request) (uint32, error) {
-	id, err := strconv.ParseUint(r.PathValue("id"), 10, 32)
-	if err != nil {
-		return 0, badRequest("bad sdkappid %q", r.PathValue("id"))
-	}
-	return uint32(id), nil
-}
-
-func writeControlError(w http.ResponseWriter, err error) {
-	var br badRequestError
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, controlError{err.Error(), "not_found"})
-	case errors.Is(err, ErrNoServer):
-		writeJSON(w, http.StatusConflict, controlError{err.Error(), "no_server"})
-	case errors.As(err, &br):
-		writeJSON(w, http.StatusBadRequest, controlError{err.Error(), "bad_request"})
-	default:
-		writeJSON(w, http.StatusInternalServerError, controlError{err.Error(), "internal"})
-	}
-}
+// controlRoutes is the admin API as the control socket serves it: with
+// no session or CSRF check, since only the owner reaches the socket.
+func (a *Appliance) controlRoutes() http.Handler { return a.adminAPI() }
 
 // controlClient is Admin over the control socket.
 type controlClient struct {
@@ -263,6 +129,10 @@ func (c *controlClient) RotateKey(ctx context.Context, id uint32) (app store.App
 	return app, c.do(ctx, "POST", fmt.Sprintf("/apps/%d/rotate-key", id), nil, &app)
 }
 
+func (c *controlClient) RenameApp(ctx context.Context, id uint32, name string) (app store.App, err error) {
+	return app, c.do(ctx, "PATCH", fmt.Sprintf("/apps/%d?name=%s", id, url.QueryEscape(name)), nil, &app)
+}
+
 func (c *controlClient) DeleteApp(ctx context.Context, id uint32) error {
 	return c.do(ctx, "DELETE", fmt.Sprintf("/apps/%d", id), nil, nil)
 }
@@ -282,6 +152,24 @@ func (c *controlClient) Records(ctx context.Context, f store.CallFilter) (recs [
 func (c *controlClient) ICEServers(ctx context.Context, user string, ttl time.Duration) (s []turn.ICEServer, err error) {
 	q := url.Values{"user": {user}, "ttl": {ttl.String()}}
 	return s, c.do(ctx, "GET", "/ice-servers?"+q.Encode(), nil, &s)
+}
+
+func (c *controlClient) Admins(ctx context.Context) (out []AdminInfo, err error) {
+	return out, c.do(ctx, "GET", "/admins", nil, &out)
+}
+
+func (c *controlClient) CreateAdmin(ctx context.Context, name, pw string) (info AdminInfo, err error) {
+	return info, c.do(ctx, "POST", "/admins", struct{ Name, Password string }{name, pw}, &info)
+}
+
+func (c *controlClient) SetAdminPassword(ctx context.Context, name, pw string) (int, error) {
+	var r revoked
+	err := c.do(ctx, "POST", "/admins/"+url.PathEscape(name)+"/password", struct{ Password string }{pw}, &r)
+	return r.Revoked, err
+}
+
+func (c *controlClient) DeleteAdmin(ctx context.Context, name string) error {
+	return c.do(ctx, "DELETE", "/admins/"+url.PathEscape(name), nil, nil)
 }
 
 func (c *controlClient) Backup(ctx context.Context, w io.Writer) (int64, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"callbox/appliance/webhook"
@@ -16,6 +17,7 @@ func (a *Appliance) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /ws", a.sig)
 	mux.Handle("GET /", ui.New())
+	a.console.routes(mux, a.adminAPI())
 	return securityHeaders(a.checkHost(mux))
 }
 
@@ -57,11 +59,21 @@ func (a *Appliance) health() Health {
 	}
 }
 
+// adminCSP is the admin console's policy (docs/admin.md §2): its own
+// scripts and styles only, no inline script, never in a frame.
+const adminCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
+	"connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
-		w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:")
+		if r.URL.Path == "/admin" || strings.HasPrefix(r.URL.Path, "/admin/") {
+			w.Header().Set("Content-Security-Policy", adminCSP)
+			w.Header().Set("X-Frame-Options", "DENY")
+		} else {
+			w.Header().Set("Content-Security-Policy", "default-src 'self'; connect-src 'self' ws: wss:; media-src 'self' blob:; img-src 'self' data:")
+		}
 		h.ServeHTTP(w, r)
 	})
 }

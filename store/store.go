@@ -1,8 +1,9 @@
 // Package store keeps callbox's durable state in one bbolt file,
 // <data>/callbox.db: apps, call records with their indexes, the webhook
 // outbox (indexed by app), webhook configurations, delivery logs and dead
-// letters, and settings. It owns the schema and its migrations and hands out
-// typed accessors only; no *bolt.Tx leaves the package.
+// letters, admin console accounts and sessions, and settings. It owns the
+// schema and its migrations and hands out typed accessors only; no
+// *bolt.Tx leaves the package.
 package store
 
 import (

@@ -52,6 +52,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			callCommand(),
 			recordCommand(),
 			webhookCommand(),
+			adminCommand(),
 			backupCommand(),
 			compactCommand(),
 			turnCommand(),

@@ -1,0 +1,95 @@
+package appliance
+
+import (
+	"sync"
+	"time"
+)
+
+// Console login back-off: after loginFailures failed logins from one IP
+// address, or for one account, within loginBackoff, further attempts are
+// refused until loginBackoff after the last failure. A success clears
+// both. It lives in memory: a restart clears it, as does `callbox admin
+// passwd` for a locked-out owner who has a shell.
+const (
+	loginFailures = 5
+	loginBackoff  = 15 * time.Minute
+	// maxLimitEntries bounds the table; past it, stale entries go.
+	maxLimitEntries = 10000
+)
+
+type loginLimiter struct {
+	now func() time.Time
+
+	mu     sync.Mutex
+	byIP   map[string]*failures
+	byUser map[string]*failures
+}
+
+type failures struct {
+	n    int
+	last time.Time
+}
+
+func newLoginLimiter(now func() time.Time) *loginLimiter {
+	return &loginLimiter{now: now, byIP: map[string]*failures{}, byUser: map[string]*failures{}}
+}
+
+// blocked returns how long ip or user must still wait; 0 = go ahead.
+// user "" is not counted (the setup link).
+func (l *loginLimiter) blocked(ip, user string) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	wait := l.waitLocked(l.byIP[ip], now)
+	if user != "" {
+		wait = max(wait, l.waitLocked(l.byUser[user], now))
+	}
+	return wait
+}
+
+func (l *loginLimiter) waitLocked(f *failures, now time.Time) time.Duration {
+	if f == nil || f.n < loginFailures {
+		return 0
+	}
+	return max(f.last.Add(loginBackoff).Sub(now), 0)
+}
+
+func (l *loginLimiter) fail(ip, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if len(l.byIP)+len(l.byUser) > maxLimitEntries {
+		l.sweepLocked(now)
+	}
+	bump := func(m map[string]*failures, k string) {
+		f := m[k]
+		if f == nil || now.Sub(f.last) > loginBackoff {
+			f = &failures{}
+			m[k] = f
+		}
+		f.n++
+		f.last = now
+	}
+	bump(l.byIP, ip)
+	if user != "" {
+		bump(l.byUser, user)
+	}
+}
+
+func (l *loginLimiter) succeed(ip, user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.byIP, ip)
+	delete(l.byUser, user)
+}
+
+// sweepLocked drops the entries whose failures no longer count.
+func (l *loginLimiter) sweepLocked(now time.Time) {
+	for _, m := range []map[string]*failures{l.byIP, l.byUser} {
+		for k, f := range m {
+			if now.Sub(f.last) > loginBackoff {
+				delete(m, k)
+			}
+		}
+	}
+}
