@@ -79,6 +79,16 @@ class MediaCall {
     this._closed = false;
   }
 
+  // setSink sends every remote user's audio to the loudspeaker deviceId.
+  async setSink(deviceId) {
+    await Promise.all([...this._remote.values()].filter((r) => r.audioEl).map((r) => this._sinkOf(r.audioEl, deviceId)));
+  }
+
+  _sinkOf(el, deviceId) {
+    if (typeof el.setSinkId !== 'function') return Promise.resolve();
+    return el.setSinkId(deviceId).catch((e) => console.warn('TRTCCalling: cannot play through', deviceId, e.name));
+  }
+
   // start publishes the microphone, and the camera if withVideo.
   start(withVideo) {
     this.pub = this._newPC('publish');
@@ -273,6 +283,7 @@ class MediaCall {
     if (r.audio && !r.audioEl) {
       r.audioEl = new Audio();
       r.audioEl.autoplay = true;
+      if (this._sdk._speaker) this._sinkOf(r.audioEl, this._sdk._speaker);
     }
     if (r.audioEl) {
       const cur = r.audioEl.srcObject && r.audioEl.srcObject.getTracks()[0];

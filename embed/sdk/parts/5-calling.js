@@ -32,6 +32,7 @@ class TRTCCalling {
     this._videoOff = false; // told the SFU the camera is off
     this._vol = { last: 0, timer: null, data: null };
     this._lastRestart = 0;
+    this._speaker = ''; // setSpeaker's device, '' = the default
   }
 
   on(eventName, callback, context) { this._em.on(eventName, callback, context); }
@@ -45,10 +46,16 @@ class TRTCCalling {
   getCallStatus() { return this._status; }
 
   // login resolves to the server's login reply (docs/protocol.md §4.1); a
-  // bad sig rejects with its 700xx code.
-  async login({ userID, userSig } = {}) {
+  // bad sig rejects with its 700xx code. callbox: presence, status and
+  // name are passed to the server (a contact list's subscriptions and the
+  // user's display name, §4.1).
+  async login({ userID, userSig, presence, status, name } = {}) {
     if (!hasWebRTC()) this._error(ERR.NO_WEBRTC, 'this browser has no WebRTC: calls cannot have media');
-    const reply = await this.link.login({ version: 1, sdkappid: Number(this.SDKAppID), userID, userSig });
+    const args = { version: 1, sdkappid: Number(this.SDKAppID), userID, userSig };
+    if (presence) args.presence = true;
+    if (status) args.status = true;
+    if (name) args.name = String(name);
+    const reply = await this.link.login(args);
     this._userID = userID;
     this._iceServers = reply.iceServers || [];
     this._emit(EVENT.SDK_READY, { name: 'sdkStateReady' });
@@ -283,6 +290,20 @@ class TRTCCalling {
   getCameras() { return listDevices('videoinput'); }
 
   getMicrophones() { return listDevices('audioinput'); }
+
+  // callbox: the loudspeakers, and the one remote audio plays through
+  // (HTMLMediaElement.setSinkId; a browser without it keeps the default).
+  getSpeakers() { return listDevices('audiooutput'); }
+
+  async setSpeaker(deviceId) {
+    this._speaker = String(deviceId || '');
+    if (this._call) await this._call.media.setSink(this._speaker);
+  }
+
+  // callbox: a signaling request the class has no method for (the web
+  // app's contacts, addContact, setName, history: docs/protocol.md
+  // §4.15-4.18); resolves to the reply data.
+  request(type, data) { return this.link.request(String(type), data); }
 
   async switchDevice({ deviceType, deviceId } = {}) {
     const kind = deviceType === 'video' ? 'video' : 'audio';
