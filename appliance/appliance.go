@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"callbox/appliance/callstore"
+	"callbox/appliance/certs"
 	"callbox/appliance/userdir"
 	"callbox/sfu"
 	"callbox/signaling"
@@ -38,7 +39,8 @@ type Appliance struct {
 	// mark; each commit that queued webhooks wakes hooks.
 	callStore *callstore.CallStore
 	hooks     *webhooks
-	console   *console // the admin console's sessions and logins
+	certs     *certs.Source // nil without TLS
+	console   *console      // the admin console's sessions and logins
 	started   time.Time
 	// ready is closed once Run has bound every listener and, on a first
 	// start, created the default app.
@@ -91,6 +93,9 @@ func (a *Appliance) build() error {
 	})
 	if err != nil {
 		return fmt.Errorf("start sfu: %w", err)
+	}
+	if a.certs, err = a.newCerts(); err != nil {
+		return err
 	}
 	a.turn, a.ice, err = a.startTURN(sfuAddrs(cfg))
 	if err != nil {
@@ -238,20 +243,25 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	}()
 	a.started = a.cfg.Now()
 
-	ln := a.cfg.HTTPListener
-	if ln == nil {
-		if ln, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
-			return fmt.Errorf("listen http %s: %w", a.cfg.HTTPAddr, err)
-		}
+	ln, rln, err := a.listenWeb()
+	if err != nil {
+		return err
 	}
 	ctl, err := listenControl(filepath.Join(a.cfg.DataDir, ControlSocketName))
 	if err != nil {
-		ln.Close()
+		closeAll(ln, rln)
+		return err
+	}
+	// The redirect port answers ACME challenges before the first order.
+	redirect := a.startRedirect(rln, ln)
+	if err := a.obtainCert(ctx); err != nil {
+		redirect.close()
+		closeAll(ln, ctl)
 		return err
 	}
 	if err := a.createFirstAccounts(ln.Addr()); err != nil {
-		ln.Close()
-		ctl.Close()
+		redirect.close()
+		closeAll(ln, ctl)
 		return err
 	}
 
@@ -273,6 +283,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve(httpSrv, ln) })
 	g.Go(func() error { return serve(ctlSrv, ctl) })
+	g.Go(redirect.wait)
 	g.Go(func() error { return a.sig.Run(gctx) })
 	g.Go(func() error { return a.sfu.Run(gctx) })
 	if a.turn != nil {
@@ -299,11 +310,12 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 		sigErr := a.sig.Shutdown(sctx)
 		a.hooks.drain(sctx, a.log)
 		stopHooks()
-		err := errors.Join(sigErr, httpSrv.Shutdown(sctx), ctlSrv.Shutdown(sctx))
+		err := errors.Join(sigErr, httpSrv.Shutdown(sctx), ctlSrv.Shutdown(sctx), redirect.shutdown(sctx))
 		cancelBase()
 		return err
 	})
-	a.log.Info("callbox serving", "http", ln.Addr().String(), "data", a.cfg.DataDir, "version", a.cfg.Version)
+	a.log.Info("callbox serving", a.servingAttrs(ln, rln)...)
+	a.printTLS()
 	close(a.ready)
 	return g.Wait()
 }

@@ -74,6 +74,14 @@ type Config struct {
 	// ShutdownTimeout bounds the graceful shutdown after Run's context ends.
 	ShutdownTimeout time.Duration
 
+	// TLS (package certs) is on with one of Domain (ACME), TLSCert and
+	// TLSKey (own files, reloaded when they change) or SelfSigned. Then
+	// the web is served over HTTPS on HTTPSAddr (default ":443"; HTTPAddr
+	// is unused) and HTTPRedirectAddr, default ":80" with Domain and off
+	// otherwise ("off" turns it off), answers ACME HTTP-01 challenges and
+	// redirects to HTTPS. See TLSConfig.
+	TLS TLSConfig
+
 	// RTCUDPPort is the one UDP port of all WebRTC ICE traffic (UDP mux);
 	// RTCTCPPort the ICE-TCP port (-1 = off). Unlike other fields, a zero
 	// port means "any free port" (what tests want); the CLI passes the
@@ -91,9 +99,12 @@ type Config struct {
 
 	// TURN: the embedded server runs unless TURNDisabled or TURNExternal.
 	TURNDisabled bool
-	TURNPort     int            // UDP+TCP; 0 = any free port (the CLI default is 3478)
-	TURNAllow    []netip.Prefix // peers allowed despite the private-range filter
-	TURNQuota    int            // allocations per user, default 10
+	TURNPort     int // UDP+TCP; 0 = any free port (the CLI default is 3478)
+	// TURNTLSPort is TURN over TLS, on when TLS is: 0 = turn's default
+	// (5349, or any free port when TURNPort is 0), -1 = off.
+	TURNTLSPort int
+	TURNAllow   []netip.Prefix // peers allowed despite the private-range filter
+	TURNQuota   int            // allocations per user, default 10
 	// TURNExternal is an external TURN server's URI (turn:host:port) that
 	// clients are sent to instead, with credentials from TURNSecret.
 	TURNExternal string
@@ -131,6 +142,10 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.TLS = c.TLS.withDefaults()
+	if c.TLS.Domain != "" {
+		c.AllowedHosts = append(c.AllowedHosts, c.TLS.Domain)
+	}
 	if c.DataDir == "" {
 		c.DataDir = DefaultDataDir
 	}

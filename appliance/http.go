@@ -18,7 +18,7 @@ func (a *Appliance) routes() http.Handler {
 	mux.Handle("GET /ws", a.sig)
 	mux.Handle("GET /", ui.New())
 	a.console.routes(mux, a.adminAPI())
-	return securityHeaders(a.checkHost(mux))
+	return a.hsts(securityHeaders(a.checkHost(mux)))
 }
 
 // handleHealth tells the world only that the server answers; the details

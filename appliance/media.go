@@ -69,6 +69,8 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *turn.Endpoi
 		SelfAddrs:  sfuAddrs,
 		SelfPorts:  sfuPorts(a.sfu),
 		UserQuota:  cfg.TURNQuota,
+		TLSConfig:  a.turnTLS(),
+		TLSPort:    max(cfg.TURNTLSPort, 0),
 		Logger:     a.log,
 		Now:        cfg.Now,
 	})
@@ -92,6 +94,9 @@ func (a *Appliance) iceServers(userID string, now time.Time, ttl time.Duration) 
 func turnHost(cfg Config) string {
 	if cfg.TURNHost != "" {
 		return cfg.TURNHost
+	}
+	if cfg.TLS.Domain != "" { // the name TURN's TLS certificate has
+		return cfg.TLS.Domain
 	}
 	if len(cfg.PublicIPs) > 0 {
 		return cfg.PublicIPs[0]
