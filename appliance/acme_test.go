@@ -39,21 +39,21 @@ type pebbleCA struct {
 	roots  *x509.CertPool // pebble's issuing root, for the server's clients
 	orders atomic.Int32   // new-order requests
 	store  *db.MemoryStore
-	logs   *syncBuffer
+	logs   *acmeLogBuffer
 }
 
-type syncBuffer struct {
+type acmeLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *acmeLogBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *acmeLogBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -65,7 +65,7 @@ func startPebble(t *testing.T, validity time.Duration, httpPort, tlsPort int) *p
 	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")      // no random validation delays
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0") // no random badNonce errors
-	p := &pebbleCA{logs: &syncBuffer{}}
+	p := &pebbleCA{logs: &acmeLogBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pebble log:\n%s", p.logs.String())
@@ -127,7 +127,7 @@ type acmeServer struct {
 	a               *appliance.Appliance
 	https, redirect string // addresses
 	stop            func()
-	out             *syncBuffer
+	out             *acmeLogBuffer
 }
 
 func acmeConfig(t *testing.T, dir string, p *pebbleCA, web, redirect net.Listener) appliance.Config {

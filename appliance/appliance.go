@@ -82,6 +82,10 @@ func (a *Appliance) build() error {
 	if err != nil {
 		return err
 	}
+	// The certificate first: a bad one stops the start before any socket.
+	if a.certs, err = a.newCerts(); err != nil {
+		return err
+	}
 	a.sfu, err = sfu.New(sfu.Config{
 		UDPPort:         cfg.RTCUDPPort,
 		TCPPort:         cfg.RTCTCPPort,

@@ -22,7 +22,7 @@ func serveCommand(b Build) *cli.Command {
 	return usageErrors(&cli.Command{
 		Name:  "serve",
 		Usage: "run the callbox server",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "http", Value: appliance.DefaultHTTPAddr, EnvVars: []string{"CALLBOX_HTTP"}, Usage: "HTTP listen address"},
 			&cli.BoolFlag{Name: "dev", Usage: "development mode: sign in to the web app without a UserSig"},
 			&cli.StringFlag{Name: "public-url", EnvVars: []string{"CALLBOX_PUBLIC_URL"},
@@ -49,7 +49,7 @@ func serveCommand(b Build) *cli.Command {
 			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"CALLBOX_TURN_SECRET"}, Usage: "TURN REST secret (default: generated and kept in the data directory); needed with --turn-external"},
 			&cli.StringFlag{Name: "record-retention", Value: fmt.Sprintf("%dd", appliance.DefaultRecordRetention/(24*time.Hour)), EnvVars: []string{"CALLBOX_RECORD_RETENTION"},
 				Usage: "keep call records this long after the call ended: days (90d) or a Go duration (36h); 0 = forever"},
-		},
+		}, tlsFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfig(c, b)
 			if err != nil {
@@ -98,6 +98,9 @@ func serveConfig(c *cli.Context, b Build) (appliance.Config, error) {
 func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 	if _, _, err := net.SplitHostPort(cfg.HTTPAddr); err != nil {
 		return fmt.Errorf("invalid --http %q: want HOST:PORT", cfg.HTTPAddr)
+	}
+	if err := tlsConfig(c, cfg); err != nil {
+		return err
 	}
 	if c.IsSet("public-url") {
 		u, err := appliance.ParsePublicURL(c.String("public-url"))
