@@ -98,9 +98,6 @@ func (a *Appliance) build() error {
 	if err != nil {
 		return fmt.Errorf("start sfu: %w", err)
 	}
-	if a.certs, err = a.newCerts(); err != nil {
-		return err
-	}
 	a.turn, a.ice, err = a.startTURN(sfuAddrs(cfg))
 	if err != nil {
 		return err
