@@ -210,3 +210,13 @@ func TestUpdateAllocs(t *testing.T) {
 		t.Errorf("Update allocates %.1f times per call", allocs)
 	}
 }
+
+// A deep buffer loses nothing: only the delay gradient can see the drop.
+func TestFallingCapacityDeepBuffer(t *testing.T) {
+	l := &link{capacity: step(40_000*ms, 2_000_000, 500_000), maxQueue: 10_000 * ms, prop: 20 * ms}
+	s := l.run(New(Config{}), 0, 60_000*ms)
+	after := s[400:]
+	if i := firstAt(after, func(v uint64) bool { return v <= 650_000 }); i < 0 || i > 30 {
+		t.Fatalf("estimate came under 650 kbit/s %d samples (100 ms) after the drop, want within 3 s: %v", i, after[:40])
+	}
+}
