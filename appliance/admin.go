@@ -39,6 +39,9 @@ type Admin interface {
 	// valid for ttl (0 = the server's default).
 	ICEServers(ctx context.Context, user string, ttl time.Duration) ([]turn.ICEServer, error)
 	WebhookAdmin
+	// SetAppAdmins adds and removes an app's REST admin accounts
+	// (docs/rest.md); an app keeps at least one.
+	SetAppAdmins(ctx context.Context, app uint32, add, remove []string) (store.App, error)
 	// Admin console accounts (docs/admin.md §1).
 	Admins(ctx context.Context) ([]AdminInfo, error)
 	CreateAdmin(ctx context.Context, name, password string) (AdminInfo, error)

@@ -111,6 +111,7 @@ func (a *Appliance) adminAPI() *http.ServeMux {
 	})
 	a.webhookRoutes(handle)
 	a.adminAccountRoutes(handle)
+	a.restAdminRoutes(handle, local)
 	mux.HandleFunc("GET /backup", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Disposition", `attachment; filename="callbox-backup.db"`)

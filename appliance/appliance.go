@@ -39,6 +39,8 @@ type Appliance struct {
 	// mark; each commit that queued webhooks wakes hooks.
 	callStore *callstore.CallStore
 	hooks     *webhooks
+	robots    *robots      // the REST API's robot calls
+	rest      http.Handler // /v4/ (appliance/restapi)
 	certs     *certs.Source // nil without TLS
 	console   *console      // the admin console's sessions and logins
 	started   time.Time
@@ -126,6 +128,8 @@ func (a *Appliance) build() error {
 		return fmt.Errorf("start signaling: %w", err)
 	}
 	a.calls = a.sig.Calls()
+	a.robots = a.newRobots()
+	a.rest = a.newREST()
 	a.console = newConsole(a.store, cfg.Now, a.log)
 	return nil
 }
@@ -286,6 +290,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	g.Go(func() error { return serve(ctlSrv, ctl) })
 	g.Go(redirect.wait)
 	g.Go(func() error { return a.sig.Run(gctx) })
+	g.Go(func() error { return a.robots.run(gctx) })
 	g.Go(func() error { return a.sfu.Run(gctx) })
 	if a.turn != nil {
 		g.Go(func() error { return a.turn.Run(gctx) })

@@ -16,6 +16,9 @@ func (a *Appliance) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.handleHealth)
 	mux.Handle("GET /ws", a.sig)
+	for _, m := range []string{"POST", "GET", "PUT", "PATCH", "DELETE"} {
+		mux.Handle(m+" /v4/", a.rest) // REST; a wrong method too gets the envelope (docs/rest.md)
+	}
 	mux.Handle("GET /", ui.New())
 	a.console.routes(mux, a.adminAPI())
 	return a.hsts(securityHeaders(a.checkHost(mux)))

@@ -11,6 +11,13 @@ type App struct {
 	Name     string    `json:"Name"`
 	Key      string    `json:"Key"`
 	Created  time.Time `json:"Created"`
+	// Admins are the userIDs that may call the REST API (§2 identifier);
+	// empty means DefaultRESTAdmin alone.
+	Admins []string `json:"Admins,omitempty"`
+	// RobotAudio and RobotVideo name the robot's clips (files in the
+	// data directory's robot-media/); "" = the built-in ones.
+	RobotAudio string `json:"RobotAudio,omitempty"`
+	RobotVideo string `json:"RobotVideo,omitempty"`
 }
 
 // OutboxEntry is a webhook event waiting for delivery, written in the same

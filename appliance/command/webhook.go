@@ -287,45 +287,39 @@ func webhookApp(ctx context.Context, c *cli.Context, a appliance.Admin) (uint32,
 
 // webhookFlags applies set's flags to the current webhook (nil: none).
 func webhookFlags(c *cli.Context, app uint32, cur *store.Webhook) (store.Webhook, error) {
-	w := store.Webhook{SDKAppID: app, EventCallbacks: true, StatusCallback: true}
-	if cur != nil {
-		w = *cur
-	} else if !c.IsSet("url") {
-		return w, fmt.Errorf("app %d has no webhook yet: --url is required", app)
-	}
+	var u appliance.WebhookUpdate
 	if c.IsSet("url") {
-		w.URL = c.String("url")
+		v := c.String("url")
+		u.URL = &v
 	}
 	if c.IsSet("token") {
-		w.Token = c.String("token")
+		v := c.String("token")
+		u.Token = &v
 	}
 	if c.IsSet("status-callback") || cur == nil {
-		w.StatusCallback = c.Bool("status-callback")
+		v := c.Bool("status-callback")
+		u.StatusCallback = &v
 	}
 	if c.IsSet("events") || cur == nil {
-		on, list, err := webhook.ParseEvents(c.String("events"))
-		if err != nil {
-			return w, fmt.Errorf("invalid --events: %w", err)
-		}
-		w.EventCallbacks, w.Events = on, list
+		v := c.String("events")
+		u.Events = &v
 	}
 	if c.IsSet("concurrency") {
-		w.Concurrency = c.Int("concurrency")
-		if w.Concurrency < 1 {
-			return w, fmt.Errorf("invalid --concurrency %d: want 1 to %d", w.Concurrency, webhook.MaxConcurrency)
-		}
+		v := c.Int("concurrency")
+		u.Concurrency = &v
 	}
 	if c.IsSet("timeout") {
-		w.Timeout = c.Duration("timeout")
+		v := c.Duration("timeout")
+		u.Timeout = &v
 	}
 	if c.IsSet("retry-for") {
 		d, err := parseDays(c.String("retry-for"))
 		if err != nil {
-			return w, fmt.Errorf("invalid --retry-for %q: want a duration like 36h or days like 2d", c.String("retry-for"))
+			return store.Webhook{}, fmt.Errorf("invalid --retry-for %q: want a duration like 36h or days like 2d", c.String("retry-for"))
 		}
-		w.RetryFor = d
+		u.RetryFor = &d
 	}
-	return w, webhook.Check(w)
+	return appliance.ApplyWebhookUpdate(app, cur, u)
 }
 
 // parseDays reads a Go duration or whole days ("2d").
