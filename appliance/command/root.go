@@ -55,6 +55,7 @@ func New(stdout, stderr io.Writer, b Build) *cli.App {
 			adminCommand(),
 			backupCommand(),
 			compactCommand(),
+			restoreCommand(),
 			turnCommand(),
 			benchCommand(),
 			versionCommand(b),
