@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"callbox/appliance/invite"
 	"callbox/signaling/call"
 	"callbox/signaling/call/record"
 	"callbox/signaling/usersig"
@@ -36,9 +38,21 @@ type controlError struct {
 	Code string `json:"code"`
 }
 
+// routeMux is a ServeMux that remembers its patterns, so that a test can
+// check every route (the console's refusals) and none is forgotten.
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
 // adminAPI returns the admin API's routes.
-func (a *Appliance) adminAPI() *http.ServeMux {
-	mux := http.NewServeMux()
+func (a *Appliance) adminAPI() *routeMux {
+	mux := &routeMux{ServeMux: http.NewServeMux()}
 	local := &localAdmin{st: a.store, now: a.cfg.Now}
 	handle := func(pattern string, fn func(r *http.Request) (any, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
@@ -194,6 +208,52 @@ func (a *Appliance) appRoutes(handle func(string, func(*http.Request) (any, erro
 		}
 		return local.IssueUserSig(r.Context(), id, req)
 	})
+	handle("POST /apps/{id}/invite", func(r *http.Request) (any, error) {
+		id, err := pathAppID(r)
+		if err != nil {
+			return nil, err
+		}
+		var req InviteRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return a.invite(r.Context(), local, id, req)
+	})
+}
+
+// InviteRequest asks for an invite link to the web app for User, valid
+// Expire seconds, on the server at Base ("" = the server's public URL).
+type InviteRequest struct {
+	User   string `json:"user"`
+	Expire int64  `json:"expire"`
+	Base   string `json:"base,omitempty"`
+}
+
+// Invite is an invite link and its QR code (an SVG data: URL).
+type Invite struct {
+	URL       string    `json:"url"`
+	QR        string    `json:"qr"`
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
+func (a *Appliance) invite(ctx context.Context, local *localAdmin, app uint32, req InviteRequest) (Invite, error) {
+	base := a.cfg.publicURL()
+	if req.Base != "" {
+		var err error
+		if base, err = ParsePublicURL(req.Base); err != nil {
+			return Invite{}, badRequest("invalid base: %v", err)
+		}
+	}
+	sig, err := local.IssueUserSig(ctx, app, UserSigRequest{User: req.User, Expire: req.Expire})
+	if err != nil {
+		return Invite{}, err
+	}
+	link := invite.URL(base, app, req.User, sig.Sig)
+	svg, err := invite.SVG(link)
+	if err != nil {
+		return Invite{}, fmt.Errorf("invite qr code: %w", err)
+	}
+	return Invite{URL: link, QR: "data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(svg), ExpiresAt: sig.ExpiresAt}, nil
 }
 
 // adminAccountRoutes are the console accounts' routes.

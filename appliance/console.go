@@ -31,7 +31,7 @@ const (
 	SetupLinkTTL = time.Hour
 	// sessionTouch is how stale a session's Seen may get before a
 	// request writes it again: not a commit per request.
-	sessionTouch = time.Minute
+	sessionTouch  = time.Minute
 	sessionCookie = "callbox_admin"
 	csrfHeader    = "X-CSRF-Token"
 	// settingSetup holds the setup link's setupToken JSON.

@@ -15,9 +15,9 @@ type RoomInfo struct {
 
 // PeerInfo is one participant of a room and its published tracks.
 type PeerInfo struct {
-	Participant string      `json:"participant"`
-	AudioMuted  bool        `json:"audioMuted"`
-	VideoMuted  bool        `json:"videoMuted"`
+	Participant string       `json:"participant"`
+	AudioMuted  bool         `json:"audioMuted"`
+	VideoMuted  bool         `json:"videoMuted"`
 	Tracks      []TrackStats `json:"tracks"`
 }
 
