@@ -42,6 +42,9 @@ type Admin interface {
 	// SetAppAdmins adds and removes an app's REST admin accounts
 	// (docs/rest.md); an app keeps at least one.
 	SetAppAdmins(ctx context.Context, app uint32, add, remove []string) (store.App, error)
+	// SetRobotMedia names the app's robot clips (files in the data
+	// directory's robot-media/; "" = built-in); nil keeps a value.
+	SetRobotMedia(ctx context.Context, app uint32, audio, video *string) (store.App, error)
 	// Admin console accounts (docs/admin.md §1).
 	Admins(ctx context.Context) ([]AdminInfo, error)
 	CreateAdmin(ctx context.Context, name, password string) (AdminInfo, error)

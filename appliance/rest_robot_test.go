@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -292,9 +293,19 @@ func TestRESTRobotTimeout(t *testing.T) {
 	if rooms := roomPeers(t, s); len(rooms) != 0 {
 		t.Fatalf("rooms %v: the robot joined a call nobody answered", rooms)
 	}
-	// The robot is free again: a second call from it rings.
+	// The robot is free again: a second call from it rings, with a clip
+	// of the data directory's robot-media/ named by the request.
+	media := filepath.Join(s.a.DataDir(), appliance.RobotMediaDir)
+	if err := os.MkdirAll(media, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	clip, _ := os.ReadFile("robot/clips/tone.ogg")
+	if err := os.WriteFile(filepath.Join(media, "hello.ogg"), clip, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	rc.do("call_engine_http_srv/start_call_by_robot", map[string]any{
 		"Robot_Account": "robot", "CalleeList_Account": []string{"carol"}, "CallInfo": map[string]any{"MediaType": "audio"},
+		"RobotMedia": map[string]string{"Audio": "hello.ogg"},
 	}).ok(t, &started)
 	// A second call while the first rings: the robot is busy.
 	r := rc.do("call_engine_http_srv/start_call_by_robot", map[string]any{

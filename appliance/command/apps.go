@@ -95,6 +95,8 @@ func appCommand() *cli.Command {
 					})
 				},
 			},
+			appAdminsCommand(),
+			appRobotMediaCommand(),
 			{
 				Name:  "rotate-key",
 				Usage: "give an app a new key (UserSigs signed with the old key stop working)",
