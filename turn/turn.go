@@ -151,6 +151,9 @@ type Stats struct {
 	PeersRefused    uint64         `json:"peersRefused"`
 	// PortRefused counts datagrams dropped for a host address's port.
 	PortRefused uint64 `json:"portRefused"`
+	// PathSyscalls counts the datagram I/O calls of the Linux packet path
+	// (recvmmsg, sendmmsg, sendto); 0 without it.
+	PathSyscalls uint64 `json:"pathSyscalls"`
 }
 
 // New binds the TURN sockets and takes the UDP one over for the packet
@@ -346,6 +349,7 @@ func (s *Server) Stats() Stats {
 		QuotaRefused:    s.quotaRefused.Load(),
 		PeersRefused:    s.refusedPeers.Load(),
 		PortRefused:     s.portRefused.Load(),
+		PathSyscalls:    s.relay.Syscalls.Load(),
 	}
 }
 

@@ -40,6 +40,10 @@ type Config struct {
 type Counters struct {
 	ToPeer, FromPeer           atomic.Uint64 // packets
 	ToPeerBytes, FromPeerBytes atomic.Uint64
+	// Syscalls counts the packet path's datagram I/O calls (recvmmsg,
+	// sendmmsg, sendto), added once per wake-up: the benchmark reports
+	// them per relayed packet.
+	Syscalls atomic.Uint64
 }
 
 // CountToPeer counts a packet for a peer before it is sent, so the count is

@@ -63,12 +63,12 @@ type Plane struct {
 
 	// run's own
 	events [64]syscall.EpollEvent
-	buf    [channelHeaderSize + planeMTU + 4]byte
+	bt     batch
 }
 
 const (
 	planeMTU   = 1600 // pion's inbound MTU and relay buffer; longer datagrams are dropped
-	planeBatch = 32   // datagrams read from one socket before turning to the next
+	planeBatch = 32   // datagrams read from one socket (one recvmmsg) before turning to the next
 	ctlQueue   = 256  // datagrams waiting for pion's read loop
 	relayQueue = 64   // datagrams waiting for pion's handler of one allocation
 	// bindMargin makes the plane's copy of a binding lapse before pion's,
@@ -196,6 +196,7 @@ func (p *Plane) Run() error {
 		for _, ev := range p.events[:n] {
 			switch fd := int(ev.Fd); fd {
 			case p.wake[0]:
+				p.flush()
 				return nil
 			case p.lfd:
 				p.fromClients(now)
@@ -208,6 +209,8 @@ func (p *Plane) Run() error {
 				}
 			}
 		}
+		// Everything this wake-up read leaves in one sendmmsg per socket.
+		p.flush()
 	}
 }
 
@@ -233,19 +236,22 @@ func (p *Plane) wait() (int, error) {
 	return n, nil
 }
 
-// fromClients reads the listening socket: ChannelData on a binding the
-// plane knows goes straight out of the relay socket, the rest to pion.
+// fromClients reads the listening socket, one batch: ChannelData on a
+// binding the plane knows is queued to leave by the relay socket, the rest
+// goes to pion. What it leaves in the socket comes back with the next
+// wait (epoll is level-triggered).
 func (p *Plane) fromClients(now time.Time) {
-	var sa rawSockaddr
-	for i := 0; i < planeBatch; i++ {
-		n, err := recvfrom(p.lfd, p.buf[:planeMTU], &sa)
-		if err != nil {
-			return
-		}
-		if n >= planeMTU { // pion drops these too: possibly cut
+	p.reserve()
+	bt := &p.bt
+	off := bt.used
+	n := bt.recv(p.lfd, off, 0, planeBatch)
+	bt.used += n
+	for i := 0; i < n; i++ {
+		size := int(bt.rhdr[i].Len)
+		if size >= planeMTU { // pion drops these too: possibly cut
 			continue
 		}
-		b, from := p.buf[:n], sa.addrPort()
+		b, from := bt.buf[off+i][:size], bt.rsa[i].addrPort()
 		if num, data, ok := channelData(b); ok && p.toPeer(from, num, data, now) {
 			continue
 		}
@@ -253,8 +259,8 @@ func (p *Plane) fromClients(now time.Time) {
 	}
 }
 
-// toPeer relays data from client on channel num, if the plane has that
-// binding; false leaves the packet to pion.
+// toPeer queues data from client on channel num for its peer, if the
+// plane has that binding; false leaves the packet to pion.
 func (p *Plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.Time) bool {
 	p.mu.RLock()
 	r := p.clients[client]
@@ -273,51 +279,43 @@ func (p *Plane) toPeer(client netip.AddrPort, num uint16, data []byte, now time.
 			continue
 		}
 		p.c.CountToPeer(len(data))
-		if sendto(r.fd, data, &b.peerS) != nil {
-			p.c.UncountToPeer(len(data))
-			return true
-		}
-		p.fast.toPeer.Add(1)
+		p.bt.queue(r.fd, r, data, &b.peerS, true)
 		return true
 	}
 	return false
 }
 
-// fromPeers reads a relay socket: data from a peer with a channel goes to
-// the client as ChannelData (padded to 4 bytes, as pion does), the rest to
-// pion's handler for the allocation (Data indications, or a drop).
+// fromPeers reads a relay socket, one batch: data from a peer with a
+// channel is queued for the client as ChannelData (padded to 4 bytes, as
+// pion does), the rest goes to pion's handler for the allocation (Data
+// indications, or a drop).
 func (p *Plane) fromPeers(r *relaySock, now time.Time) {
-	var sa rawSockaddr
-	for i := 0; i < planeBatch; i++ {
-		r.mu.RLock()
-		if r.closed {
-			r.mu.RUnlock()
-			return
-		}
-		n, err := recvfrom(r.fd, p.buf[channelHeaderSize:channelHeaderSize+planeMTU], &sa)
-		if err != nil {
-			r.mu.RUnlock()
-			return
-		}
-		if n > planeMTU {
-			r.mu.RUnlock()
+	p.reserve()
+	bt := &p.bt
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
+	off := bt.used
+	n := bt.recv(r.fd, off, channelHeaderSize, planeBatch)
+	bt.used += n
+	for i := 0; i < n; i++ {
+		size := int(bt.rhdr[i].Len)
+		if size > planeMTU {
 			continue
 		}
-		p.c.CountFromPeer(n)
-		from := sa.addrPort()
+		p.c.CountFromPeer(size)
+		buf, from := &bt.buf[off+i], bt.rsa[i].addrPort()
 		if num, ok := r.channelOf(from, now); ok {
-			binary.BigEndian.PutUint16(p.buf[0:], num)
-			binary.BigEndian.PutUint16(p.buf[2:], uint16(n))
-			end := channelHeaderSize + (n+3)&^3
-			clear(p.buf[channelHeaderSize+n : end])
-			if sendto(p.lfd, p.buf[:end], &r.clientS) == nil {
-				p.fast.toClient.Add(1)
-			}
-			r.mu.RUnlock()
+			binary.BigEndian.PutUint16(buf[0:], num)
+			binary.BigEndian.PutUint16(buf[2:], uint16(size))
+			end := channelHeaderSize + (size+3)&^3
+			clear(buf[channelHeaderSize+size : end])
+			bt.queue(p.lfd, nil, buf[:end], &r.clientS, false)
 			continue
 		}
-		r.mu.RUnlock()
-		toPion(r.in, p.buf[channelHeaderSize:channelHeaderSize+n], from)
+		toPion(r.in, buf[channelHeaderSize:channelHeaderSize+size], from)
 	}
 }
 

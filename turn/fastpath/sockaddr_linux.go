@@ -82,18 +82,6 @@ func udpAddrPort(a net.Addr) (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ap.IsValid()
 }
 
-// recvfrom reads one datagram without blocking. n is the datagram's full
-// length (MSG_TRUNC): more than len(b) means it was cut.
-func recvfrom(fd int, b []byte, sa *rawSockaddr) (int, error) {
-	sa.n = uint32(len(sa.b))
-	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))),
-		uintptr(len(b)), syscall.MSG_TRUNC|syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&sa.b[0])), uintptr(unsafe.Pointer(&sa.n)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(r), nil
-}
-
 // sendto sends one datagram without blocking: RawSyscall, so the scheduler
 // never hands this thread's P away for it (see rawudp_linux.go).
 func sendto(fd int, b []byte, sa *rawSockaddr) error {

@@ -99,6 +99,9 @@ type Side struct {
 	// CPUPerPacket is CPU seconds per relayed packet.
 	CPUPerPacket float64 `json:"cpuPerPacket"`
 	WallSeconds  float64 `json:"wallSeconds"`
+	// SyscallsPerPacket is the packet path's datagram I/O calls per
+	// relayed packet (ours only; coturn's are not counted: 0).
+	SyscallsPerPacket float64 `json:"syscallsPerPacket"`
 }
 
 // Rep is one repetition: both servers at the same load, back to back.
@@ -238,7 +241,12 @@ func runOurs(ctx context.Context, cfg Config, peer netip.AddrPort) (_ Side, err 
 		}
 	}()
 	udp, _ := s.Addr()
-	return measure(ctx, "callbox", cfg, udp, peer, selfCPU)
+	before := s.Stats().PathSyscalls
+	side, err := measure(ctx, "callbox", cfg, udp, peer, selfCPU)
+	if side.Relayed > 0 {
+		side.SyscallsPerPacket = float64(s.Stats().PathSyscalls-before) / float64(side.Relayed)
+	}
+	return side, err
 }
 
 // runCoturn runs turnserver with the equivalent configuration.
@@ -336,15 +344,19 @@ func report(w io.Writer, r Result, asJSON bool) error {
 		return enc.Encode(r)
 	}
 	_, err := fmt.Fprintf(w, "turn relay: %d clients x %d packets of %d B over %s, %.0f packets/s asked (uclient paces below)\n"+
-		"%-4s %-8s %9s %6s %6s %7s %7s %7s %10s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
-		"rep", "server", "relayed", "lost", "wall_s", "user_s", "sys_s", "cpu_s", "cpu_us/pkt")
+		"%-4s %-8s %9s %6s %6s %7s %7s %7s %10s %9s\n", r.Clients, r.Packets, r.Size, r.Transport, r.RatePPS,
+		"rep", "server", "relayed", "lost", "wall_s", "user_s", "sys_s", "cpu_s", "cpu_us/pkt", "sys/pkt")
 	if err != nil {
 		return err
 	}
 	for i, rep := range r.Reps {
 		for _, s := range []Side{rep.Ours, rep.Coturn} {
-			if _, err := fmt.Fprintf(w, "%-4d %-8s %9d %6d %6.1f %7.3f %7.3f %7.3f %10.2f\n", i+1, s.Server, s.Relayed, s.Lost,
-				s.WallSeconds, s.UserSeconds, s.SysSeconds, s.CPUSeconds, s.CPUPerPacket*1e6); err != nil {
+			calls := "-"
+			if s.SyscallsPerPacket > 0 {
+				calls = fmt.Sprintf("%.2f", s.SyscallsPerPacket)
+			}
+			if _, err := fmt.Fprintf(w, "%-4d %-8s %9d %6d %6.1f %7.3f %7.3f %7.3f %10.2f %9s\n", i+1, s.Server, s.Relayed, s.Lost,
+				s.WallSeconds, s.UserSeconds, s.SysSeconds, s.CPUSeconds, s.CPUPerPacket*1e6, calls); err != nil {
 				return err
 			}
 		}
