@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -459,5 +460,38 @@ func TestConsoleApart(t *testing.T) {
 	}
 	if strings.Contains(r.body, "<script>") || regexp.MustCompile(`\son[a-z]+=`).MatchString(r.body) {
 		t.Errorf("inline script in the console's page")
+	}
+}
+
+// TestConsoleOverTLS: with TLS the setup link is https and the session
+// cookie is Secure.
+func TestConsoleOverTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out := &syncBuffer{}
+	cfg := testConfig(t, dir, nil)
+	cfg.TURNDisabled = true
+	cfg.Out = out
+	cfg.TLS = appliance.TLSConfig{SelfSigned: true}
+	a, err := appliance.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runInBackground(t, a)()
+	m := regexp.MustCompile(`(https://\S+)/admin/#setup=([A-Za-z0-9_-]+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no https setup link printed: %q", out.String())
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // self-signed
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	b, _ := json.Marshal(map[string]string{"token": m[2], "user": "root", "password": "correct horse"})
+	resp, err := hc.Post("https://"+cfg.HTTPListener.Addr().String()+"/admin/api/setup", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ck := resp.Cookies()
+	if resp.StatusCode != http.StatusOK || len(ck) != 1 || !ck[0].Secure || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("setup over TLS: %s, cookies %+v", resp.Status, ck)
 	}
 }
