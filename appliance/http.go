@@ -15,6 +15,7 @@ import (
 func (a *Appliance) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.handleHealth)
+	mux.HandleFunc("GET /config.json", a.handleWebConfig) // the web app's sign-in (webconfig.go)
 	mux.Handle("GET /ws", a.sig)
 	for _, m := range []string{"POST", "GET", "PUT", "PATCH", "DELETE"} {
 		mux.Handle(m+" /v4/", a.rest) // REST; a wrong method too gets the envelope (docs/rest.md)

@@ -181,6 +181,9 @@ func (c *session) setName(req Request) (any, error) {
 	if err != nil {
 		return nil, &Error{Code: CodeInternal, Msg: "internal error", Err: err}
 	}
+	c.srv.mu.Lock()
+	c.name = name
+	c.srv.mu.Unlock()
 	c.srv.regMu.RLock()
 	c.srv.notifyStatusRLocked(c.app, c.user, name)
 	c.srv.regMu.RUnlock()
@@ -293,8 +296,8 @@ func (s *Server) statusRLocked(k userKey) string {
 }
 
 // notifyStatusRLocked tells the app's status subscribers (login with
-// status:true) a user's presence (and new name, when not ""). Called with
-// regMu held.
+// status:true) a user's presence, and its display name when not "".
+// Called with regMu held.
 func (s *Server) notifyStatusRLocked(app uint32, user, name string) {
 	if len(s.watchers[app]) == 0 {
 		return

@@ -71,7 +71,9 @@ func TestDirectoryContacts(t *testing.T) {
 	h := newHarness(t, nil)
 	alice := h.loginNamed("alice", "Alice A")
 	bob := h.loginNamed("bob", "Bob Béla")
-	status(t, alice, "bob", signaling.StatusOnline)
+	if ev := status(t, alice, "bob", signaling.StatusOnline); field(t, ev, "name") != "Bob Béla" {
+		t.Errorf("login's status event: %s", ev.Data)
+	}
 	dave := h.login("dave", false)
 
 	got := contactsOf(t, alice)

@@ -71,11 +71,13 @@ func (c *session) login(req Request) (any, error) {
 	} else if _, err := s.keyFor(d.SDKAppID); err != nil {
 		return nil, err // dev login still needs a real app
 	}
+	var name string
 	if s.cfg.Directory != nil {
 		// Stored before the reply: the user is in the directory for
 		// everyone who lists contacts after this login.
 		ctx, cancel := s.dirCtx()
-		_, err := s.cfg.Directory.SignedIn(ctx, d.SDKAppID, d.UserID, d.Name, now)
+		var err error
+		name, err = s.cfg.Directory.SignedIn(ctx, d.SDKAppID, d.UserID, d.Name, now)
 		cancel()
 		if err != nil {
 			return nil, &Error{Code: CodeInternal, Msg: "internal error", Err: err}
@@ -101,6 +103,7 @@ func (c *session) login(req Request) (any, error) {
 			s.kickLocked(old, now)
 		}
 		c.app, c.user, c.presence, c.status = d.SDKAppID, d.UserID, d.Presence || d.Status, d.Status
+		c.name = name
 		c.loggedIn = true
 		c.sig = d.UserSig
 		c.authenticated()
@@ -326,7 +329,7 @@ func (s *Server) register(c *session, announce bool) {
 	s.apps[c.app][c.user] = c
 	if ev != nil {
 		s.notifyWatchersRLocked(c.app, c, ev)
-		s.notifyStatusRLocked(c.app, c.user, "")
+		s.notifyStatusRLocked(c.app, c.user, c.name)
 	}
 	if c.presence {
 		if s.watchers[c.app] == nil {

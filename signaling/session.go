@@ -60,7 +60,8 @@ type session struct {
 	user       string
 	loggedIn   bool
 	presence   bool
-	status     bool // subscribed to onUserStatus (directory.go)
+	status     bool   // subscribed to onUserStatus (directory.go)
+	name       string // the display name in the directory, for onUserStatus
 	sigExpires time.Time
 	sig        string // the UserSig it logged in or renewed with ("" in dev)
 	sigExpired bool
