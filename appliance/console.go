@@ -420,13 +420,18 @@ func (a *Appliance) printSetupLink(addr net.Addr) error {
 	return nil
 }
 
-// consoleBase is how the operator most likely reaches this server: an
-// allowed host name, else a public IP, else the listen address (with
-// localhost for an unspecified one).
+// consoleBase is how the operator most likely reaches this server: the
+// public URL when set, else the TLS domain, an allowed host name, a
+// public IP or the listen address (localhost for an unspecified one),
+// over https when TLS is on.
 func (a *Appliance) consoleBase(addr net.Addr) string {
-	_, port, _ := net.SplitHostPort(addr.String())
-	host, _, _ := net.SplitHostPort(addr.String())
+	if a.cfg.PublicURL != "" {
+		return a.cfg.PublicURL
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
 	switch {
+	case a.cfg.TLS.Domain != "":
+		host = a.cfg.TLS.Domain
 	case len(a.cfg.AllowedHosts) > 0:
 		host = a.cfg.AllowedHosts[0]
 	case len(a.cfg.PublicIPs) > 0:
@@ -436,7 +441,11 @@ func (a *Appliance) consoleBase(addr net.Addr) string {
 			host = "localhost"
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	scheme := "http"
+	if a.certs != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // createFirstAccounts makes what a first start needs: the default app,

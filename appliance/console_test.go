@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"callbox/appliance"
+	"callbox/signaling/call/record"
 	"callbox/signaling/client"
 	"callbox/signaling/usersig"
 	"callbox/store"
@@ -459,5 +461,123 @@ func TestConsoleApart(t *testing.T) {
 	}
 	if strings.Contains(r.body, "<script>") || regexp.MustCompile(`\son[a-z]+=`).MatchString(r.body) {
 		t.Errorf("inline script in the console's page")
+	}
+}
+
+// TestConsoleOverTLS: with TLS the setup link is https and the session
+// cookie is Secure.
+func TestConsoleOverTLS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	out := &syncBuffer{}
+	cfg := testConfig(t, dir, nil)
+	cfg.TURNDisabled = true
+	cfg.Out = out
+	cfg.TLS = appliance.TLSConfig{SelfSigned: true}
+	a, err := appliance.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runInBackground(t, a)()
+	m := regexp.MustCompile(`(https://\S+)/admin/#setup=([A-Za-z0-9_-]+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no https setup link printed: %q", out.String())
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // self-signed
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	b, _ := json.Marshal(map[string]string{"token": m[2], "user": "root", "password": "correct horse"})
+	resp, err := hc.Post("https://"+cfg.HTTPListener.Addr().String()+"/admin/api/setup", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ck := resp.Cookies()
+	if resp.StatusCode != http.StatusOK || len(ck) != 1 || !ck[0].Secure || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("setup over TLS: %s, cookies %+v", resp.Status, ck)
+	}
+}
+
+// TestConsoleRecords: the records' filter, paging by start time as the
+// console pages, the CSV export (a value that looks like a formula is
+// quoted) and a record's detail.
+func TestConsoleRecords(t *testing.T) {
+	s, c := startConsole(t, nil)
+	app := s.app.SDKAppID
+	t0 := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+	err := s.a.Store().Update(func(tx *store.Tx) error {
+		for i := range 5 {
+			id := fmt.Sprintf("call-%d", i)
+			if i == 4 {
+				id = "=HYPERLINK(\"x\")"
+			}
+			res := record.ResultNormalEnd
+			if i%2 == 1 {
+				res = record.ResultReject
+			}
+			rec := record.Call{SDKAppID: app, CallID: id, RoomID: "r", MediaType: "audio", CallType: "single", Caller: "alice",
+				State: record.CallEnded, Result: res, StartAt: t0.Add(time.Duration(i) * time.Minute), EndAt: t0.Add(time.Duration(i)*time.Minute + 30*time.Second),
+				Participants: []record.Participant{
+					{UserID: "alice", Role: "caller", State: record.PartLeft, JoinedAt: t0, LeftAt: t0.Add(time.Minute)},
+					{UserID: "bob", Role: "callee", State: record.PartLeft, InvitedAt: t0, RingingAt: t0, JoinedAt: t0, LeftAt: t0.Add(time.Minute)},
+				}}
+			if err := tx.PutCall(rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := func(f map[string]any) []record.Call {
+		t.Helper()
+		r := c.api("POST", "/records", f)
+		if r.status != 200 {
+			t.Fatalf("records %v: %d %s", f, r.status, r.body)
+		}
+		var recs []record.Call
+		json.Unmarshal([]byte(r.body), &recs)
+		return recs
+	}
+	// Pages of two, newest first, as the console asks (Limit n+1).
+	var got []string
+	f := map[string]any{"SDKAppID": app, "User": "bob", "Limit": 3}
+	for range 5 {
+		recs := page(f)
+		n := min(len(recs), 2)
+		for _, r := range recs[:n] {
+			got = append(got, r.CallID)
+		}
+		if len(recs) <= 2 {
+			break
+		}
+		f["Until"] = recs[1].StartAt
+	}
+	if want := []string{"=HYPERLINK(\"x\")", "call-3", "call-2", "call-1", "call-0"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pages = %q, want %q", got, want)
+	}
+	if recs := page(map[string]any{"SDKAppID": app, "Result": "reject"}); len(recs) != 2 {
+		t.Errorf("result=reject: %d records", len(recs))
+	}
+	if recs := page(map[string]any{"Since": t0.Add(2 * time.Minute), "Until": t0.Add(4 * time.Minute)}); len(recs) != 2 || recs[0].CallID != "call-3" {
+		t.Errorf("time range: %+v", recs)
+	}
+	r := c.api("POST", "/records/csv", map[string]any{"SDKAppID": app})
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("csv: %d %s", r.status, r.body)
+	}
+	lines := strings.Split(strings.TrimSpace(r.body), "\n")
+	if len(lines) != 11 || !strings.HasPrefix(lines[0], "SDKAppID,CallId,") || !strings.Contains(r.body, `'=HYPERLINK`) ||
+		!strings.Contains(lines[1], "2026-11-01T10:04:00Z") {
+		t.Errorf("csv:\n%s", r.body)
+	}
+	r = c.api("GET", fmt.Sprintf("/records/%d/call-2", app), nil)
+	var rec record.Call
+	json.Unmarshal([]byte(r.body), &rec)
+	if r.status != 200 || len(rec.Participants) != 2 || rec.Participants[1].RingingAt.IsZero() {
+		t.Errorf("detail: %d %s", r.status, r.body)
+	}
+	if r := c.api("GET", fmt.Sprintf("/records/%d/nope", app), nil); r.status != 404 {
+		t.Errorf("missing record: %d %s", r.status, r.body)
 	}
 }
