@@ -77,7 +77,6 @@ func (s *Server) flush() error {
 		}
 		if err == nil {
 			s.apply(it.tr, it.noJoin)
-			s.cfg.Metrics.applied(it.tr, it.now, s.cfg.Now())
 		}
 	}
 	return err
@@ -269,7 +268,6 @@ func (c *session) stepStart(req Request, now time.Time, tr call.Transition, err 
 		s.deliver(tr.Call.SDKAppID, ev)
 		if ev.Name == call.EvInvited {
 			told = append(told, ev.To)
-			s.cfg.Metrics.invited(now, s.cfg.Now())
 		}
 	}
 	tr.Events = rest
