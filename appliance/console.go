@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -209,7 +210,7 @@ func jsonForm(w http.ResponseWriter, r *http.Request, v any) bool {
 		apiError(w, http.StatusForbidden, "forbidden", "cross-origin request refused")
 		return false
 	}
-	if mt := r.Header.Get("Content-Type"); mt != "application/json" {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		apiError(w, http.StatusUnsupportedMediaType, "bad_request", "want Content-Type application/json")
 		return false
 	}
@@ -259,7 +260,13 @@ func (c *console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil || !ok {
-		c.limiter.fail(ip, f.User)
+		// Only real accounts are counted per name: made-up names would
+		// only fill the table.
+		name := f.User
+		if err != nil {
+			name = ""
+		}
+		c.limiter.fail(ip, name)
 		c.log.Warn("admin login refused", "admin", f.User, "ip", ip)
 		apiError(w, http.StatusUnauthorized, "unauthorized", "wrong user name or password")
 		return

@@ -83,12 +83,23 @@ func (l *loginLimiter) succeed(ip, user string) {
 	delete(l.byUser, user)
 }
 
-// sweepLocked drops the entries whose failures no longer count.
+// sweepLocked drops the entries whose failures no longer count and, if
+// that is not enough (a flood from many addresses), those that do not
+// hold anyone back yet.
 func (l *loginLimiter) sweepLocked(now time.Time) {
 	for _, m := range []map[string]*failures{l.byIP, l.byUser} {
 		for k, f := range m {
 			if now.Sub(f.last) > loginBackoff {
 				delete(m, k)
+			}
+		}
+	}
+	if len(l.byIP)+len(l.byUser) > maxLimitEntries {
+		for _, m := range []map[string]*failures{l.byIP, l.byUser} {
+			for k, f := range m {
+				if f.n < loginFailures {
+					delete(m, k)
+				}
 			}
 		}
 	}
