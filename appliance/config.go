@@ -11,7 +11,9 @@
 // deadline, live calls first and their webhooks right after.
 // It owns the public HTTP routes and their Host check, the browser origins
 // allowed to signaling, the control socket and the Admin interface the CLI
-// uses with or without a running server, the TURN secret and the ICE
+// uses with or without a running server, the admin API that the control
+// socket and the admin console share (docs/admin.md) with the console's
+// accounts, sessions, setup link and login back-off, the TURN secret and the ICE
 // server lists handed out, and call record retention. TLS/ACME and a
 // metrics registry (DESIGN.md) are not built yet.
 //
