@@ -113,7 +113,7 @@ func (a *Appliance) newRobots() *robots {
 		ip = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 	}
 	return &robots{calls: a.calls, rooms: robotRooms{a.sfu}, sfuAddr: netip.AddrPortFrom(ip, uint16(addr.Port)),
-		dataDir: a.cfg.DataDir, st: a.store, log: a.log}
+		dataDir: a.cfg.DataDir, st: a.store, log: a.log, builtin: sync.OnceValues(robot.Builtin)}
 }
 
 // robotRooms adapts *sfu.Server to robot.Rooms.
@@ -136,6 +136,9 @@ type robots struct {
 	dataDir string
 	st      *store.Store
 	log     *slog.Logger
+	// builtin parses the embedded clips once (a tenth of a robot call's
+	// cost otherwise); robots only read the result.
+	builtin func() (robot.Media, error)
 
 	mu     sync.Mutex
 	ctx    context.Context // Run's, once it runs; nil before
@@ -163,7 +166,7 @@ func (r *robots) End(ctx context.Context, app uint32, callID string) error {
 // media loads the clips of one call: those named, else the app's, else
 // the built-in ones.
 func (r *robots) media(app uint32, names restapi.RobotMedia) (robot.Media, error) {
-	m, err := robot.Builtin()
+	m, err := r.builtin()
 	if err != nil {
 		return m, err
 	}

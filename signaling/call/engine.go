@@ -26,6 +26,10 @@ type Engine struct {
 	endedFIFO []endedEntry
 	// j journals changes since the last Checkpoint (nil until the first).
 	j *Journal
+	// Indexes over calls (deadlines.go): caches, checked when read.
+	deadlines deadlineHeap
+	dirty     map[callKey]struct{}
+	rooms     map[roomKey]map[string]struct{}
 }
 
 type callKey struct {
@@ -75,6 +79,8 @@ func New(cfg Config) *Engine {
 		users:  make(map[userKey]string),
 		online: make(map[userKey]bool),
 		ended:  make(map[callKey]tombstone),
+		dirty:  make(map[callKey]struct{}),
+		rooms:  make(map[roomKey]map[string]struct{}),
 	}
 }
 
@@ -138,6 +144,7 @@ func (e *Engine) forget(c *call, now time.Time) {
 	k := callKey{c.rec.SDKAppID, c.rec.CallID}
 	e.touch(k)
 	delete(e.calls, k)
+	e.delRoom(k, c.rec.RoomID)
 	ts := tombstone{users: make(map[string]bool, len(c.rec.Participants))}
 	for _, p := range c.rec.Participants {
 		ts.users[p.UserID] = true
@@ -176,5 +183,6 @@ func (e *Engine) DropApp(app uint32) {
 			}
 		}
 		delete(e.calls, k)
+		e.delRoom(k, c.rec.RoomID)
 	}
 }

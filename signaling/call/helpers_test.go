@@ -358,4 +358,17 @@ func checkInvariants(t *testing.T, e *Engine) {
 	if len(seen) != len(e.users) {
 		t.Errorf("users map has %d entries, calls have %d busy users", len(e.users), len(seen))
 	}
+	// The indexes (deadlines.go) agree with a scan of every call.
+	var want time.Time
+	for k, c := range e.calls {
+		if at, ok := c.minDeadline(); ok && (want.IsZero() || at.Before(want)) {
+			want = at
+		}
+		if !e.roomInUse(k.app, c.rec.RoomID) {
+			t.Errorf("call %s: room %q not indexed", k.id, c.rec.RoomID)
+		}
+	}
+	if got, ok := e.NextDeadline(); ok == want.IsZero() || !got.Equal(want) {
+		t.Errorf("NextDeadline %v %v, a scan finds %v", got, ok, want)
+	}
 }

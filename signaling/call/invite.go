@@ -76,6 +76,7 @@ func (e *Engine) Call(now time.Time, inv Invite) (Transition, error) {
 	c.add(record.Participant{UserID: inv.Caller, Role: roleCallerString, State: record.PartJoined, JoinedAt: now})
 	e.touch(callKey{inv.SDKAppID, c.rec.CallID})
 	e.calls[callKey{inv.SDKAppID, c.rec.CallID}] = c
+	e.addRoom(callKey{inv.SDKAppID, c.rec.CallID}, c.rec.RoomID)
 	e.setUser(userKey{inv.SDKAppID, inv.Caller}, c.rec.CallID)
 
 	b := e.begin(c, now)
@@ -245,15 +246,6 @@ func printable(s string) bool {
 		}
 	}
 	return true
-}
-
-func (e *Engine) roomInUse(app uint32, room string) bool {
-	for k, c := range e.calls {
-		if k.app == app && c.rec.RoomID == room {
-			return true
-		}
-	}
-	return false
 }
 
 // newRoom generates a room id no live call of the app uses.

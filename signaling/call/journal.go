@@ -50,7 +50,9 @@ func (e *Engine) Undo(j *Journal) {
 			delete(e.calls, k)
 		} else {
 			e.calls[k] = c
+			e.addRoom(k, c.rec.RoomID)
 		}
+		e.markDirty(k)
 	}
 	for k, s := range j.users {
 		if s.ok {
@@ -72,6 +74,7 @@ func (e *Engine) Undo(j *Journal) {
 // Every path that changes a call reaches it through touch.
 func (e *Engine) touch(k callKey) *call {
 	c := e.calls[k]
+	e.markDirty(k) // its deadlines may change (deadlines.go)
 	if e.j != nil {
 		if _, ok := e.j.calls[k]; !ok {
 			e.j.calls[k] = c.clone()

@@ -18,28 +18,14 @@ type deadline struct {
 	grace bool // grace expiry, else invite timeout
 }
 
-// NextDeadline returns the earliest pending invite timeout or grace expiry.
-func (e *Engine) NextDeadline() (time.Time, bool) {
-	var next time.Time
-	for _, c := range e.calls {
-		for _, m := range []map[string]time.Time{c.ringAt, c.graceAt} {
-			for _, t := range m {
-				if next.IsZero() || t.Before(next) {
-					next = t
-				}
-			}
-		}
-	}
-	return next, !next.IsZero()
-}
-
 // Expire fires every deadline <= now, earliest first, each at its own
 // time (a timeout's events and webhooks carry the deadline, not now). It
 // returns one Transition per fired deadline.
 func (e *Engine) Expire(now time.Time) []Transition {
 	e.prune(now)
 	var due []deadline
-	for k, c := range e.calls {
+	for _, k := range e.dueCalls(now) {
+		c := e.calls[k]
 		for u, t := range c.ringAt {
 			if !t.After(now) {
 				due = append(due, deadline{t, k, u, false})
