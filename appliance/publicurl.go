@@ -26,18 +26,30 @@ func ParsePublicURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
-// publicURL is Config.PublicURL, or else the HTTP address as a URL, an
-// unspecified host (":8080", "0.0.0.0:8080") as localhost.
+// publicURL is Config.PublicURL, or else the web address as a URL: the
+// HTTP address, or with HTTPS the HTTPS address (its host the --domain
+// when there is one, a default port left out), an unspecified host
+// (":8080", "0.0.0.0:8080") as localhost.
 func (c Config) publicURL() string {
 	if c.PublicURL != "" {
 		return c.PublicURL
 	}
-	host, port, err := net.SplitHostPort(c.HTTPAddr)
+	scheme, addr := "http", c.HTTPAddr
+	if c.TLS.On() {
+		scheme, addr = "https", c.TLS.HTTPSAddr
+	}
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return ""
+	}
+	if c.TLS.Domain != "" {
+		host = c.TLS.Domain
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	if scheme == "https" && port == "443" {
+		return "https://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
