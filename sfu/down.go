@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -15,8 +16,24 @@ import (
 type binding struct {
 	ssrc uint32
 	pt   uint8
+	twcc uint8 // transport-wide-cc extension id, 0 = not negotiated
 	ws   webrtc.TrackLocalWriter
 }
+
+// epoch is one stretch of the sequence numbers a subscriber sees: from
+// outSeq on, packets come from layer with the given offsets, or, for pad,
+// are padding the SFU made up. A NACK is served from the epoch its number
+// belongs to, across layer switches and probes.
+type epoch struct {
+	from          uint16
+	seqOff        uint16
+	tsOff         uint32
+	layer         int32
+	pad, occupied bool
+}
+
+// epochCount bounds the history of epochs kept for NACKs.
+const epochCount = 32
 
 // downTrack is one published track as sent to one subscriber. It is our
 // own webrtc.TrackLocal (perf-notes rule 3): the publisher's reader sets
@@ -33,12 +50,14 @@ type downTrack struct {
 	maxW   atomic.Int32 // size the subscriber renders, 0 = unknown
 	maxH   atomic.Int32
 
-	// wmu keeps a simulcast track's writes in the order mu gave out their
-	// sequence numbers: at a switch the old layer's reader may still be
-	// writing its last packet when the new layer's keyframe is numbered
-	// (TestSimulcastLayerSwitch saw them swapped). It is taken before mu
-	// is let go, so only writers wait for it, never the layers that drop.
+	// wmu keeps writes in the order mu gave out their sequence numbers:
+	// at a switch the old layer's reader may still be writing its last
+	// packet when the new layer's keyframe is numbered (TestSimulcastLayer
+	// Switch saw them swapped), and probes insert padding between frames.
+	// It is taken before mu is let go, so only writers wait for it, never
+	// the layers that drop. It also guards ext.
 	wmu sync.Mutex
+	ext [2]byte // transport-wide sequence number of the packet being written
 
 	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
 	cur     int32      // layer being forwarded, -1 = none yet
@@ -48,6 +67,9 @@ type downTrack struct {
 	lastSeq uint16 // highest sequence number sent
 	lastTS  uint32
 	lastNS  int64 // arrival time of the packet that set lastTS
+	atFrame bool  // the last packet sent ended a frame (marker): padding may follow
+	epochs  [epochCount]epoch
+	nEpoch  int
 	packets uint64
 	octets  uint64
 	resent  uint64
@@ -72,7 +94,14 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	codecs := ctx.CodecParameters()
 	for _, c := range codecs {
 		if strings.EqualFold(c.MimeType, d.t.codec.MimeType) && fmtpCompatible(c, d.t.codec) {
-			d.bind.Store(&binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), ws: ctx.WriteStream()})
+			b := &binding{ssrc: uint32(ctx.SSRC()), pt: uint8(c.PayloadType), ws: ctx.WriteStream()}
+			for _, e := range ctx.HeaderExtensions() {
+				if e.URI == sdp.TransportCCURI && e.ID > 0 && e.ID < 15 {
+					b.twcc = uint8(e.ID)
+					d.peer.cc.enable()
+				}
+			}
+			d.bind.Store(b)
 			// A new subscriber needs a keyframe to start decoding.
 			d.t.requestKeyframe(d.target.Load(), d.peer.s.now())
 			return c, nil
@@ -121,24 +150,86 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 		d.switchTo(layer, seq, ts, now)
 	}
 	outSeq, outTS := seq-d.seqOff, ts-d.tsOff
+	if !d.started {
+		d.addEpoch(epoch{from: outSeq, seqOff: d.seqOff, tsOff: d.tsOff, layer: d.cur})
+	}
 	if !d.started || int16(outSeq-d.lastSeq) > 0 {
-		d.lastSeq, d.lastTS, d.lastNS = outSeq, outTS, now
+		d.lastSeq, d.lastTS, d.lastNS, d.atFrame = outSeq, outTS, now, h.Marker
 		d.started = true
 	}
 	d.packets++
 	d.octets += uint64(len(payload))
-	ordered := d.t.simulcast
-	if ordered {
-		d.wmu.Lock()
-	}
+	d.wmu.Lock()
 	d.mu.Unlock()
 
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
+	d.write(b, h, payload, now)
+	d.wmu.Unlock()
+}
+
+// write sends one packet, stamped with the subscribe PC's transport-wide
+// sequence number when it negotiated one. Called with wmu held.
+func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, now int64) {
+	h.Extension = false
+	if b.twcc != 0 {
+		size := 12 + 8 + len(payload) + int(h.PaddingSize)
+		setTWCC(h, b.twcc, &d.ext, d.peer.cc.stamp(size, now))
+	}
 	// An error means the subscribe PC is closing; Leave cleans up.
 	_, _ = b.ws.WriteRTP(h, payload)
-	if ordered {
-		d.wmu.Unlock()
+}
+
+// addEpoch starts a new stretch of sequence numbers. Called locked.
+func (d *downTrack) addEpoch(e epoch) {
+	e.occupied = true
+	d.epochs[d.nEpoch%epochCount] = e
+	d.nEpoch++
+}
+
+// epochOf finds the stretch outSeq belongs to; ok is false when it is
+// older than the history. Called locked.
+func (d *downTrack) epochOf(outSeq uint16) (epoch, bool) {
+	for k := 1; k <= min(d.nEpoch, epochCount); k++ {
+		e := d.epochs[(d.nEpoch-k)%epochCount]
+		if e.occupied && int16(outSeq-e.from) >= 0 {
+			return e, true
+		}
 	}
+	return epoch{}, false
+}
+
+// sendPadding sends up to n padding-only packets between two frames of
+// the current layer (a bandwidth probe), and returns how many it sent: none
+// before the first packet, inside a frame, during a layer switch, or when
+// the subscriber has no transport-cc. They take sequence numbers of their
+// own, so the offset of the packets after them moves on by n. h belongs to
+// the caller.
+func (d *downTrack) sendPadding(h *rtp.Header, n int, now int64) int {
+	b := d.bind.Load()
+	if b == nil || b.twcc == 0 || n <= 0 {
+		return 0
+	}
+	d.mu.Lock()
+	if !d.started || !d.atFrame || d.cur != d.target.Load() && d.t.simulcast {
+		d.mu.Unlock()
+		return 0
+	}
+	first := d.lastSeq + 1
+	d.lastSeq += uint16(n)
+	d.seqOff -= uint16(n)
+	d.addEpoch(epoch{from: first, pad: true})
+	d.addEpoch(epoch{from: first + uint16(n), seqOff: d.seqOff, tsOff: d.tsOff, layer: d.cur})
+	ts := d.lastTS
+	d.packets += uint64(n)
+	d.wmu.Lock()
+	d.mu.Unlock()
+	defer d.wmu.Unlock()
+	for i := range n {
+		h.Version, h.Padding, h.PaddingSize, h.Marker = 2, true, padSize, false
+		h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, first+uint16(i), ts
+		d.write(b, h, nil, now)
+	}
+	return n
 }
 
 // switchTo makes layer current so that its keyframe (seq, ts) follows the
@@ -154,17 +245,25 @@ func (d *downTrack) switchTo(layer int32, seq uint16, ts uint32, now int64) {
 		d.tsOff = ts - (d.lastTS + elapsed)
 	}
 	d.cur = layer
+	d.addEpoch(epoch{from: seq - d.seqOff, seqOff: d.seqOff, tsOff: d.tsOff, layer: layer})
 }
 
 // resend serves one NACKed sequence number (as the subscriber knows it)
 // from the publisher's ring. buf and h belong to the caller's RTCP loop.
-func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header) {
+func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header, now int64) {
 	b := d.bind.Load()
 	if b == nil {
 		return
 	}
 	d.mu.Lock()
 	layer, seqOff, tsOff := d.cur, d.seqOff, d.tsOff
+	if e, ok := d.epochOf(outSeq); ok {
+		if e.pad {
+			d.mu.Unlock()
+			return // made-up padding: nothing to resend
+		}
+		layer, seqOff, tsOff = e.layer, e.seqOff, e.tsOff
+	}
 	d.mu.Unlock()
 	l := d.t.layer(layer)
 	if l == nil {
@@ -191,8 +290,10 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header) {
 	d.resent++
 	d.packets++
 	d.octets += uint64(len(payload))
+	d.wmu.Lock()
 	d.mu.Unlock()
-	_, _ = b.ws.WriteRTP(h, payload)
+	d.write(b, h, payload, now)
+	d.wmu.Unlock()
 }
 
 // rtcpLoop reads the subscriber's RTCP for this track until the sender
@@ -207,11 +308,16 @@ func (d *downTrack) rtcpLoop() {
 		if err != nil {
 			return
 		}
+		now := d.peer.s.now()
+		// Transport-cc feedback is parsed without allocating (subcc.go);
+		// most compounds hold nothing else.
+		if !splitTWCC(buf[:n], func(body []byte) { d.peer.cc.feedback(body, now.UnixNano()) }) {
+			continue
+		}
 		pkts, err := rtcp.Unmarshal(buf[:n])
 		if err != nil {
 			continue
 		}
-		now := d.peer.s.now()
 		for _, p := range pkts {
 			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -219,7 +325,7 @@ func (d *downTrack) rtcpLoop() {
 			case *rtcp.TransportLayerNack:
 				for _, pair := range p.Nacks {
 					for _, seq := range pair.PacketList() {
-						d.resend(seq, pkt, &h)
+						d.resend(seq, pkt, &h, now.UnixNano())
 					}
 				}
 			case *rtcp.ReceiverReport:

@@ -101,9 +101,15 @@ func (p *Peer) layerTick(now time.Time) {
 		}
 		l.prevBytes, l.prevTick = b, now
 	}
-	budget := p.budget()
+	budget := p.budget(now)
+	p.budgets.add(now, budget)
+	held := p.budgets.held(now)
 	for _, d := range downs {
-		d.selectLayer(now, budget)
+		if need := d.selectLayer(now, budget, held); need > 0 {
+			// A larger layer is wanted but not affordable: probe for the
+			// difference on top of what p's whole estimate covers.
+			p.maybeProbe(d, p.cc.estimate(now)+need-min(need, budget), now)
+		}
 		if d.waiting() {
 			// The keyframe asked for may have been lost (written before
 			// DTLS was up, or the PLI itself): ask again, rate-limited.
@@ -112,56 +118,149 @@ func (p *Peer) layerTick(now time.Time) {
 	}
 }
 
-// budget is the bandwidth available to each of p's simulcast
-// subscriptions, 0 = unknown (no cap).
-func (p *Peer) budget() uint64 {
-	bwe := p.q.bwe.Load()
-	if r := p.remb.Load(); r > 0 && (bwe == 0 || r < bwe) {
-		bwe = r
+// Layer selection hysteresis: a step up needs the budget to have stayed
+// above the next layer's bitrate with margin for upHold; a step down
+// happens at once.
+const (
+	upHold   = 1200 * time.Millisecond
+	upMargin = 1.2
+	// audioShare is what each audio subscription takes from the estimate
+	// before the rest is divided among the video ones.
+	audioShare = 40_000
+)
+
+// budget is the bandwidth available to each of p's video subscriptions,
+// 0 = unknown (no cap). The estimate from p's transport-cc feedback comes
+// first; without it, the smaller of p's REMB and the loss-based estimate.
+func (p *Peer) budget(now time.Time) uint64 {
+	bwe := p.cc.estimate(now)
+	if bwe == 0 {
+		bwe = p.q.bwe.Load()
+		if r := p.remb.Load(); r > 0 && (bwe == 0 || r < bwe) {
+			bwe = r
+		}
 	}
 	if bwe == 0 {
 		return 0
 	}
 	p.mu.Lock()
-	n := 0
+	video, audio := 0, 0
 	for t := range p.downs {
 		if t.kind == webrtc.RTPCodecTypeVideo {
-			n++
+			video++
+		} else {
+			audio++
 		}
 	}
 	p.mu.Unlock()
-	return bwe / uint64(max(n, 1))
+	bwe -= min(bwe/2, uint64(audio)*audioShare)
+	return max(bwe/uint64(max(video, 1)), 1)
 }
 
-// selectLayer picks the smallest active layer that covers the rendered
-// size (the largest if none does), then steps down while the layer's
-// bitrate exceeds the budget. A change of target asks for a keyframe.
-func (d *downTrack) selectLayer(now time.Time, budget uint64) {
+// budgetLog keeps the budgets of the last layer ticks.
+type budgetLog struct {
+	at     [4]time.Time
+	budget [4]uint64
+	n      int
+}
+
+func (b *budgetLog) add(now time.Time, budget uint64) {
+	b.at[b.n%len(b.at)], b.budget[b.n%len(b.at)] = now, budget
+	b.n++
+}
+
+// held is the least budget over the last upHold, 0 if the log does not
+// reach that far back yet or the budget was unknown (no cap) meanwhile.
+func (b *budgetLog) held(now time.Time) uint64 {
+	var least uint64
+	reach := false
+	for k := 1; k <= min(b.n, len(b.at)); k++ {
+		i := (b.n - k) % len(b.at)
+		age := now.Sub(b.at[i])
+		if age > upHold {
+			break
+		}
+		if b.budget[i] == 0 {
+			return 0
+		}
+		if least == 0 || b.budget[i] < least {
+			least = b.budget[i]
+		}
+		reach = reach || age >= upHold-volumeInterval
+	}
+	if !reach {
+		return 0
+	}
+	return least
+}
+
+// selectLayer picks the layer d should receive. The rendered size (the
+// `layer` request) sets the ceiling: the smallest active layer that covers
+// it, the largest if none does. Under that ceiling the budget decides:
+// d steps down at once to a layer the budget covers (the lowest if none
+// does), and up one layer at a time only when the budget has held above
+// that layer's bitrate with margin for upHold (held). A change of target
+// asks for a keyframe of the new layer; the switch happens on it. With no
+// budget (unknown), the ceiling is taken at once. It returns the bitrate
+// a wanted step up lacks a budget for (a reason to probe), else 0.
+func (d *downTrack) selectLayer(now time.Time, budget, held uint64) uint64 {
 	if !d.t.simulcast {
-		return
+		return 0
 	}
 	ls := d.t.activeLayers(now)
 	if len(ls) == 0 {
-		return
+		return 0
 	}
 	w, h := d.maxW.Load(), d.maxH.Load()
-	pick := len(ls) - 1
+	ceil := len(ls) - 1
 	if w > 0 || h > 0 {
 		for i, l := range ls {
 			lw, lh := l.size(len(d.t.layers))
 			if lw >= w && lh >= h {
-				pick = i
+				ceil = i
 				break
 			}
 		}
 	}
-	for pick > 0 && budget > 0 && ls[pick].bitrate.Load() > budget {
-		pick--
+	pick, need := ceil, uint64(0)
+	if budget > 0 {
+		cur := -1
+		target := d.target.Load()
+		for i, l := range ls {
+			if l.idx == target {
+				cur = i
+			}
+		}
+		if cur < 0 { // the target went inactive: take the nearest below
+			cur = 0
+			for i, l := range ls {
+				if l.idx < target {
+					cur = i
+				}
+			}
+		}
+		afford := min(cur, ceil)
+		for afford > 0 && ls[afford].bitrate.Load() > budget {
+			afford--
+		}
+		pick = afford
+		if afford == cur && cur < ceil {
+			// A layer that just came up has no measured bitrate yet:
+			// wait for the next tick rather than step up blind.
+			next := ls[cur+1].bitrate.Load()
+			want := uint64(float64(next) * upMargin)
+			if next > 0 && held >= want {
+				pick = cur + 1
+			} else if next > 0 {
+				need = want
+			}
+		}
 	}
 	target := ls[pick].idx
 	if d.target.Swap(target) != target {
 		d.t.requestKeyframe(target, now)
 	}
+	return need
 }
 
 // size is the layer's frame size: parsed from VP8 keyframes, otherwise

@@ -42,7 +42,11 @@ func (f *fakeWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func (f *fakeWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // benchTrack builds a published video track with subs bound subscribers.
-func benchTrack(subs int) (*layer, []*fakeWriter) {
+func benchTrack(subs int) (*layer, []*fakeWriter) { return benchTrackCC(subs, 0) }
+
+// benchTrackCC is benchTrack whose subscribers negotiated transport-wide-cc
+// with extension id twcc (0 = none), each on a subscribe PC of its own.
+func benchTrackCC(subs int, twcc uint8) (*layer, []*fakeWriter) {
 	pub := &Peer{streamID: "s1"}
 	t := &pubTrack{peer: pub, id: "s1t1", kind: webrtc.RTPCodecTypeVideo,
 		codec: webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}}
@@ -52,7 +56,10 @@ func benchTrack(subs int) (*layer, []*fakeWriter) {
 	for i := 0; i < subs; i++ {
 		w := &fakeWriter{}
 		d := newDownTrack(&Peer{}, t)
-		d.bind.Store(&binding{ssrc: uint32(1000 + i), pt: 96, ws: w})
+		if twcc != 0 {
+			d.peer.cc.enable()
+		}
+		d.bind.Store(&binding{ssrc: uint32(1000 + i), pt: 96, twcc: twcc, ws: w})
 		t.addDown(d)
 		ws = append(ws, w)
 	}
@@ -173,12 +180,55 @@ func TestForwardRewritesAndAllocatesNothing(t *testing.T) {
 	}
 }
 
+// Every subscriber that negotiated transport-wide-cc gets its own
+// transport-wide sequence number on each packet, logged with its send
+// time, and still nothing is allocated.
+func TestForwardStampsTransportSeq(t *testing.T) {
+	l, ws := benchTrackCC(3, 5)
+	var h rtp.Header
+	next := make([]uint16, len(ws))
+	for seq := uint16(7); seq < 20; seq++ {
+		l.forward(testPacket(seq), &h, int64(seq)*1e6)
+		for i, w := range ws {
+			var got rtp.Packet
+			if err := got.Unmarshal(w.buf[:w.n]); err != nil {
+				t.Fatal(err)
+			}
+			ext := got.GetExtension(5)
+			if len(ext) != 2 || uint16(ext[0])<<8|uint16(ext[1]) != next[i] || len(got.Extensions) != 1 || len(got.Payload) != 1100 {
+				t.Fatalf("subscriber %d, packet %d: extensions %v (want transport seq %d only), payload %d bytes", i, seq, got.Extensions, next[i], len(got.Payload))
+			}
+			d := (*l.t.downs.Load())[i]
+			if s := d.peer.cc.log[next[i]%sendLogSize]; s.seq != next[i] || s.ns != int64(seq)*1e6 || s.size < 1100 {
+				t.Fatalf("subscriber %d: send log holds %+v for %d", i, s, next[i])
+			}
+			next[i]++
+		}
+	}
+	seq := uint16(30)
+	pkt := testPacket(seq)
+	allocs := testing.AllocsPerRun(200, func() {
+		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
+		seq++
+		l.forward(pkt, &h, int64(seq))
+	})
+	if allocs != 0 {
+		t.Errorf("forward with transport-cc allocates %.1f times per packet", allocs)
+	}
+}
+
 // BenchmarkForward measures the hot path: parse, ring store, fan-out to
-// 1 and 10 subscribers (perf-notes rule 11: 0 allocs/op).
+// 1 and 10 subscribers (perf-notes rule 11: 0 allocs/op), without and with
+// transport-wide-cc towards the subscribers.
 func BenchmarkForward(b *testing.B) {
-	for _, subs := range []int{1, 10} {
-		b.Run(map[int]string{1: "subs=1", 10: "subs=10"}[subs], func(b *testing.B) {
-			l, _ := benchTrack(subs)
+	for _, c := range []struct {
+		name string
+		subs int
+		twcc uint8
+	}{{"subs=1", 1, 0}, {"subs=10", 10, 0}, {"subs=1/twcc", 1, 5}, {"subs=10/twcc", 10, 5}} {
+		subs := c.subs
+		b.Run(c.name, func(b *testing.B) {
+			l, _ := benchTrackCC(subs, c.twcc)
 			pkt := testPacket(1)
 			var h rtp.Header
 			b.ReportAllocs()

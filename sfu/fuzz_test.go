@@ -79,7 +79,7 @@ func FuzzForward(f *testing.F) {
 				p.Extension || p.Padding || !slices.Equal(p.CSRC, in.CSRC) || !bytes.Equal(p.Payload, want) {
 				t.Fatalf("%s: forwarded %+v payload %.32x\nfor %+v payload %.32x (offsets %d, %d)", mime, p.Header, p.Payload, in, want, seqOff, tsOff)
 			}
-			x.d.resend(p.SequenceNumber, buf, &h)
+			x.d.resend(p.SequenceNumber, buf, &h, 0)
 			if w.packets != before+2 || !bytes.Equal(w.buf[:w.n], out) {
 				t.Fatalf("%s: resent %.48x (%d packets), forwarded %.48x", mime, w.buf[:w.n], w.packets-before, out)
 			}

@@ -129,6 +129,14 @@ func (s *Server) buildAPIs() error {
 			return fmt.Errorf("sfu: register %s: %w", c.MimeType, err)
 		}
 	}
+	// Transport-wide sequence numbers on everything sent to a subscriber,
+	// and its feedback, drive the estimate towards it (subcc.go).
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		subME.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
+		if err := subME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
+			return fmt.Errorf("sfu: register transport-cc: %w", err)
+		}
+	}
 	s.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return nil

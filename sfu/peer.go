@@ -38,8 +38,11 @@ type Peer struct {
 	plis                   atomic.Uint64
 	remb                   atomic.Uint64 // last REMB from the subscriber, bits/s
 	q                      qualityState
-	twcc                   twccState   // feedback to the publisher (feedback.go)
-	rr                     reportClock // receiver reports to the publisher; Run only
+	twcc                   twccState     // feedback to the publisher (feedback.go)
+	rr                     reportClock   // receiver reports to the publisher; Run only
+	cc                     subCC         // congestion control towards p as a subscriber (subcc.go)
+	budgets                budgetLog     // the video budget of recent layer ticks; Run only
+	done                   chan struct{} // closed by Leave: stops probes
 
 	mu         sync.Mutex
 	closed     bool
@@ -61,6 +64,7 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 		log:    s.log.With("room_id", r.name, "user_id", participant),
 		tracks: make(map[*webrtc.RTPReceiver]*pubTrack),
 		downs:  make(map[*pubTrack]*downTrack),
+		done:   make(chan struct{}),
 	}
 	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire}
 	var err error
@@ -497,6 +501,7 @@ func (p *Peer) Leave() {
 		return
 	}
 	p.closed = true
+	close(p.done)
 	var tracks []*pubTrack
 	for _, t := range p.tracks {
 		tracks = append(tracks, t)

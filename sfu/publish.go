@@ -158,6 +158,9 @@ func (p *Peer) setLayer(track string, w, h int) error {
 	}
 	d.maxW.Store(int32(w))
 	d.maxH.Store(int32(h))
-	d.selectLayer(p.s.now(), p.budget())
+	// A smaller view takes effect at once; a step up waits for the layer
+	// tick, which knows whether the budget has held (budgets is Run's).
+	now := p.s.now()
+	d.selectLayer(now, p.budget(now), 0)
 	return nil
 }

@@ -285,7 +285,8 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 			}
 		}
 	}
-	// Subscribe PCs negotiate no header extensions, and padding is gone.
+	// Subscribe PCs negotiate one header extension, transport-wide-cc,
+	// which each downTrack sets (write); padding is gone.
 	h.Extension = false
 	h.Padding = false
 	h.PaddingSize = 0

@@ -39,7 +39,7 @@ func (l *sfuLoad) join(ctx context.Context, name string) (*sfuclient.Client, err
 	var c *sfuclient.Client
 	var err error
 	pprof.Do(ctx, pprof.Labels(roleKey, roleLoad), func(context.Context) {
-		c, err = sfuclient.New(sfuclient.Config{NoNACK: true, Buffer: bufSize})
+		c, err = sfuclient.New(sfuclient.Config{NoNACK: true, Buffer: bufSize, TWCC: true})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sfubench: client: %w", err)

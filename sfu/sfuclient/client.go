@@ -43,6 +43,10 @@ type Config struct {
 	// TCPOnly makes the client use ICE-TCP only (active candidates toward
 	// the SFU's passive ones), as a client whose network blocks UDP.
 	TCPOnly bool
+	// TWCC negotiates transport-wide-cc on both PCs, and the subscribe PC
+	// sends transport-cc feedback (pion's interceptor) as a browser does,
+	// so the SFU estimates the bandwidth towards this client.
+	TWCC bool
 }
 
 // Event is an SFU media event ({"type":"event"}).
@@ -93,10 +97,10 @@ func New(cfg Config) (*Client, error) {
 		c.nacks = newNACKLog()
 	}
 	var err error
-	if c.Pub, err = c.newPC(cfg, 0, cfg.DropSentEvery); err != nil {
+	if c.Pub, err = c.newPC(cfg, 0, cfg.DropSentEvery, false); err != nil {
 		return nil, err
 	}
-	if c.Sub, err = c.newPC(cfg, cfg.DropEvery, 0); err != nil {
+	if c.Sub, err = c.newPC(cfg, cfg.DropEvery, 0, cfg.TWCC); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -109,7 +113,7 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerConnection, error) {
+func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int, twccFeedback bool) (*webrtc.PeerConnection, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -124,6 +128,11 @@ func (c *Client) newPC(cfg Config, dropEvery, dropSentEvery int) (*webrtc.PeerCo
 	if !cfg.NoNACK {
 		reg.Add(c.nacks) // first: it must see the generator's NACKs (StreamCheck)
 		if err := webrtc.ConfigureNack(me, reg); err != nil {
+			return nil, err
+		}
+	}
+	if twccFeedback {
+		if err := webrtc.ConfigureTWCCSender(me, reg); err != nil {
 			return nil, err
 		}
 	}
@@ -525,7 +534,9 @@ func (c *Client) drainRTCP(s *webrtc.RTPSender) {
 
 // Write sends one packet; level >= 0 adds an RFC 6464 audio level.
 func (t *Track) Write(seq uint16, ts uint32, payload []byte, level int) error {
-	p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts}, Payload: payload}
+	// Each packet is a whole frame (marker set): the SFU may put its
+	// probes' padding after it.
+	p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: payload}
 	if level >= 0 && t.levels != 0 {
 		if err := p.Header.SetExtension(t.levels, []byte{0x80 | byte(level)}); err != nil {
 			return err
