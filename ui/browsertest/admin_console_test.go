@@ -119,37 +119,47 @@ func TestAdminConsole(t *testing.T) {
 	browsertest.WaitFor(t, admin, `[...document.querySelectorAll('#apps td.name')].some((td) => td.textContent === 'Team app')`, 10*time.Second)
 	browsertest.Screenshot(t, admin, "apps")
 
-	// An invite link for bob in the default app, opened in a second
-	// browser: its fragment signs bob in.
+	// Invite links for bob and carol in the default app, made on the
+	// users page (with the QR code) and opened in browsers of their own:
+	// the web app signs each in.
 	browsertest.Do(t, admin, chromedp.Navigate(env.BaseURL()+"/admin/#users"))
 	browsertest.WaitFor(t, admin, `document.querySelector('#issue') !== null`, 10*time.Second)
 	browsertest.Eval[chromedp.Void](t, admin, fmt.Sprintf(`(() => { const s = document.querySelector('select[name=app]'); s.value = '%d'; s.dispatchEvent(new Event('change')); })()`, def))
-	fill(t, admin, "#issue", map[string]string{"user": "bob", "expire": "3600"})
-	browsertest.WaitFor(t, admin, `document.querySelector('#invite-qr') && document.querySelector('#invite-qr').naturalWidth > 0`, 10*time.Second)
-	link := text(t, admin, "#invite-link")
+	invite := func(user string) string {
+		browsertest.Eval[chromedp.Void](t, admin, `document.querySelector('#issued').replaceChildren()`)
+		fill(t, admin, "#issue", map[string]string{"user": user, "expire": "3600"})
+		browsertest.WaitFor(t, admin, `document.querySelector('#invite-qr') && document.querySelector('#invite-qr').naturalWidth > 0`, 10*time.Second)
+		link := text(t, admin, "#invite-link")
+		u, err := url.Parse(link)
+		q, _ := url.ParseQuery(u.Fragment)
+		if err != nil || u.Path != "/join" || q.Get("user") != user || q.Get("sdkappid") != strconv.Itoa(int(def)) || q.Get("sig") == "" {
+			t.Fatalf("invite link for %s: %q", user, link)
+		}
+		return link
+	}
+	bobLink := invite("bob")
 	browsertest.Screenshot(t, admin, "invite")
-	bobCtx := env.Browser(t, "bob")
-	browsertest.Do(t, bobCtx, chromedp.Navigate(link))
-	frag := browsertest.Eval[string](t, bobCtx, `location.hash.slice(1)`)
-	q, err := url.ParseQuery(frag)
-	if err != nil || q.Get("user") != "bob" || q.Get("sdkappid") != strconv.Itoa(int(def)) || q.Get("sig") == "" {
-		t.Fatalf("invite link %q: fragment %q", link, frag)
+	carolLink := invite("carol")
+	bob := openLink(t, env, "bob", bobLink, desktop)
+	carol := openLink(t, env, "carol", carolLink, desktop)
+	for _, p := range []*person{bob, carol} {
+		p.wait(t, `document.body.dataset.screen === 'signin' && !document.getElementById('join-form').hidden`)
+		p.click(t, "#join-btn")
+		p.screen(t, "main")
 	}
-	cfg, _ := json.Marshal(pageConfig{SDKAppID: def, UserID: "bob", UserSig: q.Get("sig")})
-	browsertest.Do(t, bobCtx, chromedp.Navigate(env.BaseURL()+"/"))
-	if code := browsertest.Eval[int](t, bobCtx, fmt.Sprintf(pageJS, cfg)); code != 0 {
-		t.Fatalf("bob's login with the invite's sig: %d", code)
-	}
-	bob := &tab{name: "bob", ctx: bobCtx}
-	carol := login(t, env, "carol", true)
-	// bob is online on the users page.
-	browsertest.WaitFor(t, admin, `[...document.querySelectorAll('#online li')].some((li) => li.textContent === 'bob')`, 10*time.Second)
+	// Both are online on the users page.
+	browsertest.WaitFor(t, admin, `['bob', 'carol'].every((u) => [...document.querySelectorAll('#online li')].some((li) => li.textContent === u))`, 10*time.Second)
 
-	// bob calls carol; the console shows the call live.
-	call(t, bob, carol, 1)
+	// bob calls carol, who accepts; the console shows the call live.
+	bob.contact(t, "carol", "online")
+	bob.click(t, `#contact-list li[data-user="carol"] .call-btn.audio`)
+	carol.screen(t, "incoming")
+	carol.click(t, "#in-audio")
+	bob.screen(t, "incall")
+	carol.screen(t, "incall")
 	browsertest.Do(t, admin, chromedp.Navigate(env.BaseURL()+"/admin/#calls"))
 	browsertest.WaitFor(t, admin, `(() => { const r = document.querySelector('#calls tbody tr[data-call]');
-		return r && /bob/.test(r.textContent) && /carol/.test(r.textContent) && /audio/.test(r.textContent); })()`, 10*time.Second)
+		return r && /bob/.test(r.textContent) && /carol/.test(r.textContent) && /audio/.test(r.textContent) && /active/.test(r.textContent); })()`, 10*time.Second)
 	callID := browsertest.Eval[string](t, admin, `document.querySelector('#calls tbody tr[data-call]').dataset.call`)
 	browsertest.WaitFor(t, admin, `/^0:0[1-9]|^0:[1-5]\d/.test(document.querySelector('#calls td.duration').textContent)`, 10*time.Second)
 	browsertest.Screenshot(t, admin, "live-call")
@@ -166,8 +176,9 @@ func TestAdminConsole(t *testing.T) {
 	click(t, admin, "#calls button.end")
 	browsertest.WaitFor(t, admin, `document.querySelector('#confirm').open`, 5*time.Second)
 	click(t, admin, "#confirm-ok")
-	bob.waitEvent(t, "onCallEnd", "")
-	carol.waitEvent(t, "onCallEnd", "")
+	// Both got CALL_END: their apps leave the call screen.
+	bob.screen(t, "main")
+	carol.screen(t, "main")
 	browsertest.WaitFor(t, admin, `document.querySelector('#calls tbody tr[data-call]') === null`, 10*time.Second)
 
 	// The record under the right filter, not under another.
