@@ -269,6 +269,7 @@ func (c *robotCall) Event(ev call.Event) {
 	base, closed := c.r.ctx, c.r.closed
 	if base == nil || closed {
 		c.r.mu.Unlock()
+		c.r.log.Warn("robot not started: the server is not running", "app_id", c.app, "call_id", ev.CallID)
 		return
 	}
 	c.r.wg.Add(1)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -20,6 +21,8 @@ import (
 	"callbox/appliance"
 	"callbox/appliance/robot"
 	"callbox/sfu/sfuclient"
+	"callbox/signaling/call/record"
+	"callbox/store"
 )
 
 // hookReceiver is an app backend that records the call-status callbacks
@@ -312,4 +315,87 @@ func TestRESTRobotTimeout(t *testing.T) {
 		"Robot_Account": "robot", "CalleeList_Account": []string{"dave"}, "CallInfo": map[string]any{"MediaType": "audio"},
 	})
 	r.fail(t, 101002)
+}
+
+// TestRESTRobotGroupCallAndShutdown: a robot's group call plays into the
+// room once, for every callee who accepts; stopping the server ends the
+// call (normal_end, stored) and the robot with it, and leaves no
+// goroutine behind.
+func TestRESTRobotGroupCallAndShutdown(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := startServer(t, nil)
+	ctx := s.ctx
+	rc := newRESTClient(s)
+	bob := s.login("bob", sfuclient.Config{})
+	carol := s.login("carol", sfuclient.Config{})
+	var started startResp
+	rc.do("call_engine_http_srv/start_call_by_robot", map[string]any{
+		"Robot_Account": "robot", "CalleeList_Account": []string{"bob", "carol"},
+		"CallInfo": map[string]any{"MediaType": "Video"},
+	}).ok(t, &started)
+	if len(started.CallResult) != 2 {
+		t.Fatalf("CallResult %+v", started.CallResult)
+	}
+	clips, _ := robot.Builtin()
+	opus := map[string]bool{}
+	for _, f := range clips.Audio.Frames {
+		opus[string(f.Data)] = true
+	}
+	errs := make(chan error, 2)
+	for _, u := range []*user{bob, carol} {
+		u.waitEvent(ctx, "onInvited")
+		if _, err := u.sig.Accept(ctx, started.CallID); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				var r *sfuclient.Remote
+				select {
+				case r = <-u.media.Remotes():
+				case <-ctx.Done():
+					errs <- fmt.Errorf("%s: no audio from the robot", u.name)
+					return
+				}
+				if r.Kind != "audio" {
+					continue
+				}
+				chk := u.media.Check(r, func(_ uint16, p []byte) error {
+					if !opus[string(p)] {
+						return fmt.Errorf("not the clip's Opus")
+					}
+					return nil
+				})
+				errs <- chk.Read(ctx, r.Track, 50)
+				return
+			}
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	room := ""
+	for name, peers := range roomPeers(t, s) {
+		if slices.Contains(peers, "robot") {
+			if room != "" || len(peers) != 3 {
+				t.Fatalf("rooms %v: want one room of robot, bob and carol", roomPeers(t, s))
+			}
+			room = name
+		}
+	}
+	s.close()
+	var rec record.Call
+	st, err := store.Open(filepath.Join(s.a.DataDir(), store.FileName), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.View(func(tx *store.Tx) (err error) { rec, err = tx.Call(s.app.SDKAppID, started.CallID); return err })
+	st.Close()
+	if rec.State != record.CallEnded || rec.Result != record.ResultNormalEnd || rec.Caller != "robot" {
+		t.Fatalf("record after shutdown: %s %q caller %q", rec.State, rec.Result, rec.Caller)
+	}
+	bob.leave()
+	carol.leave()
+	waitGoroutines(t, before)
 }
