@@ -62,11 +62,11 @@ type server struct {
 	exited chan struct{}
 }
 
-var servingRE = regexp.MustCompile(`msg="callbox serving" http=(\S+)`)
+var servingRE = regexp.MustCompile(`msg="callbox serving" .*\bhttp=(\S+)`)
 
 func startServer(t *testing.T, dir string) *server {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "--data", dir, "serve", "--http", "127.0.0.1:0", "--rtc-udp", "0", "--rtc-tcp", "-1",
+	cmd := exec.Command(os.Args[0], "--data", dir, "serve", "--http", "127.0.0.1:0", "--metrics-addr", "off", "--rtc-udp", "0", "--rtc-tcp", "-1",
 		"--turn=false", "--login-rate", "0", "--call-rate", "0")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	pipe, err := cmd.StderrPipe()
