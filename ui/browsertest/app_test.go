@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"callbox/appliance/command"
@@ -67,6 +69,18 @@ func openLink(t *testing.T, env *browsertest.Env, name, link string, size [2]int
 	}
 	browsertest.Do(t, ctx, chromedp.EmulateViewport(size[0], size[1], opts...), chromedp.Navigate(link))
 	return &person{user: name, ctx: ctx}
+}
+
+// dark makes p's page prefer the dark colour scheme, as a system set to
+// dark would.
+func (p *person) dark(t *testing.T) {
+	t.Helper()
+	browsertest.Do(t, p.ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}})
+		return err
+	}))
+	p.wait(t, `matchMedia('(prefers-color-scheme: dark)').matches && getComputedStyle(document.body).backgroundColor === 'rgb(15, 18, 22)'`)
 }
 
 // join opens user's invite link, types a display name and joins.
@@ -196,6 +210,7 @@ func TestAppCalls(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	alice := join(t, env, "alice", "Alice Martin", desktop)
 	bob := join(t, env, "bob", "Bob Chen", phone)
+	bob.dark(t) // the phone's screenshots show the dark scheme
 
 	alice.contact(t, "bob", "online")
 	bob.contact(t, "alice", "online")
@@ -319,13 +334,16 @@ func TestAppCalls(t *testing.T) {
 		bob.shot(t, "call-group-phone")
 		// Alice leaves first; the others go on, and her history says so
 		// until the call ends.
-		for _, p := range []*person{alice, bob, carol, dave} {
+		for _, p := range []*person{alice, bob, carol} {
 			p.click(t, "#c-hangup")
 			p.screen(t, "main")
 			if p == alice {
 				bob.wait(t, `document.getElementById('grid').dataset.count === '3'`)
 			}
 		}
+		// Alone, Dave's call ends by itself.
+		dave.screen(t, "main")
+		dave.toast(t, "Call ended")
 		alice.historyRow(t, "Bob Chen, Carol Diaz and Dave Okafor", `li.dataset.result === 'normal_end'`)
 	})
 	alice.shot(t, "history")

@@ -388,7 +388,7 @@ class App {
     const outgoing = c.role === 'caller';
     const result = missed ? 'Missed' : c.result === 'normal_end' ? duration(c.duration)
       : c.result === '' && c.state === 'left' ? 'Goes on without you' : RESULT_TEXT[c.result] || c.result;
-    const kind = (c.group ? 'Group ' : '') + (c.mediaType === 'video' ? 'video' : 'audio');
+    const kind = c.group ? 'Group ' + c.mediaType : c.mediaType === 'video' ? 'Video' : 'Audio';
     const type = c.mediaType === 'video' ? 2 : 1;
     const back = () => this.call.start(others, type);
     return h('li.hist', { dataset: { call: c.callID, result: c.result, missed: String(missed) } },
