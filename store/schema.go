@@ -45,8 +45,8 @@ var migrations = []migration{
 		return nil
 	}},
 	{2, "webhook config, outbox index by app, delivery log, dead letters", migrateWebhooks},
-	{3, "admin console accounts and sessions", migrateAdmin},
 	{3, "user directory and contact lists", migrateDirectory},
+	{4, "admin console accounts and sessions", migrateAdmin},
 }
 
 // SchemaVersion is the version this build writes.
