@@ -75,6 +75,17 @@ mutation keep-engine-after-failed-commit signaling/commit.go "./signaling/" <<'E
 s/\n\ts\.engine\.Undo\(journal\)\n/\n\t\/\/ mutation: s.engine.Undo(journal)\n/
 EDIT
 
+# (h) A user busy in another call joins a group call as well.
+mutation join-while-busy signaling/call/join.go "./signaling/call/ ./signaling/" <<'EDIT'
+s/if _, busy := e\.users\[userKey\{app, user\}\]; busy \{/if _, busy := e.users[userKey{app, user}]; busy \&\& false { \/\/ mutation/
+EDIT
+
+# (i) The TURN packet path's batched send swaps the first two datagrams of
+# a socket's group.
+mutation turn-batch-reorder turn/fastpath/mmsg_linux.go "./turn/..." <<'EDIT'
+s/(\n\tfor done := 0; done < len\(group\); \{)/\n\tif len(group) > 1 { bt.siov[0], bt.siov[1] = bt.siov[1], bt.siov[0] } \/\/ mutation$1/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
