@@ -581,3 +581,37 @@ func TestConsoleRecords(t *testing.T) {
 		t.Errorf("missing record: %d %s", r.status, r.body)
 	}
 }
+
+// TestConsoleStats: the server page's numbers, and a backup taken
+// through the admin API shows as the last one.
+func TestConsoleStats(t *testing.T) {
+	s, c := startConsole(t, func(cfg *appliance.Config) { cfg.PublicIPs = []string{"203.0.113.7"} })
+	var st appliance.ServerStats
+	stats := func() {
+		t.Helper()
+		r := c.api("GET", "/stats", nil)
+		if r.status != 200 {
+			t.Fatalf("stats: %d %s", r.status, r.body)
+		}
+		if err := json.Unmarshal([]byte(r.body), &st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stats()
+	if st.Version == "" || st.Apps != 1 || st.StoreBytes <= 0 || st.LastBackup != nil || st.RTCUDPPort == 0 ||
+		st.TURN.Mode != "embedded" || st.TURN.Port == 0 || st.TURN.Stats == nil || st.TURN.Quota == 0 ||
+		len(st.PublicIPs) != 1 || st.PublicIPs[0] != "203.0.113.7" || st.SFU.Rooms == nil {
+		t.Errorf("stats = %+v", st)
+	}
+	if strings.Contains(c.api("GET", "/stats", nil).body, s.app.Key) {
+		t.Error("the stats hold an app key")
+	}
+	r := c.api("GET", "/backup", nil)
+	if r.status != 200 || len(r.body) == 0 {
+		t.Fatalf("backup: %d", r.status)
+	}
+	stats()
+	if st.LastBackup == nil || st.LastBackup.Bytes != int64(len(r.body)) || time.Since(st.LastBackup.At) > time.Minute {
+		t.Errorf("last backup = %+v, want %d bytes now", st.LastBackup, len(r.body))
+	}
+}
