@@ -156,3 +156,25 @@ func TestAdminCommandsThroughServer(t *testing.T) {
 		t.Errorf("a start with an admin printed:\n%s", stdout.String())
 	}
 }
+
+// `app rename` goes through the admin API's rename: bad names are
+// refused and change nothing.
+func TestAppRename(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var app appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "create", "--name", "team", "--json")), &app)
+	id := itoa(app.SDKAppID)
+	for _, bad := range []string{"", "   ", strings.Repeat("n", 65), "a\tb"} {
+		if r := run(t, dir, "app", "rename", "--sdkappid", id, "--name", bad); !r.failed || !strings.Contains(r.err, "invalid app name") {
+			t.Errorf("rename to %q: %+v", bad, r)
+		}
+	}
+	if r := run(t, dir, "app", "rename", "--sdkappid", "1400000000", "--name", "x"); !r.failed || !strings.Contains(r.err, "no app with SDKAppID 1400000000") {
+		t.Errorf("rename a missing app: %+v", r)
+	}
+	var renamed appJSON
+	json.Unmarshal([]byte(mustRun(t, dir, "app", "rename", "--sdkappid", id, "--name", " Sales team ", "--json")), &renamed)
+	if renamed.Name != "Sales team" || renamed.Key != app.Key || renamed.SDKAppID != app.SDKAppID {
+		t.Errorf("renamed %+v from %+v", renamed, app)
+	}
+}

@@ -98,6 +98,28 @@ func appCommand() *cli.Command {
 			appAdminsCommand(),
 			appRobotMediaCommand(),
 			{
+				Name:  "rename",
+				Usage: "give an app a new name",
+				Flags: []cli.Flag{sdkappid, &cli.StringFlag{Name: "name", Usage: "the new name", Required: true}, jsonFlag},
+				Action: func(c *cli.Context) error {
+					id, err := parseAppID(c.String("sdkappid"))
+					if err != nil {
+						return err
+					}
+					return withAdmin(c, false, func(ctx context.Context, a appliance.Admin) error {
+						app, err := a.RenameApp(ctx, id, c.String("name"))
+						if err != nil {
+							return notFound(err, "no app with SDKAppID %d", id)
+						}
+						if c.Bool("json") {
+							return printJSON(c.App.Writer, toAppJSON(app))
+						}
+						fmt.Fprintf(c.App.Writer, "SDKAppID: %d\nName:     %s\n", app.SDKAppID, app.Name)
+						return nil
+					})
+				},
+			},
+			{
 				Name:  "rotate-key",
 				Usage: "give an app a new key (UserSigs signed with the old key stop working)",
 				Flags: []cli.Flag{sdkappid, jsonFlag},
