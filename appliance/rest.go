@@ -1,9 +1,11 @@
 package appliance
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -175,8 +177,8 @@ func (r *robots) media(app uint32, names restapi.RobotMedia) (robot.Media, error
 		if err := r.st.View(func(tx *store.Tx) (err error) { a, err = tx.App(app); return err }); err != nil {
 			return m, err
 		}
-		names.Audio = cmp(names.Audio, a.RobotAudio)
-		names.Video = cmp(names.Video, a.RobotVideo)
+		names.Audio = cmp.Or(names.Audio, a.RobotAudio)
+		names.Video = cmp.Or(names.Video, a.RobotVideo)
 	}
 	if names.Audio != "" {
 		if m.Audio, err = loadClip(r.dataDir, names.Audio, robot.ParseOgg); err != nil {
@@ -189,13 +191,6 @@ func (r *robots) media(app uint32, names restapi.RobotMedia) (robot.Media, error
 		}
 	}
 	return m, nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // loadClip reads and parses a clip of the media directory; a name that
@@ -216,16 +211,11 @@ func loadClip[T any](dataDir, name string, parse func([]byte) (T, error)) (T, er
 		return zero, fmt.Errorf("%w %q", restapi.ErrUnknownMedia, name)
 	}
 	defer f.Close()
-	b := make([]byte, robot.MaxClipBytes+1)
-	n, _ := f.Read(b)
-	for n < len(b) {
-		m, err := f.Read(b[n:])
-		n += m
-		if err != nil {
-			break
-		}
+	b, err := io.ReadAll(io.LimitReader(f, robot.MaxClipBytes+1))
+	if err != nil {
+		return zero, fmt.Errorf("%w %q: %v", restapi.ErrUnknownMedia, name, err)
 	}
-	v, err := parse(b[:n])
+	v, err := parse(b)
 	if err != nil {
 		return zero, fmt.Errorf("%w %q: %v", restapi.ErrUnknownMedia, name, err)
 	}
