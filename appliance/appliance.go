@@ -39,10 +39,11 @@ type Appliance struct {
 	// mark; each commit that queued webhooks wakes hooks.
 	callStore *callstore.CallStore
 	hooks     *webhooks
-	robots    *robots      // the REST API's robot calls
-	rest      http.Handler // /v4/ (appliance/restapi)
-	certs     *certs.Source // nil without TLS
-	console   *console      // the admin console's sessions and logins
+	robots    *robots        // the REST API's robot calls
+	rest      http.Handler   // /v4/ (appliance/restapi)
+	certs     *certs.Source  // nil without TLS
+	obs       *observability // metrics and the detailed health
+	console   *console       // the admin console's sessions and logins
 	started   time.Time
 	// ready is closed once Run has bound every listener and, on a first
 	// start, created the default app.
@@ -111,8 +112,11 @@ func (a *Appliance) build() error {
 	a.hooks = a.newWebhooks()
 	cs := callstore.New(a.store, callstore.Options{Now: cfg.Now, Notify: a.hooks.d.Notify})
 	a.callStore = cs
+	a.obs = a.newObservability()
 	a.sig, err = signaling.New(signaling.Config{
 		Committer:      cs,
+		Metrics:        a.obs.sig,
+		OnCommit:       a.obs.reg.ObserveCommit,
 		Keys:           cs.AppKey,
 		Directory:      userdir.New(a.store),
 		Rooms:          sfuRooms{a.sfu},
@@ -254,7 +258,7 @@ func (a *Appliance) Run(ctx context.Context) (err error) {
 	}
 	ctl, err := listenControl(filepath.Join(a.cfg.DataDir, ControlSocketName))
 	if err != nil {
-		closeAll(ln, rln)
+		closeAll(ln, rln, a.obs.ln)
 		return err
 	}
 	// The redirect port answers ACME challenges before the first order.

@@ -84,6 +84,15 @@ type Config struct {
 	// redirects to HTTPS. See TLSConfig.
 	TLS TLSConfig
 
+	// MetricsAddr serves /metrics (Prometheus) and the detailed /healthz
+	// on a listener of their own; "" = none (the CLI's default is
+	// DefaultMetricsAddr, loopback). MetricsListener is used instead when
+	// set (tests). MetricsToken, when set, also serves /metrics on the
+	// public listener to requests with "Authorization: Bearer <token>".
+	MetricsAddr     string
+	MetricsListener net.Listener
+	MetricsToken    string
+
 	// RTCUDPPort is the one UDP port of all WebRTC ICE traffic (UDP mux);
 	// RTCTCPPort the ICE-TCP port (-1 = off). Unlike other fields, a zero
 	// port means "any free port" (what tests want); the CLI passes the

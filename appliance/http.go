@@ -22,6 +22,7 @@ func (a *Appliance) routes() http.Handler {
 	}
 	mux.Handle("GET /", ui.New())
 	a.console.routes(mux, a.adminAPI())
+	a.mountMetrics(mux)
 	return a.hsts(securityHeaders(a.checkHost(mux)))
 }
 

@@ -120,8 +120,8 @@ func (a *Appliance) turnTLS() *tls.Config {
 	return a.certs.TLSConfig()
 }
 
-// listenWeb binds the web listener (HTTPS when TLS is on) and the
-// redirect listener (nil when none).
+// listenWeb binds the web listener (HTTPS when TLS is on), the redirect
+// listener (nil when none) and the metrics listener (kept in a.obs).
 func (a *Appliance) listenWeb() (web, redirect net.Listener, err error) {
 	cfg := a.cfg
 	addr, name := cfg.HTTPAddr, "http"
@@ -134,13 +134,17 @@ func (a *Appliance) listenWeb() (web, redirect net.Listener, err error) {
 			return nil, nil, err
 		}
 	}
+	if a.obs.ln, err = a.listenMetrics(); err != nil {
+		web.Close()
+		return nil, nil, err
+	}
 	if a.certs == nil {
 		return web, nil, nil
 	}
 	redirect = cfg.TLS.RedirectListener
 	if redirect == nil && cfg.TLS.RedirectAddr != "" {
 		if redirect, err = listen("http redirect", cfg.TLS.RedirectAddr); err != nil {
-			web.Close()
+			closeAll(web, a.obs.ln)
 			return nil, nil, err
 		}
 	}
@@ -170,55 +174,68 @@ func closeAll(cs ...io.Closer) {
 	}
 }
 
-// redirectServer serves the plain-HTTP port in its own goroutine, started
-// before the rest so that ACME can reach it during the first order; Run
-// waits for it (wait) or, on a failed start, closes it. A nil one is none.
-type redirectServer struct {
+// sideServers are the redirect port's and the metrics listener's HTTP
+// servers, each in its own goroutine, started before the rest so that ACME
+// can reach the redirect port during the first order; Run waits for them
+// (wait) or, on a failed start, closes them.
+type sideServers []*sideServer
+
+type sideServer struct {
 	srv  *http.Server
 	done chan error
 }
 
-func (a *Appliance) startRedirect(ln, web net.Listener) *redirectServer {
-	if ln == nil {
-		return nil
+// startRedirect starts the redirect server on ln (when not nil) and the
+// metrics server on the listener listenWeb bound (when any).
+func (a *Appliance) startRedirect(ln, web net.Listener) sideServers {
+	var side sideServers
+	start := func(h http.Handler, ln net.Listener) {
+		s := &sideServer{
+			srv: &http.Server{
+				Handler:           h,
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       30 * time.Second,
+				ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+			},
+			done: make(chan error, 1),
+		}
+		go func() { s.done <- serve(s.srv, ln) }()
+		side = append(side, s)
 	}
-	port := 443
-	if tcp, ok := web.Addr().(*net.TCPAddr); ok {
-		port = tcp.Port
+	if ln != nil {
+		port := 443
+		if tcp, ok := web.Addr().(*net.TCPAddr); ok {
+			port = tcp.Port
+		}
+		start(a.certs.RedirectHandler(port), ln)
 	}
-	r := &redirectServer{
-		srv: &http.Server{
-			Handler:           a.certs.RedirectHandler(port),
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       30 * time.Second,
-			ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-		},
-		done: make(chan error, 1),
+	if a.obs.ln != nil {
+		start(a.metricsRoutes(), a.obs.ln)
 	}
-	go func() { r.done <- serve(r.srv, ln) }()
-	return r
+	return side
 }
 
-func (r *redirectServer) wait() error {
-	if r == nil {
-		return nil
+func (ss sideServers) wait() error {
+	var errs []error
+	for _, s := range ss {
+		errs = append(errs, <-s.done)
 	}
-	return <-r.done
+	return errors.Join(errs...)
 }
 
-func (r *redirectServer) shutdown(ctx context.Context) error {
-	if r == nil {
-		return nil
+func (ss sideServers) shutdown(ctx context.Context) error {
+	var errs []error
+	for _, s := range ss {
+		errs = append(errs, s.srv.Shutdown(ctx))
 	}
-	return r.srv.Shutdown(ctx)
+	return errors.Join(errs...)
 }
 
-func (r *redirectServer) close() {
-	if r == nil {
-		return
+func (ss sideServers) close() {
+	for _, s := range ss {
+		s.srv.Close()
+		<-s.done
 	}
-	r.srv.Close()
-	<-r.done
 }
 
 // obtainCert gets the ACME certificate (from the cache, or ordered now)

@@ -76,6 +76,9 @@ func (s *Server) flush() error {
 			it.before(it.tr.Call, err)
 		}
 		if err == nil {
+			// Counted before the events go out: whoever hears of a
+			// call's end finds it counted.
+			s.cfg.Metrics.applied(it.tr, it.now, s.cfg.Now())
 			s.apply(it.tr, it.noJoin)
 		}
 	}
@@ -268,6 +271,7 @@ func (c *session) stepStart(req Request, now time.Time, tr call.Transition, err 
 		s.deliver(tr.Call.SDKAppID, ev)
 		if ev.Name == call.EvInvited {
 			told = append(told, ev.To)
+			s.cfg.Metrics.invited(now, s.cfg.Now())
 		}
 	}
 	tr.Events = rest

@@ -69,6 +69,9 @@ func (c *session) handle(b []byte) {
 	}
 	c.replied = false
 	data, err := h.fn(c, req)
+	if req.Type == "login" && err != nil {
+		c.srv.cfg.Metrics.login(err)
+	}
 	if err != nil {
 		c.logRequestError(req, err)
 	}

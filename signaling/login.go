@@ -135,6 +135,7 @@ func (c *session) login(req Request) (any, error) {
 		// invitation still ringing, §4.1). When the batch cannot be
 		// stored, the login is taken back with it.
 		s.enqueueLocked(commitItem{tr: tr, now: now, before: func(_ record.Call, err error) {
+			s.cfg.Metrics.login(err)
 			c.send(encodeReply(req.ID, rep, err))
 		}, undo: func(time.Time) {
 			if c.loggedIn {

@@ -105,6 +105,9 @@ type Config struct {
 	// of transitions committed (for metrics and benchmarks). It is called
 	// under the commit lock and must return quickly.
 	OnCommit func(transitions int, took time.Duration)
+	// Metrics, when set, counts logins, call setups and results and the
+	// invite-delivery latency (metrics.go).
+	Metrics *Metrics
 
 	MaxFrame       int // largest accepted message, bytes
 	SendQueue      int // messages queued per connection before "too slow"

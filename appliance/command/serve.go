@@ -49,7 +49,7 @@ func serveCommand(b Build) *cli.Command {
 			&cli.StringFlag{Name: "turn-secret", EnvVars: []string{"CALLBOX_TURN_SECRET"}, Usage: "TURN REST secret (default: generated and kept in the data directory); needed with --turn-external"},
 			&cli.StringFlag{Name: "record-retention", Value: fmt.Sprintf("%dd", appliance.DefaultRecordRetention/(24*time.Hour)), EnvVars: []string{"CALLBOX_RECORD_RETENTION"},
 				Usage: "keep call records this long after the call ended: days (90d) or a Go duration (36h); 0 = forever"},
-		}, tlsFlags()...),
+		}, append(tlsFlags(), metricsFlags()...)...),
 		Action: func(c *cli.Context) error {
 			cfg, err := serveConfig(c, b)
 			if err != nil {
@@ -100,6 +100,9 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 		return fmt.Errorf("invalid --http %q: want HOST:PORT", cfg.HTTPAddr)
 	}
 	if err := tlsConfig(c, cfg); err != nil {
+		return err
+	}
+	if err := metricsConfig(c, cfg); err != nil {
 		return err
 	}
 	if c.IsSet("public-url") {

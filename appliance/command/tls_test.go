@@ -140,3 +140,20 @@ func TestServeLowPortNeedsCapability(t *testing.T) {
 		t.Fatalf("serve on 443 as nobody: err=%v, output %q", err, msg)
 	}
 }
+
+// TestMetricsFlags: --metrics-addr defaults to loopback and can be off;
+// --metrics-token must be long enough to guard a public port.
+func TestMetricsFlags(t *testing.T) {
+	cfg, err := serveConfigOf(t)
+	if err != nil || cfg.MetricsAddr != "127.0.0.1:9464" || cfg.MetricsToken != "" {
+		t.Fatalf("defaults: %q %q %v", cfg.MetricsAddr, cfg.MetricsToken, err)
+	}
+	if cfg, err = serveConfigOf(t, "--metrics-addr", "off", "--metrics-token", "0123456789abcdef"); err != nil || cfg.MetricsAddr != "" || cfg.MetricsToken != "0123456789abcdef" {
+		t.Fatalf("off + token: %q %q %v", cfg.MetricsAddr, cfg.MetricsToken, err)
+	}
+	for _, args := range [][]string{{"--metrics-token", "short"}, {"--metrics-token", "has a space in it ok"}, {"--metrics-addr", "9464"}} {
+		if _, err := serveConfigOf(t, args...); err == nil || !strings.Contains(err.Error(), "invalid --metrics-") {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

@@ -130,7 +130,7 @@ func TestWebhookThroughServer(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "callbox", "--data", dir, "serve", "--http", "127.0.0.1:0", "--log-format", "json",
+	cmd := exec.CommandContext(ctx, os.Args[0], "callbox", "--data", dir, "serve", "--http", "127.0.0.1:0", "--metrics-addr", "off", "--log-format", "json",
 		"--rtc-udp", "0", "--rtc-tcp", "-1", "--turn=false")
 	cmd.Env = append(os.Environ(), "CALLBOX_TEST_MAIN=1")
 	stderr, err := cmd.StderrPipe()

@@ -1,0 +1,206 @@
+package appliance_test
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"callbox/appliance"
+	"callbox/sfu/sfuclient"
+	"callbox/signaling/client"
+)
+
+// scrape GETs url and parses the Prometheus text format.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse %s: %v", url, err)
+	}
+	return fams
+}
+
+// value returns the value of the series of family name whose labels
+// include want (name=value pairs), or -1 when there is none. Histograms
+// give their sample count.
+func value(fams map[string]*dto.MetricFamily, name string, want ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if labels[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// TestMetricsAfterOneToOneCall: a scripted 1:1 video call (one refused
+// login first) leaves the counters and histograms at the values it
+// implies, on the metrics listener; the public listener serves /metrics
+// only with the Bearer token; the detailed /healthz lists each component.
+func TestMetricsAfterOneToOneCall(t *testing.T) {
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "scrape-token-0123456789"
+	s := startServer(t, func(c *appliance.Config) {
+		c.MetricsListener = mln
+		c.MetricsToken = token
+	})
+	metricsURL := "http://" + mln.Addr().String() + "/metrics"
+	ctx := s.ctx
+
+	if _, _, err := client.Dial(ctx, s.url, s.app.SDKAppID, "mallory", "not-a-usersig", nil); err == nil {
+		t.Fatal("login with a bad UserSig succeeded")
+	}
+	alice := s.login("alice", sfuclient.Config{})
+	bob := s.login("bob", sfuclient.Config{})
+	callID := videoCall(t, ctx, alice, bob)
+
+	during := scrape(t, metricsURL)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"callbox_signaling_connected_users", nil, 2},
+		{"callbox_calls_live", []string{"type", "single", "media", "video"}, 1},
+		{"callbox_calls_live", []string{"type", "single", "media", "audio"}, 0},
+		{"callbox_sfu_rooms", nil, 1},
+		{"callbox_sfu_peers", nil, 2},
+		{"callbox_sfu_tracks", nil, 4},
+	} {
+		if got := value(during, c.name, c.labels...); got != c.want {
+			t.Errorf("during the call: %s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+
+	if err := alice.sig.Hangup(ctx, callID); err != nil {
+		t.Fatal(err)
+	}
+	bob.waitEvent(ctx, "onCallEnd")
+	after := scrape(t, metricsURL)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"callbox_signaling_logins_total", nil, 2},
+		{"callbox_call_setups_total", nil, 1},
+		{"callbox_call_results_total", []string{"result", "normal_end"}, 1},
+		{"callbox_invite_delivery_seconds", nil, 1}, // bob's one onInvited
+		{"callbox_calls_live", []string{"type", "single", "media", "video"}, 0},
+	} {
+		if got := value(after, c.name, c.labels...); got != c.want {
+			t.Errorf("after the call: %s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if f := after["callbox_signaling_login_failures_total"]; f == nil || len(f.Metric) != 1 || f.Metric[0].Counter.GetValue() != 1 {
+		t.Errorf("login failures: %v, want one refused login", f)
+	}
+	for _, name := range []string{"callbox_sfu_forwarded_packets_total", "callbox_sfu_forwarded_bytes_total",
+		"callbox_store_commit_seconds", "callbox_store_size_bytes", "go_goroutines", "process_resident_memory_bytes"} {
+		if got := value(after, name); got <= 0 {
+			t.Errorf("%s = %v, want > 0", name, got)
+		}
+	}
+	// The call's commits: call, accept, hangup at least, each observed.
+	if got := value(after, "callbox_store_commit_seconds"); got < 3 {
+		t.Errorf("store commits observed: %v, want at least 3", got)
+	}
+	if got := value(after, "callbox_turn_allocations"); got != 0 {
+		t.Errorf("callbox_turn_allocations = %v", got)
+	}
+
+	// The public listener: only with the token.
+	public := "http://" + webAddr(s) + "/metrics"
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Basic " + token, 401}, {"Bearer " + token, 200}} {
+		req, _ := http.NewRequestWithContext(ctx, "GET", public, nil)
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("public /metrics with %q: %d, want %d", c.auth, resp.StatusCode, c.want)
+		}
+	}
+
+	var health struct {
+		Status     string
+		Components map[string]appliance.ComponentHealth
+	}
+	resp, err := http.Get("http://" + mln.Addr().String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	want := map[string]string{"store": "ok", "signaling": "ok", "sfu": "ok", "turn": "ok", "tls": "off"}
+	for name, st := range want {
+		if health.Components[name].Status != st {
+			t.Errorf("healthz %s = %+v, want %s", name, health.Components[name], st)
+		}
+	}
+	if resp.StatusCode != 200 || health.Status != "ok" {
+		t.Errorf("healthz: %d %q", resp.StatusCode, health.Status)
+	}
+}
+
+// webAddr is the server's HTTP address, from its /ws URL.
+func webAddr(s *server) string {
+	return strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/ws")
+}
+
+// TestNoMetricsWithoutToken: without --metrics-token the public listener
+// does not serve /metrics.
+func TestNoMetricsWithoutToken(t *testing.T) {
+	s := startServer(t, nil)
+	resp, err := http.Get("http://" + webAddr(s) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode == 200 && resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("public /metrics without a token: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
