@@ -134,6 +134,17 @@ func TestAppDevSignIn(t *testing.T) {
 	if got := p.eval(t, `document.getElementById('me-name').textContent + '/' + callboxApp.me.userID`); got != "Zoë Smith/zoe.smith" {
 		t.Errorf("signed in as %q", got)
 	}
+	// Someone who has not signed in yet, added by user ID; a bad one refused.
+	browsertest.Do(t, p.ctx, chromedp.SendKeys(chromedp.CSS(`#add-id`), "new,person\r"))
+	p.toast(t, "is not a user ID")
+	p.run(t, `document.getElementById('add-id').value = ''`)
+	browsertest.Do(t, p.ctx, chromedp.SendKeys(chromedp.CSS(`#add-id`), "yves@team\r"))
+	p.wait(t, `(() => { const li = document.querySelector('#contact-list li[data-user="yves@team"]'); return li && li.textContent.includes('Not signed in yet'); })()`)
+	// Rename: everyone sees the new name.
+	p.click(t, "#me-name")
+	p.run(t, `document.getElementById('rename-input').value = 'Zoë S.'`)
+	p.click(t, "#rename-ok")
+	p.wait(t, `document.getElementById('me-name').textContent === 'Zoë S.'`)
 	// A production server says only that it is not in dev mode.
 	env2 := browsertest.Start(t, nil)
 	q := openLink(t, env2, "yan", env2.BaseURL()+"/", desktop)

@@ -240,10 +240,20 @@ func TestAppCalls(t *testing.T) {
 	alice.wait(t, `/^0:0[2-9]$/.test(document.getElementById('call-timer').textContent)`)
 	bob.click(t, "#c-mic")
 	alice.wait(t, `document.querySelector('.tile[data-user="bob"]').dataset.muted === 'true'`)
+	// Camera off shows bob's avatar on alice's side; on again, his video.
+	bob.click(t, "#c-cam")
+	alice.wait(t, `document.querySelector('.tile[data-user="bob"]').dataset.video === 'off'`)
+	bob.click(t, "#c-cam")
+	alice.videoPlays(t, "bob")
 	bob.fits(t, "#incall button")
 	alice.fits(t, "#incall button")
 	alice.shot(t, "call-1to1")
 	bob.shot(t, "call-1to1-phone")
+	// Audio only, for both.
+	alice.click(t, "#c-switch")
+	for _, p := range []*person{alice, bob} {
+		p.wait(t, `document.getElementById('call-title').textContent.startsWith('Audio call') && !document.querySelector('.tile[data-video="on"]')`)
+	}
 	alice.click(t, "#c-hangup")
 	alice.screen(t, "main")
 	bob.screen(t, "main")
@@ -251,7 +261,7 @@ func TestAppCalls(t *testing.T) {
 	bob.contact(t, "alice", "online")
 	for _, p := range []*person{alice, bob} {
 		other := map[string]string{"alice": "Bob Chen", "bob": "Alice Martin"}[p.user]
-		p.historyRow(t, other, `li.dataset.result === 'normal_end' && /· 0:0[2-9]$/.test(li.querySelector('.meta').textContent)`)
+		p.historyRow(t, other, `li.dataset.result === 'normal_end' && /· 0:[0-5][2-9]$/.test(li.querySelector('.meta').textContent)`)
 	}
 	var rec store.CallFilter
 	rec.SDKAppID = env.App().SDKAppID
@@ -307,18 +317,34 @@ func TestAppCalls(t *testing.T) {
 		bob.screen(t, "main")
 	})
 
-	t.Run("group of four", func(t *testing.T) {
+	t.Run("search", func(t *testing.T) {
 		alice.contact(t, "dave", "online")
+		alice.run(t, `(() => { const s = document.getElementById('search'); s.value = 'DIA'; s.dispatchEvent(new Event('input')); })()`)
+		alice.wait(t, `[...document.querySelectorAll('#contact-list li')].map((li) => li.dataset.user).join() === 'carol'`)
+		alice.run(t, `(() => { const s = document.getElementById('search'); s.value = 'nobody'; s.dispatchEvent(new Event('input')); })()`)
+		alice.wait(t, `!document.querySelector('#contact-list li') && document.getElementById('contacts-empty').textContent.includes('No one matches')`)
+		alice.run(t, `(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); })()`)
+		alice.wait(t, `document.querySelectorAll('#contact-list li').length === 3`)
+	})
+
+	// Three from the picker, the fourth invited from the call.
+	t.Run("group of four", func(t *testing.T) {
 		alice.click(t, "#group-btn")
-		for _, u := range []string{"bob", "carol", "dave"} {
+		for _, u := range []string{"bob", "carol"} {
 			alice.click(t, fmt.Sprintf(`#contact-list li[data-user=%q] input[type=checkbox]`, u))
 		}
 		alice.click(t, "#group-video")
-		for _, p := range []*person{bob, carol, dave} {
+		for _, p := range []*person{bob, carol} {
 			p.screen(t, "incoming")
 			p.wait(t, `document.getElementById('in-sub').textContent.startsWith('Group video call with')`)
 			p.click(t, "#in-video")
 		}
+		alice.wait(t, `document.getElementById('grid').dataset.count === '3'`)
+		alice.click(t, "#c-invite")
+		alice.click(t, `#picker-list input[value="dave"]`)
+		alice.click(t, "#picker-ok")
+		dave.screen(t, "incoming")
+		dave.click(t, "#in-video")
 		for _, p := range []*person{alice, bob, carol, dave} {
 			p.screen(t, "incall")
 			p.wait(t, `document.getElementById('grid').dataset.count === '4'`)
