@@ -14,8 +14,10 @@
 // uses with or without a running server, the admin API that the control
 // socket and the admin console share (docs/admin.md) with the console's
 // accounts, sessions, setup link and login back-off, the TURN secret and the ICE
-// server lists handed out, and call record retention. TLS/ACME and a
-// metrics registry (DESIGN.md) are not built yet.
+// server lists handed out, call record retention, the HTTPS, redirect and
+// metrics listeners (web.go, observe.go; the certificate comes from
+// appliance/certs, the registry from appliance/metrics) and the detailed
+// /healthz.
 //
 // It wires packages together and must not reach into their internals: call
 // rules stay in signaling/call, media in sfu and turn, the schema in store.

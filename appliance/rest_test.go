@@ -369,8 +369,17 @@ func TestRESTBadInput(t *testing.T) {
 	for i := range many {
 		many[i] = fmt.Sprintf("u%d", i)
 	}
-	deep := strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20)
-	huge := `{"Robot_Account":"robot","UserData":"` + strings.Repeat("x", 1<<20) + `"}`
+	// Bodies that a command would take but for one thing wrong with the
+	// JSON itself (in a field the command ignores, or after the object).
+	valid, err := json.Marshal(start(func(m map[string]any) { m["UserData"] = "MARK" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withPush := func(push string) string {
+		return strings.Replace(string(valid), `"UserData"`, `"OfflinePushInfo":`+push+`,"UserData"`, 1)
+	}
+	deep := withPush(strings.Repeat(`{"a":`, 20) + "1" + strings.Repeat("}", 20))
+	huge := withPush(`"` + strings.Repeat("x", 1<<20) + `"`)
 	const startCmd = "call_engine_http_srv/start_call_by_robot"
 	for _, tc := range []struct {
 		name string
@@ -380,10 +389,10 @@ func TestRESTBadInput(t *testing.T) {
 	}{
 		{"malformed JSON", startCmd, `{"Robot_Account":`, 101002},
 		{"not an object", startCmd, `["robot"]`, 101002},
-		{"data after the object", startCmd, `{} {}`, 101002},
+		{"data after the object", startCmd, string(valid) + ` {}`, 101002},
 		{"too deep", startCmd, deep, 101002},
 		{"over 1 MiB", startCmd, huge, 101002},
-		{"not UTF-8", startCmd, "{\"UserData\":\"\xff\"}", 101002},
+		{"not UTF-8", startCmd, []byte(strings.Replace(string(valid), "MARK", "\xff", 1)), 101002},
 		{"wrong type", startCmd, `{"Robot_Account":7}`, 101002},
 		{"no robot", startCmd, start(func(m map[string]any) { delete(m, "Robot_Account") }), 101002},
 		{"robot id with a space", startCmd, start(func(m map[string]any) { m["Robot_Account"] = "ro bot" }), 101002},
@@ -439,6 +448,11 @@ func TestRESTBadInput(t *testing.T) {
 	})
 	if w != nil {
 		t.Fatalf("a refused set_callback stored %+v", *w)
+	}
+	// The control: the body the JSON cases spoil is accepted as it is.
+	rc.do(startCmd, valid).ok(t, nil)
+	if n := countCalls(t, s); n != 1 {
+		t.Fatalf("%d records after the valid request, want 1", n)
 	}
 }
 

@@ -43,14 +43,7 @@ export function confirm(title, body, okLabel) {
   d.returnValue = "";
   d.showModal();
   return new Promise((resolve) => {
-    // A close event is a task of its own: the previous dialog's may
-    // arrive after this one opened. Only a close that left it shut counts.
-    const onClose = () => {
-      if (d.open) return;
-      d.removeEventListener("close", onClose);
-      resolve(d.returnValue === "ok");
-    };
-    d.addEventListener("close", onClose);
+    d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
   });
 }
 
