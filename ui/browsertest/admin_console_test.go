@@ -118,6 +118,24 @@ func TestAdminConsole(t *testing.T) {
 	fill(t, admin, "#create-app", map[string]string{"name": "Team app"})
 	browsertest.WaitFor(t, admin, `[...document.querySelectorAll('#apps td.name')].some((td) => td.textContent === 'Team app')`, 10*time.Second)
 	browsertest.Screenshot(t, admin, "apps")
+	team := browsertest.Eval[string](t, admin, `[...document.querySelectorAll('#apps tr[data-app]')].find((tr) => tr.querySelector('td.name').textContent === 'Team app').dataset.app`)
+	row := fmt.Sprintf(`#apps tr[data-app=%q]`, team)
+	// Rename it: an over-long name is refused with the server's message,
+	// then a good one shows.
+	click(t, admin, row+" button.rename")
+	fill(t, admin, row+" td.name form", map[string]string{"rename": strings.Repeat("n", 65)})
+	browsertest.WaitFor(t, admin, fmt.Sprintf(`/1 to 64 characters/.test(document.querySelector('%s td.name .error').textContent)`, row), 10*time.Second)
+	fill(t, admin, row+" td.name form", map[string]string{"rename": "Sales"})
+	browsertest.WaitFor(t, admin, fmt.Sprintf(`(() => { const td = document.querySelector('%s td.name'); return td && td.textContent === 'Sales'; })()`, row), 10*time.Second)
+	// Delete it, after the confirmation; cancelling first keeps it.
+	click(t, admin, row+" button.delete")
+	browsertest.WaitFor(t, admin, `document.querySelector('#confirm').open`, 5*time.Second)
+	click(t, admin, `#confirm button[value=cancel]`)
+	browsertest.WaitFor(t, admin, `!document.querySelector('#confirm').open`, 5*time.Second)
+	click(t, admin, row+" button.delete")
+	browsertest.WaitFor(t, admin, `document.querySelector('#confirm').open && /records stay/.test(document.querySelector('#confirm-body').textContent)`, 5*time.Second)
+	click(t, admin, "#confirm-ok")
+	browsertest.WaitFor(t, admin, fmt.Sprintf(`document.querySelector('%s') === null && document.querySelectorAll('#apps tr[data-app]').length === 1`, row), 10*time.Second)
 
 	// Invite links for bob and carol in the default app, made on the
 	// users page (with the QR code) and opened in browsers of their own:

@@ -43,7 +43,14 @@ export function confirm(title, body, okLabel) {
   d.returnValue = "";
   d.showModal();
   return new Promise((resolve) => {
-    d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true });
+    // A close event is a task of its own: the previous dialog's may
+    // arrive after this one opened. Only a close that left it shut counts.
+    const onClose = () => {
+      if (d.open) return;
+      d.removeEventListener("close", onClose);
+      resolve(d.returnValue === "ok");
+    };
+    d.addEventListener("close", onClose);
   });
 }
 
