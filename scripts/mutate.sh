@@ -86,6 +86,22 @@ mutation turn-batch-reorder turn/fastpath/mmsg_linux.go "./turn/..." <<'EDIT'
 s/(\n\tfor done := 0; done < len\(group\); \{)/\n\tif len(group) > 1 { bt.siov[0], bt.siov[1] = bt.siov[1], bt.siov[0] } \/\/ mutation$1/
 EDIT
 
+# (j) The REST API takes any identifier with a valid UserSig, admin or not.
+mutation rest-any-identifier appliance/restapi/auth.go "./appliance/" "TestREST" <<'EDIT'
+s/if !slices\.Contains\(admins, user\) \{/if false \&\& !slices.Contains(admins, user) { \/\/ mutation/
+EDIT
+
+# (k) The robot of a REST call stays in the room when its call ends.
+mutation rest-robot-stays appliance/rest.go "./appliance/" "TestRESTRobot" <<'EDIT'
+s/\tif stop != nil \{\n\t\tstop\(\)\n\t\}/\t_ = stop \/\/ mutation: the robot stays/
+EDIT
+
+# (l) The call engine's deadline index misses calls changed since it was
+# last read (a timeout that never fires).
+mutation engine-deadline-index-stale signaling/call/journal.go "./signaling/call/ ./signaling/" <<'EDIT'
+s/\n\te\.markDirty\(k\) \/\/ its deadlines may change \(deadlines\.go\)/\n\t\/\/ mutation: e.markDirty(k)/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
