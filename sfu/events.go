@@ -76,7 +76,11 @@ func (p *Peer) takeVolume() (int, bool) {
 func (p *Peer) layerTick(now time.Time) {
 	p.mu.Lock()
 	var ls []*layer
+	var simulcast []*pubTrack
 	for _, t := range p.tracks {
+		if t.simulcast {
+			simulcast = append(simulcast, t)
+		}
 		t.mu.Lock()
 		for _, l := range t.layers {
 			if l.ring != nil {
@@ -100,6 +104,9 @@ func (p *Peer) layerTick(now time.Time) {
 			}
 		}
 		l.prevBytes, l.prevTick = b, now
+	}
+	for _, t := range simulcast {
+		p.pauseTick(t, now)
 	}
 	budget := p.budget(now)
 	p.budgets.add(now, budget)
@@ -261,6 +268,60 @@ func (d *downTrack) selectLayer(now time.Time, budget, held uint64) uint64 {
 		d.t.requestKeyframe(target, now)
 	}
 	return need
+}
+
+// pauseAfter is how long a layer must have been unwanted before the
+// publisher is told to pause it; wanting it again resumes it at once.
+const pauseAfter = 2 * time.Second
+
+// pauseTick tells p which encodings of its simulcast track t to send
+// (issue 11.3): every layer up to the largest that a subscriber of t would
+// take for its rendered size; only the smallest when nobody subscribes.
+// Bandwidth is not considered: it limits one subscriber, not the others.
+func (p *Peer) pauseTick(t *pubTrack, now time.Time) {
+	top := t.wantedTop()
+	switch {
+	case top > t.sentTop:
+	case top < t.sentTop:
+		if t.lowerSince.IsZero() {
+			t.lowerSince = now
+		}
+		if now.Sub(t.lowerSince) < pauseAfter {
+			return
+		}
+	default:
+		t.lowerSince = time.Time{}
+		return
+	}
+	t.sentTop, t.lowerSince = top, time.Time{}
+	rids := make([]string, 0, top+1)
+	for _, l := range t.layers[:top+1] {
+		rids = append(rids, l.rid)
+	}
+	p.log.Debug("publisher layers", "track", t.id, "rids", rids)
+	p.emit(mustJSON(layersMsg{Type: msgLayers, Mid: t.mid, RIDs: rids}))
+}
+
+// wantedTop is the largest layer of t that some subscriber would take for
+// its rendered size (the top one for a subscriber that sent no size), 0
+// if nobody subscribes.
+func (t *pubTrack) wantedTop() int32 {
+	n := len(t.layers)
+	top := int32(0)
+	for _, d := range *t.downs.Load() {
+		w, h := d.maxW.Load(), d.maxH.Load()
+		c := int32(n - 1)
+		if w > 0 || h > 0 {
+			for i, l := range t.layers {
+				if lw, lh := l.size(n); lw >= w && lh >= h {
+					c = int32(i)
+					break
+				}
+			}
+		}
+		top = max(top, c)
+	}
+	return top
 }
 
 // size is the layer's frame size: parsed from VP8 keyframes, otherwise

@@ -33,6 +33,7 @@ const (
 	msgMute            = "mute"
 	msgLayer           = "layer"
 	msgTracks          = "tracks"
+	msgLayers          = "layers"
 	msgEvent           = "event"
 
 	pcPublish   = "publish"
@@ -68,6 +69,14 @@ type TrackInfo struct {
 	Mid         string `json:"mid"`
 	Kind        string `json:"kind"`
 	Simulcast   bool   `json:"simulcast,omitempty"`
+}
+
+// layersMsg tells a publisher which simulcast encodings of its track (the
+// publish transceiver's mid) somebody watches; it pauses the others.
+type layersMsg struct {
+	Type string   `json:"type"`
+	Mid  string   `json:"mid"`
+	RIDs []string `json:"rids"`
 }
 
 type tracksMsg struct {

@@ -22,6 +22,11 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if isNew {
 		p.nextTrack++
 		t = newPubTrack(p, p.streamID+"t"+strconv.Itoa(p.nextTrack), remote, recv)
+		for _, tr := range p.pub.GetTransceivers() {
+			if tr.Receiver() == recv {
+				t.mid = tr.Mid()
+			}
+		}
 		p.tracks[recv] = t
 	}
 	l := t.attach(remote)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -157,4 +158,94 @@ func TestSubscriberTransportCC(t *testing.T) {
 		t.Error(v)
 	}
 	t.Logf("%d media and %d padding packets, all with transport-wide sequence numbers", media.Load(), padding.Load())
+}
+
+// TestPauseUnwatchedLayers (issue 11.3): the SFU tells a simulcast
+// publisher which encodings somebody watches. A subscriber with a small
+// view leaves only q wanted (after the 2 s a layer must stay unwanted);
+// a large view wants all three again at once.
+func TestPauseUnwatchedLayers(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{})
+	b := e.join("r", "bob", sfuclient.Config{})
+	rids := []string{"q", "h", "f"}
+	sizes := map[string][2]int{"q": {320, 180}, "h": {640, 360}, "f": {1280, 720}}
+	layers, err := a.AddVideo(rids...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Offer(false); err != nil {
+		t.Fatal(err)
+	}
+	a.PrepareSimulcast(layers)
+	ctx, stop := context.WithCancel(e.ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
+	for _, l := range layers {
+		l := l
+		rid := l.Local.RID()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for seq := uint16(1); ; seq++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				key := false
+				select {
+				case <-l.PLI:
+					key = true
+				default:
+				}
+				_ = l.Write(seq, uint32(seq)*3000, vp8Payload(rid, seq, key, sizes[rid][0], sizes[rid][1]), -1)
+			}
+		}()
+	}
+	mid := ""
+	for _, tr := range a.Pub.GetTransceivers() {
+		if tr.Sender() != nil && tr.Sender().Track() != nil && tr.Sender().Track().Kind().String() == "video" {
+			mid = tr.Mid()
+		}
+	}
+	r := e.waitRemotes(b, "alice/video")["alice/video"]
+	want := func(rids ...string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			select {
+			case m := <-a.Layers():
+				if m.Mid != mid {
+					t.Fatalf("layers for mid %q, alice's video is %q", m.Mid, mid)
+				}
+				if strings.Join(m.RIDs, ",") == strings.Join(rids, ",") {
+					return time.Since(start)
+				}
+			case <-e.ctx.Done():
+				t.Fatalf("alice was never told to send %v", rids)
+			}
+		}
+	}
+	if err := b.Send(map[string]any{"type": "layer", "track": r.TrackID, "maxWidth": 320, "maxHeight": 180}); err != nil {
+		t.Fatal(err)
+	}
+	if d := want("q"); d < 1500*time.Millisecond {
+		t.Errorf("h and f paused %v after the view became small, before the 2 s hold", d)
+	}
+	if err := b.Send(map[string]any{"type": "layer", "track": r.TrackID, "maxWidth": 640, "maxHeight": 360}); err != nil {
+		t.Fatal(err)
+	}
+	if d := want("q", "h"); d > time.Second {
+		t.Errorf("h resumed %v after the view grew, want at the next tick", d)
+	}
+	if err := b.Send(map[string]any{"type": "layer", "track": r.TrackID, "maxWidth": 0, "maxHeight": 0}); err != nil {
+		t.Fatal(err)
+	}
+	want("q", "h", "f")
+	// bob leaves: nobody watches; only q stays.
+	b.peer.Leave()
+	want("q")
 }

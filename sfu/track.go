@@ -40,6 +40,12 @@ type pubTrack struct {
 	// peak is the loudest volume (0-100) seen since the last volume tick.
 	peak atomic.Int32
 
+	// The encodings the publisher was last told to send (layersMsg):
+	// layers 0..sentTop. Run only.
+	mid        string // of the publish transceiver
+	sentTop    int32
+	lowerSince time.Time // when fewer layers became wanted than were sent
+
 	mu      sync.Mutex
 	layers  []*layer // fixed length; a slot is nil until its rid shows up
 	running int
@@ -99,6 +105,7 @@ func newPubTrack(p *Peer, id string, remote *webrtc.TrackRemote, recv *webrtc.RT
 	}
 	t.downs.Store(&[]*downTrack{})
 	t.peak.Store(-1)
+	t.sentTop = int32(len(t.layers) - 1) // publishers start with every encoding on
 	return t
 }
 

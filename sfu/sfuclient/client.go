@@ -69,6 +69,7 @@ type Client struct {
 	h        Handler
 	in       chan json.RawMessage
 	events   chan Event
+	layers   chan Layers
 	remotes  chan *Remote
 	errs     chan error
 	muxes    []ice.UDPMux
@@ -89,6 +90,7 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		in:      make(chan json.RawMessage, 4096),
 		events:  make(chan Event, 4096),
+		layers:  make(chan Layers, 64),
 		remotes: make(chan *Remote, 64),
 		errs:    make(chan error, 16),
 		byMsid:  make(map[string]string),
@@ -243,6 +245,17 @@ func (c *Client) ParticipantByMid(mid string) string {
 // Errors reports asynchronous failures (bad SDP from the SFU, ...).
 func (c *Client) Errors() <-chan error { return c.errs }
 
+// Layers is the SFU's "layers" message: the simulcast encodings (rids)
+// of the publish transceiver Mid that somebody watches.
+type Layers struct {
+	Mid  string   `json:"mid"`
+	RIDs []string `json:"rids"`
+}
+
+// Layers delivers the SFU's "layers" messages in order (the client does
+// not act on them: pion cannot pause an encoding).
+func (c *Client) Layers() <-chan Layers { return c.layers }
+
 // Events delivers media events in order.
 func (c *Client) Events() <-chan Event { return c.events }
 
@@ -308,6 +321,8 @@ func (c *Client) handle(raw json.RawMessage) error {
 		} `json:"tracks"`
 		Event string          `json:"event"`
 		Data  json.RawMessage `json:"data"`
+		Mid   string          `json:"mid"`
+		RIDs  []string        `json:"rids"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
@@ -349,6 +364,11 @@ func (c *Client) handle(raw json.RawMessage) error {
 		select {
 		case c.events <- Event{Name: m.Event, Data: m.Data}:
 		default: // a test that ignores events must not block the client
+		}
+	case "layers":
+		select {
+		case c.layers <- Layers{Mid: m.Mid, RIDs: m.RIDs}:
+		default:
 		}
 	}
 	return nil

@@ -233,7 +233,29 @@ class MediaCall {
       case 'event':
         this._sdk.emitMedia(m.event, m.data || {});
         return;
+      case 'layers':
+        return this._setActiveLayers(m.mid, m.rids);
     }
+  }
+
+  // _setActiveLayers pauses the simulcast encodings nobody watches
+  // (docs/media.md §5): those of the publish transceiver mid whose rid is
+  // not in rids get active:false, the others active:true.
+  async _setActiveLayers(mid, rids) {
+    if (!this.pub || !Array.isArray(rids)) return;
+    const tr = this.pub.getTransceivers().find((t) => t.mid === mid);
+    if (!tr || !tr.sender) return;
+    const p = tr.sender.getParameters();
+    if (!p.encodings || p.encodings.length < 2) return;
+    let changed = false;
+    for (const e of p.encodings) {
+      const on = !e.rid || rids.includes(e.rid);
+      if (e.active !== on) {
+        e.active = on;
+        changed = true;
+      }
+    }
+    if (changed) await tr.sender.setParameters(p);
   }
 
   async _subscribeOffer(sdp) {
