@@ -90,7 +90,7 @@ func consoleLogin(t *testing.T, ctx context.Context, user, pw string) {
 	t.Helper()
 	browsertest.WaitFor(t, ctx, `document.querySelector('#auth-form') !== null`, 10*time.Second)
 	fill(t, ctx, "#auth-form", map[string]string{"user": user, "password": pw})
-	browsertest.WaitFor(t, ctx, `!document.querySelector('#nav').hidden && document.querySelector('#apps') !== null`, 10*time.Second)
+	browsertest.WaitFor(t, ctx, `!document.querySelector('#nav').hidden && document.querySelector('#main h1') !== null`, 10*time.Second)
 }
 
 func TestAdminConsole(t *testing.T) {

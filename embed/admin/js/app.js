@@ -9,10 +9,12 @@ import * as calls from "./calls.js";
 import * as records from "./records.js";
 import * as server from "./server.js";
 import * as webhooks from "./webhooks.js";
+import * as admins from "./admins.js";
 
-const pages = { apps, users, calls, records, server, webhooks };
+const pages = { apps, users, calls, records, server, webhooks, admins };
 const main = document.getElementById("main");
 let stopPage = null;
+let me = "";
 
 function showNav(admin) {
   document.getElementById("nav").hidden = !admin;
@@ -27,7 +29,7 @@ async function route() {
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
   clear(main, h("p", { class: "muted" }, "Loading…"));
   try {
-    stopPage = (await page.render(main)) || null;
+    stopPage = (await page.render(main, me)) || null;
   } catch (e) {
     if (e.status !== 401) clear(main, h("p", { class: "error" }, e.message));
   }
@@ -74,6 +76,7 @@ function showSetup(token) {
 }
 
 function start(admin) {
+  me = admin;
   showNav(admin);
   if (!location.hash || location.hash.startsWith("#setup=")) {
     // Drop the used token from the address bar and history.
