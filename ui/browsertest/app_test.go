@@ -277,12 +277,21 @@ func TestAppCalls(t *testing.T) {
 	}
 
 	t.Run("no answer", func(t *testing.T) {
+		// Bob's tab is in the background, with notifications allowed: a
+		// stand-in Notification records what the app shows.
+		bob.run(t, `Object.defineProperty(document, 'hidden', {configurable: true, get: () => true});
+			document.dispatchEvent(new Event('visibilitychange'));
+			window.shown = [];
+			window.Notification = class { constructor(title, o) { shown.push(title + ' | ' + o.body); } close() { shown.push('closed'); } static get permission() { return 'granted'; } }`)
 		alice.run(t, `callboxApp.call.start(['bob'], 1, {timeout: 2})`)
 		bob.screen(t, "incoming")
+		bob.wait(t, `shown[0] === 'Alice Martin is calling | Audio call' && document.title.includes('Alice Martin is calling')`)
 		alice.toast(t, "Bob Chen did not answer.")
 		bob.toast(t, "Missed call from Alice Martin")
 		bob.screen(t, "main")
 		bob.wait(t, `!document.body.dataset.ringing`)
+		bob.wait(t, `document.title === 'callbox' && shown.includes('closed')`)
+		bob.run(t, `delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))`)
 		bob.historyRow(t, "Alice Martin", `li.dataset.missed === 'true' && li.dataset.result === 'not_answer'`)
 		alice.historyRow(t, "Bob Chen", `li.dataset.missed === 'false' && li.querySelector('.meta').textContent.endsWith('No answer')`)
 		bob.wait(t, `document.getElementById('missed-count').textContent === '1' && !document.getElementById('missed-count').hidden`)
