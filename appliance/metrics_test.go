@@ -2,10 +2,15 @@ package appliance_test
 
 import (
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -14,6 +19,7 @@ import (
 	"callbox/appliance"
 	"callbox/sfu/sfuclient"
 	"callbox/signaling/client"
+	"callbox/store"
 )
 
 // scrape GETs url and parses the Prometheus text format.
@@ -86,6 +92,22 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 	if _, _, err := client.Dial(ctx, s.url, s.app.SDKAppID, "mallory", "not-a-usersig", nil); err == nil {
 		t.Fatal("login with a bad UserSig succeeded")
 	}
+	// The app's backend hears of the call through its webhook.
+	var received atomic.Int64
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		received.Add(1)
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
+	}))
+	defer backend.Close()
+	adm, err := appliance.OpenAdmin(ctx, s.a.DataDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.SetWebhook(ctx, store.Webhook{SDKAppID: s.app.SDKAppID, URL: backend.URL, EventCallbacks: true, StatusCallback: true}); err != nil {
+		t.Fatal(err)
+	}
+	adm.Close()
+
 	alice := s.login("alice", sfuclient.Config{})
 	bob := s.login("bob", sfuclient.Config{})
 	callID := videoCall(t, ctx, alice, bob)
@@ -112,7 +134,22 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.waitEvent(ctx, "onCallEnd")
-	after := scrape(t, metricsURL)
+	// Webhooks go out after the commits: wait for the queue to empty.
+	app := strconv.FormatUint(uint64(s.app.SDKAppID), 10)
+	var after map[string]*dto.MetricFamily
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		after = scrape(t, metricsURL)
+		if value(after, "callbox_webhook_queue_depth", "sdkappid", app) == 0 && value(after, "callbox_webhook_deliveries_total") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook queue not drained: depth %v, delivered %v", value(after, "callbox_webhook_queue_depth", "sdkappid", app), value(after, "callbox_webhook_deliveries_total"))
+		}
+		time.Sleep(20 * time.Millisecond) // polling the scrape: the queue has no event to wait on
+	}
+	if d, n := value(after, "callbox_webhook_deliveries_total"), received.Load(); d != float64(n) || value(after, "callbox_webhook_failed_attempts_total") != 0 {
+		t.Errorf("webhook deliveries %v, failed %v; the backend got %d", d, value(after, "callbox_webhook_failed_attempts_total"), n)
+	}
 	for _, c := range []struct {
 		name   string
 		labels []string

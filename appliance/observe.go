@@ -43,6 +43,7 @@ func (a *Appliance) newObservability() *observability {
 		LiveCalls:      func() []record.Call { return a.calls.Live() },
 		SFU:            a.sfu.Stats,
 		Webhooks:       a.hooks.health,
+		WebhookTotals:  a.hooks.d.Totals,
 		StoreSize:      a.storeSize,
 	}
 	if a.turn != nil {

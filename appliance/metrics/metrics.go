@@ -34,6 +34,7 @@ type Sources struct {
 	SFU            func() sfu.Stats
 	TURN           func() turn.Stats
 	Webhooks       func() []webhook.AppStats
+	WebhookTotals  func() (delivered, failed uint64)
 	StoreSize      func() (int64, error)
 	CertNotAfter   func() time.Time // zero: no certificate (yet)
 }
@@ -99,10 +100,12 @@ var (
 	turnPackets     = desc("turn_relayed_packets_total", "Datagrams relayed by TURN, by direction.", "direction")
 	turnRefusals    = desc("turn_refusals_total", "TURN requests (datagrams, for reason port) refused, by reason.", "reason")
 
-	hookPending  = desc("webhook_queue_depth", "Webhook events waiting for delivery, in flight included, by app.", "sdkappid")
-	hookInFlight = desc("webhook_in_flight", "Webhook deliveries in flight, by app.", "sdkappid")
-	hookDead     = desc("webhook_dead_letters", "Webhook events parked after too many failures, by app.", "sdkappid")
-	hookFailures = desc("webhook_failures", "Failed webhook attempts since the app's last successful delivery.", "sdkappid")
+	hookPending   = desc("webhook_queue_depth", "Webhook events waiting for delivery, in flight included, by app.", "sdkappid")
+	hookInFlight  = desc("webhook_in_flight", "Webhook deliveries in flight, by app.", "sdkappid")
+	hookDead      = desc("webhook_dead_letters", "Webhook events parked after too many failures, by app.", "sdkappid")
+	hookFailures  = desc("webhook_failures", "Failed webhook attempts since the app's last successful delivery.", "sdkappid")
+	hookDelivered = desc("webhook_deliveries_total", "Webhook events acknowledged by their receiver.")
+	hookFailed    = desc("webhook_failed_attempts_total", "Webhook delivery attempts that failed (each retry counts).")
 
 	storeSize  = desc("store_size_bytes", "Size of callbox.db.")
 	certExpiry = desc("tls_certificate_expiry_timestamp_seconds", "When the served TLS certificate expires (Unix time).")
@@ -114,7 +117,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectedUsers, logins, loginFailures, liveCalls, callSetups, callResults, inviteLatency,
 		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuDroppedUDP, sfuDroppedConn,
-		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures,
+		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures, hookDelivered, hookFailed,
 		storeSize, certExpiry} {
 		ch <- d
 	}
@@ -197,6 +200,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(hookDead, float64(a.Dead), app)
 			gauge(hookFailures, float64(a.Failures), app)
 		}
+	}
+	if src.WebhookTotals != nil {
+		delivered, failed := src.WebhookTotals()
+		counter(hookDelivered, delivered)
+		counter(hookFailed, failed)
 	}
 	if src.StoreSize != nil {
 		if n, err := src.StoreSize(); err == nil {

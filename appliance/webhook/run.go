@@ -308,6 +308,7 @@ func (r *runner) finish(a attempt) {
 			log.Info("webhook receiver answers again", "failed_attempts", l.fails)
 		}
 		l.succeeded(now)
+		r.d.totals.delivered.Add(1)
 		l.remove(it)
 		r.ops = append(r.ops, op{app: l.app, ack: it.e.Seq, delivery: d})
 		r.needLoad = r.needLoad || l.more
@@ -320,6 +321,7 @@ func (r *runner) finish(a attempt) {
 		log.Debug("webhook delivery failed", "status", res.Status, "err", res.Err)
 	}
 	l.failed(now, d.Error, r.d.cfg.Jitter)
+	r.d.totals.failed.Add(1)
 	switch {
 	case !l.has || !Wants(l.cfg, it.e.Command):
 		l.remove(it)

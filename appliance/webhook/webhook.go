@@ -100,6 +100,7 @@ type Dispatcher struct {
 	wake chan struct{} // capacity 1: a pending wake-up
 	reqs chan func(*runner)
 	done chan struct{} // closed when Run returns
+	totals
 }
 
 // ErrNotRunning is returned by the methods that need Run when it has
