@@ -22,16 +22,24 @@ function showNav(admin) {
   document.getElementById("who-name").textContent = admin || "";
 }
 
+// route draws the page the hash names into a view of its own: a page
+// still loading when the next one is chosen draws into a detached view,
+// and its timers are stopped as soon as it returns.
+let routeGen = 0;
 async function route() {
+  const gen = ++routeGen;
   if (stopPage) { stopPage(); stopPage = null; }
   const name = location.hash.slice(1).split("?")[0] || "apps";
   const page = pages[name] || apps;
   for (const a of document.querySelectorAll("#nav a")) a.classList.toggle("active", a.dataset.page === name);
-  clear(main, h("p", { class: "muted" }, "Loading…"));
+  const view = h("div", { class: "view" }, h("p", { class: "muted" }, "Loading…"));
+  clear(main, view);
   try {
-    stopPage = (await page.render(main, me)) || null;
+    const stop = (await page.render(view, me)) || null;
+    if (gen === routeGen) stopPage = stop;
+    else if (stop) stop();
   } catch (e) {
-    if (e.status !== 401) clear(main, h("p", { class: "error" }, e.message));
+    if (gen === routeGen && e.status !== 401) clear(view, h("p", { class: "error" }, e.message));
   }
 }
 
@@ -62,6 +70,7 @@ function credentialsForm(title, intro, button, newPassword, submit) {
 
 function showLogin() {
   showNav(null);
+  routeGen++;
   if (stopPage) { stopPage(); stopPage = null; }
   clear(main, credentialsForm("Log in", null, "Log in", false, (u, p) => api.login(u, p)));
   main.querySelector("input").focus();

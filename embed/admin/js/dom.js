@@ -34,22 +34,31 @@ export function toast(msg, bad = false) {
   toastTimer = setTimeout(() => { t.hidden = true; }, bad ? 6000 : 3000);
 }
 
+// settle answers the confirmation in progress, if any.
+let settle = null;
+
 // confirm asks in a modal dialog; resolves true when okLabel is pressed.
+// A close event is a task of its own, so the previous dialog's may arrive
+// after this one opened: only the latest confirmation is answered, and
+// only by a close that left the dialog shut.
 export function confirm(title, body, okLabel) {
   const d = document.getElementById("confirm");
+  if (settle) settle(false);
   document.getElementById("confirm-title").textContent = title;
   clear(document.getElementById("confirm-body"), body);
   document.getElementById("confirm-ok").textContent = okLabel;
   d.returnValue = "";
-  d.showModal();
+  if (!d.open) d.showModal();
   return new Promise((resolve) => {
-    // A close event is a task of its own: the previous dialog's may
-    // arrive after this one opened. Only a close that left it shut counts.
     const onClose = () => {
-      if (d.open) return;
-      d.removeEventListener("close", onClose);
-      resolve(d.returnValue === "ok");
+      if (!d.open) done(d.returnValue === "ok");
     };
+    const done = (v) => {
+      d.removeEventListener("close", onClose);
+      if (settle === done) settle = null;
+      resolve(v);
+    };
+    settle = done;
     d.addEventListener("close", onClose);
   });
 }
