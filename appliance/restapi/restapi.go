@@ -21,6 +21,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -172,8 +173,12 @@ func command(name string) handler {
 // ServeHTTP answers every request under /v4/ with the envelope.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	id := a.prefix + itoa(a.seq.Add(1))
+	id := a.prefix + strconv.FormatUint(a.seq.Add(1), 10)
 	cmd := strings.TrimPrefix(r.URL.Path, "/v4/")
+	logCmd := cmd // the client's text: bounded in the log
+	if len(logCmd) > 64 {
+		logCmd = logCmd[:64] + "..."
+	}
 	var app uint32
 	resp, err := func() (any, error) {
 		if r.Method != http.MethodPost {
@@ -207,7 +212,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.ErrorCode == CodeInternal {
 		level = slog.LevelError
 	}
-	attrs := []any{"request_id", id, "command", cmd, "app_id", app, "code", e.ErrorCode, "ms", time.Since(start).Milliseconds()}
+	attrs := []any{"request_id", id, "command", logCmd, "app_id", app, "code", e.ErrorCode, "ms", time.Since(start).Milliseconds()}
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
@@ -222,17 +227,4 @@ func (a *API) envelopeOf(id string, resp any, err error) envelope {
 	}
 	e := toError(err)
 	return envelope{ErrorCode: e.Code, ErrorInfo: e.Msg, ActionStatus: "FAIL", RequestID: id}
-}
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
 }
