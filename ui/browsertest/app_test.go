@@ -336,33 +336,42 @@ func TestAppCalls(t *testing.T) {
 		alice.wait(t, `document.querySelectorAll('#contact-list li').length === 3`)
 	})
 
-	// Three from the picker, the fourth invited from the call.
+	// Four from the contact picker; one leaves and is invited back from
+	// the call.
 	t.Run("group of four", func(t *testing.T) {
 		alice.click(t, "#group-btn")
-		for _, u := range []string{"bob", "carol"} {
+		for _, u := range []string{"bob", "carol", "dave"} {
 			alice.click(t, fmt.Sprintf(`#contact-list li[data-user=%q] input[type=checkbox]`, u))
 		}
 		alice.click(t, "#group-video")
-		for _, p := range []*person{bob, carol} {
+		for _, p := range []*person{bob, carol, dave} {
 			p.screen(t, "incoming")
 			p.wait(t, `document.getElementById('in-sub').textContent.startsWith('Group video call with')`)
 			p.click(t, "#in-video")
 		}
-		alice.wait(t, `document.getElementById('grid').dataset.count === '3'`)
-		alice.click(t, "#c-invite")
-		alice.click(t, `#picker-list input[value="dave"]`)
-		alice.click(t, "#picker-ok")
-		dave.screen(t, "incoming")
-		dave.click(t, "#in-video")
-		for _, p := range []*person{alice, bob, carol, dave} {
-			p.screen(t, "incall")
-			p.wait(t, `document.getElementById('grid').dataset.count === '4'`)
-			for _, q := range []string{"alice", "bob", "carol", "dave"} {
-				if q != p.user {
-					p.videoPlays(t, q)
+		everyone := func() {
+			for _, p := range []*person{alice, bob, carol, dave} {
+				p.screen(t, "incall")
+				p.wait(t, `document.getElementById('grid').dataset.count === '4'`)
+				for _, q := range []string{"alice", "bob", "carol", "dave"} {
+					if q != p.user {
+						p.videoPlays(t, q)
+					}
 				}
 			}
 		}
+		everyone()
+		bob.click(t, "#c-hangup")
+		bob.screen(t, "main")
+		alice.wait(t, `document.getElementById('grid').dataset.count === '3'`)
+		bob.contact(t, "alice", "busy")
+		alice.contact(t, "bob", "online")
+		alice.click(t, "#c-invite")
+		alice.click(t, `#picker-list input[value="bob"]`)
+		alice.click(t, "#picker-ok")
+		bob.screen(t, "incoming")
+		bob.click(t, "#in-video")
+		everyone()
 		alice.fits(t, "#incall button")
 		bob.fits(t, "#incall button")
 		alice.shot(t, "call-group")

@@ -201,6 +201,7 @@ class TRTCCalling {
     if (!inv || this._call) return;
     this._invite = null;
     this._status = 'idle';
+    this._forget(inv.callID);
     await this.link.request('reject', { callID: inv.callID });
   }
 
@@ -354,6 +355,7 @@ class TRTCCalling {
       this._endLocal();
       this._invite = null;
     } else if (TERMINAL.has(name)) {
+      this._forget(callID);
       if (c && c.callID === callID) this._endLocal();
       if (this._invite && this._invite.callID === callID) this._invite = null;
       if (!this._call) this._status = this._invite ? 'calling' : 'idle';
@@ -445,10 +447,20 @@ class TRTCCalling {
   }
 
   // _endLocal drops the call's media and the local devices.
+  // _forget drops the memory of a call's invitation once the user's part
+  // in it is over: inviting the user back into it (a midway invite of a
+  // group call the user left) rings again.
+  _forget(callID) {
+    if (callID) this._seen = this._seen.filter((k) => !k.endsWith(' ' + callID));
+  }
+
   _endLocal() {
     const c = this._call;
     this._call = null;
-    if (c) c.media.close();
+    if (c) {
+      c.media.close();
+      this._forget(c.callID);
+    }
     clearTimeout(this._vol.timer);
     this._vol = { last: 0, timer: null, data: null };
     this.local.stopAll();
