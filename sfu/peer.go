@@ -485,6 +485,7 @@ func (p *Peer) unsubscribe(t *pubTrack) {
 	p.dropped.ForwardedBytes += oc
 	p.dropped.Retransmitted += rs
 	p.dropped.NACKMisses += ms
+	p.dropped.LayerSwitches += d.layerSwitches()
 	if err := p.sub.RemoveTrack(d.sender); err != nil {
 		p.log.Warn("unsubscribe", "track", t.id, "err", err)
 	}
@@ -544,6 +545,7 @@ func (p *Peer) addStats(st *Stats) {
 	st.ForwardedBytes += p.dropped.ForwardedBytes
 	st.Retransmitted += p.dropped.Retransmitted
 	st.NACKMisses += p.dropped.NACKMisses
+	st.LayerSwitches += p.dropped.LayerSwitches
 	p.mu.Unlock()
 	for _, d := range downs {
 		pk, oc, rs, ms := d.counters()
@@ -551,6 +553,7 @@ func (p *Peer) addStats(st *Stats) {
 		st.ForwardedBytes += oc
 		st.Retransmitted += rs
 		st.NACKMisses += ms
+		st.LayerSwitches += d.layerSwitches()
 	}
 	st.PLIsSent += p.plis.Load()
 }

@@ -103,6 +103,7 @@ type Stats struct {
 	Retransmitted    uint64 // packets resent from the NACK ring
 	NACKMisses       uint64 // NACKed packets the ring no longer (or never) held
 	PLIsSent         uint64 // keyframe requests sent to publishers
+	LayerSwitches    uint64 // simulcast layer changes for a subscriber (the first layer is none)
 }
 
 // New binds the sockets and prepares the pion APIs. It starts no goroutine of
@@ -322,6 +323,7 @@ func (s *Server) retire(p *Peer) {
 	s.gone.Retransmitted += st.Retransmitted
 	s.gone.NACKMisses += st.NACKMisses
 	s.gone.PLIsSent += st.PLIsSent
+	s.gone.LayerSwitches += st.LayerSwitches
 	s.mu.Unlock()
 }
 

@@ -153,6 +153,11 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	}
 	waitLayer("q", false)
 	e.waitStream(chk, chk.Span(), "bob<-alice video")
+	// f (the first layer, no switch), then q, h, f, q: four switches at
+	// least (congestion control may add its own).
+	if st := e.s.Stats(); st.LayerSwitches < 4 {
+		t.Errorf("Stats().LayerSwitches = %d, want at least 4", st.LayerSwitches)
+	}
 }
 
 // simulcastPayloads checks that each packet bob receives is a vp8Payload

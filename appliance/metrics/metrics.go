@@ -92,6 +92,7 @@ var (
 	sfuBytes       = desc("sfu_forwarded_bytes_total", "Payload bytes of the forwarded RTP packets.")
 	sfuNACKed      = desc("sfu_nacked_packets_total", "Packets subscribers asked for again (NACK), by whether the SFU still had them.", "result")
 	sfuPLIs        = desc("sfu_plis_sent_total", "Keyframe requests (PLI) sent to publishers.")
+	sfuSwitches    = desc("sfu_layer_switches_total", "Simulcast layer changes made for subscribers.")
 	sfuDroppedUDP  = desc("sfu_dropped_datagrams_total", "UDP datagrams on the media port that belonged to no session.")
 	sfuDroppedConn = desc("sfu_dropped_tcp_connections_total", "ICE-TCP connections refused or failed.")
 
@@ -116,7 +117,7 @@ type collector struct{ src Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectedUsers, logins, loginFailures, liveCalls, callSetups, callResults, inviteLatency,
-		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuDroppedUDP, sfuDroppedConn,
+		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuSwitches, sfuDroppedUDP, sfuDroppedConn,
 		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures, hookDelivered, hookFailed,
 		storeSize, certExpiry} {
 		ch <- d
@@ -177,6 +178,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(sfuNACKed, s.Retransmitted, "retransmitted")
 		counter(sfuNACKed, s.NACKMisses, "missed")
 		counter(sfuPLIs, s.PLIsSent)
+		counter(sfuSwitches, s.LayerSwitches)
 		counter(sfuDroppedUDP, s.DroppedDatagrams)
 		counter(sfuDroppedConn, s.DroppedTCPConns)
 	}
