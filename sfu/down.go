@@ -59,23 +59,22 @@ type downTrack struct {
 	wmu sync.Mutex
 	ext [2]byte // transport-wide sequence number of the packet being written
 
-	mu  sync.Mutex // guards the rest; uncontended except during a layer switch
-	cur int32      // layer being forwarded, -1 = none yet
-	// switches counts layer changes after the first (switchTo), for Stats.
-	switches uint64
-	started  bool
-	seqOff   uint16 // out = in - off
-	tsOff    uint32
-	lastSeq  uint16 // highest sequence number sent
-	lastTS   uint32
-	lastNS   int64 // arrival time of the packet that set lastTS
-	atFrame  bool  // the last packet sent ended a frame (marker): padding may follow
-	epochs   [epochCount]epoch
-	nEpoch   int
-	packets  uint64
-	octets   uint64
-	resent   uint64
-	missed   uint64 // NACKed packets no longer (or never) in the ring
+	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
+	cur     int32      // layer being forwarded, -1 = none yet
+	started bool
+	seqOff  uint16 // out = in - off
+	tsOff   uint32
+	lastSeq uint16 // highest sequence number sent
+	lastTS  uint32
+	lastNS  int64 // arrival time of the packet that set lastTS
+	atFrame bool  // the last packet sent ended a frame (marker): padding may follow
+	epochs  [epochCount]epoch
+	nEpoch  int
+	packets uint64
+	octets  uint64
+	resent  uint64
+	missed  uint64 // NACKed packets no longer (or never) in the ring
+	changes uint64 // layer switches after the first (switchTo), for Stats
 }
 
 func newDownTrack(p *Peer, t *pubTrack) *downTrack {
@@ -239,7 +238,7 @@ func (d *downTrack) sendPadding(h *rtp.Header, n int, now int64) int {
 // timestamp advanced by the wall-clock time elapsed. Called locked.
 func (d *downTrack) switchTo(layer int32, seq uint16, ts uint32, now int64) {
 	if d.started {
-		d.switches++
+		d.changes++
 		d.seqOff = seq - (d.lastSeq + 1)
 		elapsed := uint32(1)
 		if ns := now - d.lastNS; ns > 0 {
@@ -417,7 +416,7 @@ func (d *downTrack) counters() (packets, octets, resent, missed uint64) {
 func (d *downTrack) layerSwitches() uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.switches
+	return d.changes
 }
 
 // ntpTime is RFC 3550's 64-bit NTP timestamp.
