@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"callbox/appliance"
+	"callbox/signaling/usersig"
 	"callbox/ui/browsertest"
 )
 
@@ -154,6 +155,15 @@ func TestAdminConsole(t *testing.T) {
 			t.Fatalf("invite link for %s: %q", user, link)
 		}
 		return link
+	}
+	// A bare UserSig, which verifies with the app's key.
+	browsertest.Eval[chromedp.Void](t, admin, `document.querySelector('#issue [name=user]').value = 'erin'`)
+	click(t, admin, "#issue button[name=usersig]")
+	browsertest.WaitFor(t, admin, `document.querySelector('#usersig') !== null`, 10*time.Second)
+	app := env.App()
+	keyFor := func(uint32) (string, error) { return app.Key, nil }
+	if _, err := usersig.Verify(text(t, admin, "#usersig"), def, "erin", keyFor, time.Now()); err != nil {
+		t.Errorf("the console's UserSig for erin: %v", err)
 	}
 	bobLink := invite("bob")
 	browsertest.Screenshot(t, admin, "invite")
