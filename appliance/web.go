@@ -262,6 +262,9 @@ func (a *Appliance) hsts(h http.Handler) http.Handler {
 
 func (a *Appliance) servingAttrs(web, redirect net.Listener) []any {
 	attrs := []any{"data", a.cfg.DataDir, "version", a.cfg.Version}
+	if a.obs.ln != nil {
+		attrs = append(attrs, "metrics", a.obs.ln.Addr().String())
+	}
 	if a.certs == nil {
 		return append(attrs, "http", web.Addr().String())
 	}
