@@ -269,15 +269,18 @@ func TestConsoleRefusals(t *testing.T) {
 		t.Fatalf("only %d routes: %v", len(routes), routes)
 	}
 	routes = append(routes, "POST /logout")
-	// An expired session: last seen 12 h and a minute ago.
+	// An expired session, stored afresh for each route (the first use
+	// deletes it): last seen 12 h and a minute ago.
 	expiredID, expiredCSRF := "expired-session-id", "expired-csrf"
 	h := sha256.Sum256([]byte(expiredID))
-	err := s.a.Store().Update(func(tx *store.Tx) error {
-		old := time.Now().Add(-appliance.SessionIdle - time.Minute)
-		return tx.PutSession(h[:], store.Session{Admin: "root", CSRF: expiredCSRF, Created: old, Seen: old})
-	})
-	if err != nil {
-		t.Fatal(err)
+	expire := func(t *testing.T) {
+		err := s.a.Store().Update(func(tx *store.Tx) error {
+			old := time.Now().Add(-appliance.SessionIdle - time.Minute)
+			return tx.PutSession(h[:], store.Session{Admin: "root", CSRF: expiredCSRF, Created: old, Seen: old})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	anon := newConsole(t, s, "")
 	for _, pattern := range routes {
@@ -287,9 +290,10 @@ func TestConsoleRefusals(t *testing.T) {
 			if r := anon.do(method, "/admin/api"+path, body, map[string]string{"X-CSRF-Token": good.csrf}); r.status != http.StatusUnauthorized || r.code != "unauthorized" {
 				t.Errorf("no session: %d %s", r.status, r.body)
 			}
+			expire(t)
 			r := anon.do(method, "/admin/api"+path, body, map[string]string{"X-CSRF-Token": expiredCSRF,
 				"Cookie": "callbox_admin=" + expiredID})
-			if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "expired") && !strings.Contains(r.body, "not logged in") {
+			if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "session has expired") {
 				t.Errorf("expired session: %d %s", r.status, r.body)
 			}
 			if r := good.do(method, "/admin/api"+path, body, nil); r.status != http.StatusForbidden || !strings.Contains(r.body, "CSRF") {
