@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,9 +47,10 @@ var ErrContactsFull = errors.New("contact list full")
 
 // Limits of the directory requests (docs/protocol.md §4.15–4.18).
 const (
-	MaxNameLen       = 64  // bytes of a display name
-	MaxContacts      = 500 // added contacts per user
-	DefaultHistory   = 50  // records per history reply
+	MaxNameLen       = 64   // bytes of a display name
+	MaxContacts      = 500  // added contacts per user
+	MaxContactsReply = 1000 // users in a contacts reply (about 100 KiB)
+	DefaultHistory   = 50   // records per history reply
 	MaxHistory       = 200
 	directoryTimeout = 5 * time.Second
 )
@@ -122,7 +124,26 @@ func (c *session) contactsReq(Request) (any, error) {
 			Status: c.srv.statusRLocked(userKey{c.app, e.UserID})})
 	}
 	c.srv.regMu.RUnlock()
-	return map[string]any{"contacts": out}, nil
+	rep := map[string]any{"contacts": out}
+	if len(out) > MaxContactsReply {
+		// A big app (the SDK's users sign in too): the added, then the
+		// reachable, come first.
+		rank := func(m contactMsg) int {
+			r := 0
+			if !m.Added {
+				r += 2
+			}
+			if m.Status == StatusOffline {
+				r++
+			}
+			return r
+		}
+		slices.SortStableFunc(out, func(a, b contactMsg) int { return rank(a) - rank(b) })
+		out = out[:MaxContactsReply]
+		slices.SortFunc(out, func(a, b contactMsg) int { return strings.Compare(a.UserID, b.UserID) })
+		rep["contacts"], rep["truncated"] = out, true
+	}
+	return rep, nil
 }
 
 type addContactData struct {

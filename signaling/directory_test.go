@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -330,3 +331,46 @@ func must(t *testing.T, err error) {
 }
 
 func jsonNum(n uint32) string { b, _ := json.Marshal(n); return string(b) }
+
+// A contacts reply holds at most MaxContactsReply users: the added ones
+// and those online first, and says it is cut.
+func TestContactsReplyBounded(t *testing.T) {
+	h := newHarness(t, nil)
+	must(t, h.st.Update(func(tx *store.Tx) error {
+		for i := range signaling.MaxContactsReply + 10 {
+			if err := tx.PutUser(store.User{SDKAppID: h.app.SDKAppID, UserID: fmt.Sprintf("u%04d", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	alice := h.login("alice", false)
+	h.login("u1009", false) // online, sorts last
+	if _, err := alice.Request(ctxT(t), "addContact", map[string]string{"userID": "zed"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := alice.Request(ctxT(t), "contacts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Contacts  []contactW
+		Truncated bool
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, c := range rep.Contacts {
+		got[c.UserID] = true
+	}
+	if len(rep.Contacts) != signaling.MaxContactsReply || !rep.Truncated || !got["zed"] || !got["u1009"] || got["alice"] {
+		t.Errorf("%d contacts, truncated %v, zed %v, u1009 %v", len(rep.Contacts), rep.Truncated, got["zed"], got["u1009"])
+	}
+	if len(raw) > 128<<10 {
+		t.Errorf("the reply is %d bytes", len(raw))
+	}
+	if small := contactsOf(t, h.login("bob", false)); len(small) != signaling.MaxContactsReply {
+		t.Errorf("bob's list: %d", len(small))
+	}
+}

@@ -66,6 +66,21 @@ func TestAppSignInErrors(t *testing.T) {
 		})
 	}
 
+	// Signed in elsewhere: this tab says so.
+	browsertest.Do(t, p.ctx, chromedp.Navigate(good))
+	p.click(t, "#join-btn")
+	p.screen(t, "main")
+	q := openLink(t, env, "erin-2", good, desktop)
+	q.click(t, "#join-btn")
+	q.screen(t, "main")
+	p.wait(t, `document.body.dataset.screen === 'signin' && document.getElementById('signin-msg').textContent.includes('You signed in on another tab or device')`)
+
+	// A sig that expires while signed in: the app says to ask for a new link.
+	short := openLink(t, env, "gus", inviteLink(t, env, "gus", "--expire", "2"), phone)
+	short.click(t, "#join-btn")
+	short.screen(t, "main")
+	short.wait(t, `document.body.dataset.screen === 'signin' && document.getElementById('signin-msg').textContent.includes('Your sign-in has expired. Ask your team for a new invite link.') && localStorage.getItem('callbox.session') === null`)
+
 	// A remembered sign-in whose sig has expired since.
 	browsertest.Do(t, p.ctx, chromedp.Navigate(good))
 	p.click(t, "#join-btn")

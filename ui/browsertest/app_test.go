@@ -393,4 +393,10 @@ func TestAppCalls(t *testing.T) {
 	alice.shot(t, "history")
 	bob.click(t, "#tab-history")
 	bob.shot(t, "history-phone")
+	// Nothing the CSP refused, no error of the app's own.
+	for _, p := range []*person{alice, bob, carol, dave} {
+		if errs := browsertest.ConsoleErrors(p.ctx); len(errs) > 0 {
+			t.Errorf("%s's console errors: %q", p.user, errs)
+		}
+	}
 }

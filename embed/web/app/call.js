@@ -485,6 +485,9 @@ export class CallUI {
 
   _setState(s) {
     this.state = s;
+    // A modal dialog sits above every overlay: a call closes the app's.
+    const rename = $('rename');
+    if (s !== 'idle' && rename.open) rename.close();
     $('outgoing').hidden = s !== 'outgoing';
     $('incoming').hidden = s !== 'incoming';
     $('incall').hidden = s !== 'incall';

@@ -245,6 +245,7 @@ class App {
       const r = await t.request('contacts');
       if (t !== this.trtc) return;
       this.contacts = new Map(r.contacts.map((c) => [c.userID, c]));
+      $('contacts-more').hidden = !r.truncated;
       this.renderContacts();
     } catch (e) {
       this.toast('The contact list could not be loaded (' + (e.code || e.message) + '). It reloads when the connection is back.', 'error');
