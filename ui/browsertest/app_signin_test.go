@@ -112,8 +112,21 @@ func TestAppTrouble(t *testing.T) {
 		t.Errorf("frank's screen after a call that was not placed: %s", s)
 	}
 
-	// The connection drops mid-call: both say so, and it comes back.
+	// Frank's microphone refused as he accepts: he is told why, and Erin
+	// is not left calling.
 	erin.run(t, `window.denyMedia = false`)
+	frank.run(t, `(() => { const md = navigator.mediaDevices; const gum = md.getUserMedia.bind(md);
+		window.denyMedia = true;
+		md.getUserMedia = (c) => window.denyMedia ? Promise.reject(new DOMException('denied by the test', 'NotAllowedError')) : gum(c); })()`)
+	erin.click(t, `#contact-list li[data-user="frank"] .call-btn.audio`)
+	frank.click(t, "#in-audio")
+	frank.toast(t, "Camera or microphone access is blocked")
+	frank.screen(t, "main")
+	erin.toast(t, "Frank declined the call.")
+	erin.screen(t, "main")
+	frank.run(t, `window.denyMedia = false`)
+
+	// The connection drops mid-call: both say so, and it comes back.
 	erin.click(t, `#contact-list li[data-user="frank"] .call-btn.audio`)
 	frank.click(t, "#in-audio")
 	erin.screen(t, "incall")

@@ -141,18 +141,21 @@ export class CallUI {
     const inv = this.invite;
     this._stopRinging();
     this.call = this._newCall(inv.type, inv.group);
-    this.call.accepting = true;
     this._setState('incall');
     this._enterCall();
     try {
       await this.app.trtc.accept();
-      if (inv.type === VIDEO && !video) await this._setCamera(false);
-      this.call.accepting = false;
-      this._begin();
-      this._localTile();
     } catch (e) {
+      // Not joined (no microphone, say): decline, so the caller is not
+      // left waiting for the timeout.
+      this.app.trtc.reject().catch(() => {});
       if (this.call) this._finish(callError(e), 'error');
+      return;
     }
+    if (!this.call) return; // ended meanwhile
+    this._begin();
+    this._localTile();
+    if (inv.type === VIDEO && !video) await this._setCamera(false);
   }
 
   async reject() {

@@ -271,7 +271,16 @@ class App {
     const q = $('search').value.trim().toLowerCase();
     const all = this.contactList();
     const shown = q ? all.filter((c) => c.userID.toLowerCase().includes(q) || (c.name || '').toLowerCase().includes(q)) : all;
-    $('contact-list').replaceChildren(...shown.map((c) => this.contactRow(c)));
+    // Presence changes re-render the list: keep the keyboard focus where it was.
+    const list = $('contact-list');
+    const active = list.contains(document.activeElement) ? document.activeElement : null;
+    const keep = active && { user: active.closest('li').dataset.user, cls: active.className, tag: active.tagName };
+    list.replaceChildren(...shown.map((c) => this.contactRow(c)));
+    if (keep) {
+      const li = list.querySelector(`li[data-user="${CSS.escape(keep.user)}"]`);
+      const el = li && [...li.querySelectorAll(keep.tag)].find((e) => e.className === keep.cls);
+      if (el) el.focus();
+    }
     const empty = $('contacts-empty');
     empty.hidden = shown.length > 0;
     empty.textContent = q ? `No one matches “${q}”.` : 'Nobody else has signed in yet. Send your team invite links, or add someone by user ID below.';
@@ -293,8 +302,6 @@ class App {
         if (box.checked) this.group.add(c.userID);
         else this.group.delete(c.userID);
         this.renderContacts();
-        const again = $('contact-list').querySelector(`li[data-user="${CSS.escape(c.userID)}"] input`);
-        if (again) again.focus();
       });
       li.append(h('label.pick', {}, box));
     } else {
