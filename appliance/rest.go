@@ -155,6 +155,9 @@ func (r *robots) StartRobotCall(ctx context.Context, inv call.Invite, names rest
 	if err != nil {
 		return record.Call{}, err
 	}
+	if inv.Media == call.MediaAudio {
+		m.Video = nil // an audio call gets no picture
+	}
 	rc := &robotCall{r: r, app: inv.SDKAppID, user: inv.Caller, media: m}
 	return r.calls.Start(ctx, inv, rc)
 }

@@ -86,6 +86,20 @@ func (h *hookReceiver) wait(t *testing.T, ctx context.Context, callID, command s
 // control socket's server stats.
 func roomPeers(t *testing.T, s *server) map[string][]string {
 	t.Helper()
+	out := map[string][]string{}
+	for room, peers := range roomTracks(t, s) {
+		for p := range peers {
+			out[room] = append(out[room], p)
+		}
+		slices.Sort(out[room])
+	}
+	return out
+}
+
+// roomTracks lists the kinds of track each participant of each room
+// publishes, from the control socket's server stats.
+func roomTracks(t *testing.T, s *server) map[string]map[string][]string {
+	t.Helper()
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", filepath.Join(s.a.DataDir(), appliance.ControlSocketName))
@@ -102,6 +116,9 @@ func roomPeers(t *testing.T, s *server) map[string][]string {
 				Name  string `json:"name"`
 				Peers []struct {
 					Participant string `json:"participant"`
+					Tracks      []struct {
+						Kind string `json:"kind"`
+					} `json:"tracks"`
 				} `json:"peers"`
 			} `json:"rooms"`
 		} `json:"sfu"`
@@ -109,10 +126,16 @@ func roomPeers(t *testing.T, s *server) map[string][]string {
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]string{}
+	out := map[string]map[string][]string{}
 	for _, r := range st.SFU.Rooms {
+		out[r.Name] = map[string][]string{}
 		for _, p := range r.Peers {
-			out[r.Name] = append(out[r.Name], p.Participant)
+			kinds := []string{}
+			for _, tr := range p.Tracks {
+				kinds = append(kinds, tr.Kind)
+			}
+			slices.Sort(kinds)
+			out[r.Name][p.Participant] = kinds
 		}
 	}
 	return out
@@ -398,4 +421,38 @@ func TestRESTRobotGroupCallAndShutdown(t *testing.T) {
 	bob.leave()
 	carol.leave()
 	waitGoroutines(t, before)
+}
+
+// TestRESTRobotAudioCall: in an audio call the robot publishes its audio
+// clip only.
+func TestRESTRobotAudioCall(t *testing.T) {
+	s := startServer(t, nil)
+	ctx := s.ctx
+	rc := newRESTClient(s)
+	bob := s.login("bob", sfuclient.Config{})
+	var started startResp
+	rc.do("call_engine_http_srv/start_call_by_robot", map[string]any{
+		"Robot_Account": "robot", "CalleeList_Account": []string{"bob"},
+		"CallInfo": map[string]any{"MediaType": "Audio", "RoomId": 99, "RoomIdType": 1},
+	}).ok(t, &started)
+	bob.waitEvent(ctx, "onInvited")
+	if _, err := bob.sig.Accept(ctx, started.CallID); err != nil {
+		t.Fatal(err)
+	}
+	var r *sfuclient.Remote
+	select {
+	case r = <-bob.media.Remotes():
+	case <-ctx.Done():
+		t.Fatal("no track from the robot")
+	}
+	if r.Participant != "robot" || r.Kind != "audio" {
+		t.Fatalf("track %s/%s", r.Participant, r.Kind)
+	}
+	if err := bob.media.Check(r, func(uint16, []byte) error { return nil }).Read(ctx, r.Track, 25); err != nil {
+		t.Fatal(err)
+	}
+	room := fmt.Sprintf("%d/99", s.app.SDKAppID)
+	if kinds := roomTracks(t, s)[room]["robot"]; fmt.Sprint(kinds) != "[audio]" {
+		t.Fatalf("the robot publishes %v in an audio call, want [audio]", kinds)
+	}
 }
