@@ -313,3 +313,26 @@ func TestACMERefusedDomain(t *testing.T) {
 }
 
 var _ = io.Discard
+
+// TestACMETLSALPN: with no plain-HTTP port (--http-redirect off) the
+// certificate comes through TLS-ALPN-01 on the HTTPS port, which answers
+// the CA's handshakes while the first order runs, before HTTP is served
+// there: one order, no failed validation.
+func TestACMETLSALPN(t *testing.T) {
+	httpsPort := freePort(t)
+	p := startPebble(t, 90*24*time.Hour, freePort(t), httpsPort) // nothing listens on the HTTP-01 port
+	web := listenAt(t, httpsPort)
+	cfg := acmeConfig(t, filepath.Join(t.TempDir(), "data"), p, web, nil)
+	cfg.TLS.RedirectAddr = appliance.RedirectOff
+	a, err := appliance.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInBackground(t, a)
+	if err := servedCert(t, web.Addr().String(), p.roots).VerifyHostname(testDomain); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.orders.Load(); n != 1 {
+		t.Fatalf("%d orders, want 1 (the TLS-ALPN-01 check failed first)", n)
+	}
+}

@@ -42,6 +42,7 @@ type Appliance struct {
 	robots    *robots        // the REST API's robot calls
 	rest      http.Handler   // /v4/ (appliance/restapi)
 	certs     *certs.Source  // nil without TLS
+	early     *earlyListener // the HTTPS listener under ACME (web.go)
 	obs       *observability // metrics and the detailed health
 	console   *console       // the admin console's sessions and logins
 	started   time.Time

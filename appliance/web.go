@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -148,7 +150,12 @@ func (a *Appliance) listenWeb() (web, redirect net.Listener, err error) {
 			return nil, nil, err
 		}
 	}
-	return tls.NewListener(web, a.webTLS()), redirect, nil
+	web = tls.NewListener(web, a.webTLS())
+	if a.certs.Mode() == certs.ACME {
+		a.early = newEarlyListener(web)
+		web = a.early
+	}
+	return web, redirect, nil
 }
 
 // listen binds addr, saying what a refused low port needs.
@@ -244,7 +251,90 @@ func (a *Appliance) obtainCert(ctx context.Context) error {
 	if a.certs == nil {
 		return nil
 	}
+	if a.early != nil {
+		// The CA may check TLS-ALPN-01 on the HTTPS port: answer its
+		// handshakes until HTTP is served there.
+		a.early.handshakeOnly(true)
+		defer a.early.handshakeOnly(false)
+	}
 	return a.certs.Obtain(ctx)
+}
+
+// earlyListener is the HTTPS listener under ACME. Its own goroutine
+// accepts; while handshakeOnly is on (the first order, before Run serves
+// HTTP) it completes each connection's TLS handshake, which is all a
+// TLS-ALPN-01 check needs, and closes it; afterwards Accept hands the
+// connections to the HTTP server.
+type earlyListener struct {
+	net.Listener
+	early atomic.Bool
+	conns chan acceptResult
+	done  chan struct{} // closed by Close
+	once  sync.Once
+}
+
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+// earlyHandshakeTimeout bounds one handshake-only connection.
+const earlyHandshakeTimeout = 10 * time.Second
+
+func newEarlyListener(ln net.Listener) *earlyListener {
+	l := &earlyListener{Listener: ln, conns: make(chan acceptResult), done: make(chan struct{})}
+	go l.loop()
+	return l
+}
+
+// loop accepts until the listener is closed.
+func (l *earlyListener) loop() {
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil && l.early.Load() {
+			go handshakeAndClose(c)
+			continue
+		}
+		select {
+		case l.conns <- acceptResult{c, err}:
+		case <-l.done:
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				return // closed
+			}
+		}
+	}
+}
+
+func handshakeAndClose(c net.Conn) {
+	defer c.Close()
+	if tc, ok := c.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), earlyHandshakeTimeout)
+		defer cancel()
+		tc.HandshakeContext(ctx)
+	}
+}
+
+func (l *earlyListener) handshakeOnly(on bool) { l.early.Store(on) }
+
+func (l *earlyListener) Accept() (net.Conn, error) {
+	select {
+	case r := <-l.conns:
+		return r.c, r.err
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *earlyListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return l.Listener.Close()
 }
 
 // hsts adds Strict-Transport-Security under ACME, where the certificate is
