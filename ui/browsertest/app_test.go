@@ -245,15 +245,26 @@ func TestAppCalls(t *testing.T) {
 	alice.wait(t, `document.querySelector('.tile[data-user="bob"]').dataset.video === 'off'`)
 	bob.click(t, "#c-cam")
 	alice.videoPlays(t, "bob")
+	// Devices and quality: the lists are filled, a lower quality reopens
+	// the camera and alice still sees bob.
+	bob.click(t, "#c-settings")
+	bob.wait(t, `document.getElementById('settings').open && document.querySelectorAll('#set-cam option').length > 0 && document.querySelectorAll('#set-mic option').length > 0`)
+	bob.run(t, `(() => { const q = document.getElementById('set-quality'); q.value = '360p'; q.dispatchEvent(new Event('change')); })()`)
+	bob.click(t, `#settings button[value="close"]`)
+	bob.wait(t, `!document.getElementById('settings').open`)
+	alice.videoPlays(t, "bob")
 	bob.fits(t, "#incall button")
 	alice.fits(t, "#incall button")
 	alice.shot(t, "call-1to1")
 	bob.shot(t, "call-1to1-phone")
-	// Audio only, for both.
+	// Audio only, for both, and back to video.
 	alice.click(t, "#c-switch")
 	for _, p := range []*person{alice, bob} {
 		p.wait(t, `document.getElementById('call-title').textContent.startsWith('Audio call') && !document.querySelector('.tile[data-video="on"]')`)
 	}
+	bob.click(t, "#c-switch")
+	alice.videoPlays(t, "bob")
+	bob.videoPlays(t, "alice")
 	alice.click(t, "#c-hangup")
 	alice.screen(t, "main")
 	bob.screen(t, "main")
