@@ -213,11 +213,12 @@ func backupCommand() *cli.Command {
 	})
 }
 
-// checkBackup opens the copy read-only, so a truncated stream is caught.
+// checkBackup checks the copy as restore will (store.CheckFile), so a
+// truncated stream is caught: opening a truncated bbolt file is not
+// enough, bbolt faults on the missing pages instead of failing.
 func checkBackup(path string) error {
-	st, err := store.Open(path, store.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("the copy does not open: %w", err)
+	if err := store.CheckFile(path); err != nil {
+		return fmt.Errorf("the copy is not a whole database: %w", err)
 	}
-	return st.Close()
+	return nil
 }
