@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Admin console buckets (migration 3). Session keys are the SHA-256 of
+// Admin console buckets (migration 4). Session keys are the SHA-256 of
 // the cookie's id, so a copy of the file (a backup) opens no console.
 var (
 	bucketAdmins   = []byte("admins")         // name -> Admin JSON
