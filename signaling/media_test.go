@@ -242,6 +242,11 @@ func TestStartCall(t *testing.T) {
 	if _, err := bob.Accept(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
+	// The accept's reply goes out before bob joins the room (stepItem);
+	// a later request of bob's is handled after the join.
+	if err := bob.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if rooms.count() != 1 {
 		t.Fatalf("%d peers, want bob only (%v)", rooms.count(), rooms.log)
 	}
