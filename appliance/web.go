@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,8 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"crypto/tls"
 
 	"callbox/appliance/certs"
 )
@@ -303,12 +302,11 @@ func (l *earlyListener) loop() {
 			}
 			return
 		}
-		if err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return // closed
-			}
+		if errors.Is(err, net.ErrClosed) {
+			return
 		}
+		// Other errors (EMFILE) go to the HTTP server, which backs off
+		// and accepts again.
 	}
 }
 
