@@ -19,7 +19,6 @@ import (
 // and is logged once.
 type fileSource struct {
 	certPath, keyPath string
-	what              string // "--tls-cert/--tls-key" or "self-signed certificate", for errors
 	static            bool
 	now               func() time.Time
 	log               *slog.Logger
@@ -37,7 +36,7 @@ type stamp struct {
 }
 
 func newFileSource(certPath, keyPath string, now func() time.Time, log *slog.Logger) (*fileSource, error) {
-	f := &fileSource{certPath: certPath, keyPath: keyPath, what: "--tls-cert/--tls-key", now: now, log: log}
+	f := &fileSource{certPath: certPath, keyPath: keyPath, now: now, log: log}
 	st, err := f.stat()
 	if err != nil {
 		return nil, err

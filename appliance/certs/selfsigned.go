@@ -32,7 +32,7 @@ const selfSignedValidity = 5 * 365 * 24 * time.Hour
 // pair never changes while the server runs, so it is not watched.
 func selfSigned(dir string, hosts []string, now func() time.Time, log *slog.Logger) (*fileSource, error) {
 	certPath, keyPath := filepath.Join(dir, SelfSignedCertName), filepath.Join(dir, SelfSignedKeyName)
-	f := &fileSource{certPath: certPath, keyPath: keyPath, what: "self-signed certificate", static: true, now: now, log: log}
+	f := &fileSource{certPath: certPath, keyPath: keyPath, static: true, now: now, log: log}
 	_, certErr := os.Stat(certPath)
 	_, keyErr := os.Stat(keyPath)
 	if certErr == nil && keyErr == nil {
