@@ -34,6 +34,7 @@ class App {
 
   screen(name) {
     document.body.dataset.screen = name;
+    $('loading').hidden = name !== 'loading';
     $('signin').hidden = name !== 'signin';
     $('app').hidden = name === 'signin' || name === 'loading';
     $('app').inert = name !== 'main';
