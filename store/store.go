@@ -94,6 +94,13 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 			return nil, err
 		}
 		before, beforeErr := os.Stat(path)
+		// bbolt maps the pages its header counts and faults (SIGBUS) on
+		// those a truncated file lacks: refuse it here with an error.
+		if beforeErr == nil && before.Size() > 0 {
+			if err := checkLength(path, before.Size()); err != nil {
+				return nil, fmt.Errorf("open store %s: %w", path, err)
+			}
+		}
 		db, err := bolt.Open(path, 0o600, boltOptions(opts))
 		switch {
 		case errors.Is(err, berrors.ErrTimeout):

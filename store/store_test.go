@@ -76,6 +76,19 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 	}
 	db.Close()
 
+	// One of ours cut short (a bad copy, a full disk): bbolt would fault
+	// on the pages its header counts but the file lacks.
+	whole := filepath.Join(dir, "whole.db")
+	s, err = store.Open(whole, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	wholeBytes, err := os.ReadFile(whole)
+	if err != nil || len(wholeBytes) < 3*8192 {
+		t.Fatalf("a new store is %d bytes (%v); the truncation case needs three pages of 4 KiB past the headers", len(wholeBytes), err)
+	}
+
 	corrupt := make([]byte, 16384)
 	copy(corrupt, "this is not a database")
 	tests := []struct {
@@ -89,6 +102,7 @@ func TestOpenRefusesForeignFiles(t *testing.T) {
 		{"zeroed pages", filepath.Join(dir, "zero.db"), corrupt, store.ErrForeign},
 		{"someone else's bbolt", foreignBolt, nil, store.ErrForeign},
 		{"newer schema", future, nil, store.ErrTooNew},
+		{"truncated", filepath.Join(dir, "cut.db"), wholeBytes[:3*4096], store.ErrTruncated},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
