@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -372,5 +373,50 @@ func TestContactsReplyBounded(t *testing.T) {
 	}
 	if small := contactsOf(t, h.login("bob", false)); len(small) != signaling.MaxContactsReply {
 		t.Errorf("bob's list: %d", len(small))
+	}
+}
+
+// failingDir is the real directory with a switch that makes SignedIn
+// fail, as a full disk would.
+type failingDir struct {
+	signaling.Directory
+	fail atomic.Bool
+}
+
+func (f *failingDir) SignedIn(ctx context.Context, app uint32, user, name string, at time.Time) (string, error) {
+	if f.fail.Load() {
+		return "", errors.New("disk full")
+	}
+	return f.Directory.SignedIn(ctx, app, user, name, at)
+}
+
+// A login whose directory entry cannot be stored is refused with 5000
+// and changes nothing; the same connection logs in once it can.
+func TestLoginDirectoryFails(t *testing.T) {
+	var fd *failingDir
+	h := newHarness(t, func(cfg *signaling.Config) {
+		fd = &failingDir{Directory: cfg.Directory}
+		cfg.Directory = fd
+	})
+	watcher := h.loginNamed("watcher", "W")
+	fd.fail.Store(true)
+	c := h.raw()
+	args := map[string]any{"sdkappid": h.app.SDKAppID, "userID": "alice", "userSig": h.sig("alice", time.Hour), "name": "Alice"}
+	_, err := c.Request(ctxT(t), "login", args)
+	wantCode(t, err, signaling.CodeInternal)
+	if _, err := c.Request(ctxT(t), "contacts", nil); err == nil {
+		t.Fatal("contacts after a failed login: no error")
+	} else {
+		wantCode(t, err, signaling.CodeNotLoggedIn)
+	}
+	if got := contactsOf(t, watcher); len(got) != 0 {
+		t.Errorf("watcher sees %+v", got)
+	}
+	fd.fail.Store(false)
+	if _, err := c.Request(ctxT(t), "login", args); err != nil {
+		t.Fatalf("login once the directory works: %v", err)
+	}
+	if ev := status(t, watcher, "alice", signaling.StatusOnline); field(t, ev, "name") != "Alice" {
+		t.Errorf("status event: %s", ev.Data)
 	}
 }
