@@ -180,6 +180,32 @@ const tests = {
     assert.equal(got[0][1].code, 70001);
   },
 
+  async 'callbox extensions: login fields, request, re-invite after reject'() {
+    const tc = new T({ SDKAppID: 1, server: 'http://h' });
+    const got = recorder(tc, ['onInvited', 'onUserStatus']);
+    await tc.login({ userID: 'gina', userSig: 'good', presence: true, status: true, name: 'Gina G' });
+    const ws = sockets[sockets.length - 1];
+    const login = ws.sent.find((m) => m.type === 'login').data;
+    assert.deepEqual([login.presence, login.status, login.name], [true, true, 'Gina G']);
+    serve = (w, m) => (m.type === 'contacts' ? w.reply(m, { contacts: [{ userID: 'hal', status: 'online' }] }) : defaultServe(w, m));
+    assert.deepEqual(await tc.request('contacts'), { contacts: [{ userID: 'hal', status: 'online' }] });
+    serve = (w, m) => (m.type === 'history' ? w.fail(m, 4000) : defaultServe(w, m));
+    await assert.rejects(tc.request('history', { limit: 0 }), (e) => e.code === 4000);
+    serve = defaultServe;
+    ws.event('onUserStatus', { userID: 'hal', status: 'busy' });
+    // An invitation declined, then the same call inviting her again (a
+    // midway invite): it rings again; a re-delivery of a ringing one does not.
+    const inv = { sponsor: 'hal', userIDList: ['gina'], isFromGroup: true, inviteID: 'g1', inviteData: { callType: 1 } };
+    ws.event('onInvited', inv, 'g1');
+    ws.event('onInvited', inv, 'g1');
+    await until(() => got.filter(([n]) => n === 'onInvited').length === 1, 'the first invitation');
+    await tc.reject();
+    ws.event('onInvited', inv, 'g1');
+    await until(() => got.filter(([n]) => n === 'onInvited').length === 2, 'the invitation back');
+    assert.deepEqual(got.map(([n]) => n), ['onUserStatus', 'onInvited', 'onInvited']);
+    await tc.logout();
+  },
+
   async 'no WebRTC: call rejects with 60006 and ERROR says so'() {
     const { tc, got: errs } = await start('frank', [T.EVENT.ERROR]);
     await assert.rejects(tc.call({ userID: 'bob', type: 2 }), (e) => e.code === 60006);
