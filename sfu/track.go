@@ -271,11 +271,13 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 	l.ring.put(h.SequenceNumber, pkt)
 	l.countSeq(h.SequenceNumber)
 	l.packets.Add(1)
-	l.bytes.Add(uint64(len(pkt)))
 	l.lastArrival.Store(now)
 	if len(payload) == 0 { // padding-only bandwidth probe
 		return
 	}
+	// The layer's bitrate (for layer selection) counts media only: the
+	// publisher's own probes would make a small layer look large.
+	l.bytes.Add(uint64(len(pkt)))
 	kf := false
 	if t.kind == webrtc.RTPCodecTypeAudio {
 		if t.levelID != 0 {

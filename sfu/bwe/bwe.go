@@ -63,8 +63,8 @@ const (
 )
 
 type group struct {
-	firstSend, lastSend, lastArrival int64
-	size                             int
+	firstSend, lastSend, firstArrival, lastArrival int64
+	size                                           int
 }
 
 type ackEntry struct {
@@ -115,7 +115,8 @@ type Estimator struct {
 	lossLost  int
 	lossStart int64
 	probe     cluster
-	lastProbe uint64 // result of the last probe cluster, bits/s
+	lastProbe uint64  // result of the last probe cluster, bits/s
+	lastLoss  float64 // share lost in the last loss window
 }
 
 // New returns an Estimator with no estimate yet: Estimate is 0 until
@@ -150,6 +151,9 @@ func (e *Estimator) Signal() Signal { return e.signal }
 
 // LastProbe is the rate the last finished probe cluster measured, 0 = none.
 func (e *Estimator) LastProbe() uint64 { return e.lastProbe }
+
+// Loss is the share of packets the last loss window reported lost.
+func (e *Estimator) Loss() float64 { return e.lastLoss }
 
 // Acked is the rate the receiver acknowledged over the last half second.
 func (e *Estimator) Acked() uint64 { return uint64(e.acked()) }
@@ -234,12 +238,19 @@ func (e *Estimator) finishProbe() {
 
 func (e *Estimator) addToGroup(p *Packet) {
 	if !e.haveCur {
-		e.cur = group{p.SendNS, p.SendNS, p.ArrivalNS, p.Size}
+		e.cur = group{p.SendNS, p.SendNS, p.ArrivalNS, p.ArrivalNS, p.Size}
 		e.haveCur = true
 		e.firstArrival = p.ArrivalNS
 		return
 	}
-	if p.SendNS-e.cur.firstSend <= burstNS && p.SendNS >= e.cur.firstSend {
+	// A packet sent within the group's 5 ms belongs to it; so does one
+	// that arrived in a burst right behind it, sent later but delivered
+	// with less delay (libwebrtc's InterArrival::BelongsToBurst): a
+	// receiver that was not scheduled for a while delivers a backlog at
+	// once, which is no sign of a queue on the path.
+	arrDelta := p.ArrivalNS - e.cur.lastArrival
+	burst := arrDelta >= 0 && arrDelta <= burstNS && arrDelta-(p.SendNS-e.cur.lastSend) < 0 && p.ArrivalNS-e.cur.firstArrival < 100e6
+	if burst || p.SendNS-e.cur.firstSend <= burstNS && p.SendNS >= e.cur.firstSend {
 		e.cur.lastSend = max(e.cur.lastSend, p.SendNS)
 		e.cur.lastArrival = max(e.cur.lastArrival, p.ArrivalNS)
 		e.cur.size += p.Size
@@ -256,7 +267,7 @@ func (e *Estimator) addToGroup(p *Packet) {
 		}
 	}
 	e.prev, e.havePrev = e.cur, true
-	e.cur = group{p.SendNS, p.SendNS, p.ArrivalNS, p.Size}
+	e.cur = group{p.SendNS, p.SendNS, p.ArrivalNS, p.ArrivalNS, p.Size}
 }
 
 // updateTrend is libwebrtc's TrendlineEstimator plus OveruseDetector.
@@ -359,17 +370,20 @@ func (e *Estimator) updateLoss(now int64) {
 	if e.lossStart == 0 {
 		e.lossStart = now
 	}
-	if e.lossSent < lossWindowPkts && now-e.lossStart < lossWindowNS {
+	if e.lossSent < lossWindowPkts || now-e.lossStart < lossWindowNS {
 		return
 	}
 	if e.lossSent > 0 && e.rate > 0 {
 		loss := float64(e.lossLost) / float64(e.lossSent)
+		e.lastLoss = loss
 		cur := float64(e.Estimate())
 		switch {
 		case loss > 0.10:
-			e.lossCap = cur * (1 - 0.5*loss)
+			e.lossCap = math.Max(float64(e.cfg.Min), cur*(1-0.5*loss))
 		case loss < 0.02 && e.lossCap > 0:
-			e.lossCap *= 1.08
+			// The loss is over: recover within a few seconds (the delay
+			// detector still guards against a queue).
+			e.lossCap *= 1.5
 			if e.lossCap >= e.rate {
 				e.lossCap = 0
 			}
