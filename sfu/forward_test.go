@@ -241,3 +241,24 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// A packet the SFU already has (Chromium's payload padding: old packets
+// again on RTX, which pion hands to the layer's reader) is not forwarded
+// twice, nor counted in the layer's bitrate: a subscriber's SRTP replay
+// protection would drop it unseen by its transport-cc feedback.
+func TestForwardDropsDuplicates(t *testing.T) {
+	l, ws := benchTrackCC(1, 5)
+	var h rtp.Header
+	for seq := uint16(1); seq <= 3; seq++ {
+		l.forward(testPacket(seq), &h, int64(seq))
+	}
+	bytes := l.bytes.Load()
+	l.forward(testPacket(2), &h, 4)
+	if ws[0].packets != 3 || l.bytes.Load() != bytes {
+		t.Errorf("after a duplicate: %d packets forwarded (want 3), layer bytes %d -> %d", ws[0].packets, bytes, l.bytes.Load())
+	}
+	l.forward(testPacket(4), &h, 5)
+	if ws[0].packets != 4 {
+		t.Errorf("the packet after the duplicate: %d forwarded, want 4", ws[0].packets)
+	}
+}

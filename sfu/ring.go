@@ -39,6 +39,14 @@ func (r *ring) put(seq uint16, pkt []byte) {
 	r.mu.Unlock()
 }
 
+// has reports whether the packet under seq is stored.
+func (r *ring) has(seq uint16) bool {
+	i := int(seq) % r.count
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lens[i] != 0 && r.seqs[i] == seq
+}
+
 // get copies the packet stored under seq into dst and returns its length,
 // or 0 if it is gone.
 func (r *ring) get(seq uint16, dst []byte) int {

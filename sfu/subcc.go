@@ -33,9 +33,6 @@ const (
 	// padSize is the padding of one probe packet (RTP padding counts in one
 	// byte, so 255 at most).
 	padSize = 255
-	// untrustedLoss is the loss share of transport-cc feedback above which
-	// its estimate is not used (see estimate).
-	untrustedLoss = 0.2
 )
 
 type sentPacket struct {
@@ -186,17 +183,11 @@ func splitTWCC(b []byte, fn func(body []byte)) (other bool) {
 }
 
 // estimate is the feedback-based estimate in bits/s, 0 if the subscriber
-// sends no transport-cc feedback (or none lately), or feedback that reports
-// more than untrustedLoss of the packets lost. Chromium's feedback to the
-// SFU reports about half the packets of a quiet link as not received
-// while its own statistics count none lost (docs/performance.md: not
-// understood yet); an estimate built on that collapses, so layer selection
-// then falls back to REMB and the receiver reports, as without
-// transport-cc.
+// sends no transport-cc feedback (or none lately).
 func (c *subCC) estimate(now time.Time) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.est == nil || now.UnixNano()-c.lastFB > int64(ccFresh) || c.est.Loss() > untrustedLoss {
+	if c.est == nil || now.UnixNano()-c.lastFB > int64(ccFresh) {
 		return 0
 	}
 	return c.est.Estimate()

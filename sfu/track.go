@@ -268,6 +268,18 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 		}
 		payload = payload[:len(payload)-int(payload[len(payload)-1])]
 	}
+	// A packet the ring already holds is a duplicate: Chromium pads with
+	// retransmissions of sent packets on RTX ("payload padding"), and pion
+	// hands repairs to the layer's reader. Forwarded again, a subscriber's
+	// SRTP replay protection drops it before its transport-cc feedback
+	// sees it, so it reads as lost (it was half of the packets), and the
+	// layer's bitrate would count the publisher's probes. A repair of a
+	// packet the SFU never got is not in the ring and goes through.
+	if l.ring.has(h.SequenceNumber) {
+		l.packets.Add(1)
+		l.lastArrival.Store(now)
+		return
+	}
 	l.ring.put(h.SequenceNumber, pkt)
 	l.countSeq(h.SequenceNumber)
 	l.packets.Add(1)
