@@ -46,17 +46,9 @@ func inviteAction(c *cli.Context) error {
 	if err := noArgs(c); err != nil {
 		return err
 	}
-	id, err := parseAppID(c.String("sdkappid"))
+	id, user, expire, err := sigFlags(c)
 	if err != nil {
 		return err
-	}
-	user := c.String("user")
-	if err := usersig.ValidUserID(user); err != nil {
-		return fmt.Errorf("invalid --user: %w", err)
-	}
-	expire := c.Int64("expire")
-	if expire <= 0 || expire > 100*365*86400 {
-		return fmt.Errorf("invalid --expire %d: want 1 to 3153600000 seconds", expire)
 	}
 	base := ""
 	if c.IsSet("url") {

@@ -28,17 +28,9 @@ func usersigCommand() *cli.Command {
 					&cli.StringFlag{Name: "key", Usage: "the app key (then no data directory is needed)"},
 				},
 				Action: func(c *cli.Context) error {
-					id, err := parseAppID(c.String("sdkappid"))
+					id, user, expire, err := sigFlags(c)
 					if err != nil {
 						return err
-					}
-					user := c.String("user")
-					if err := usersig.ValidUserID(user); err != nil {
-						return fmt.Errorf("invalid --user: %w", err)
-					}
-					expire := c.Int64("expire")
-					if expire <= 0 || expire > 100*365*86400 {
-						return fmt.Errorf("invalid --expire %d: want 1 to 3153600000 seconds", expire)
 					}
 					key, err := appKey(c, id)
 					if err != nil {
@@ -123,3 +115,20 @@ func verifyAction(c *cli.Context) error {
 }
 
 func printCompactJSON(w io.Writer, v any) error { return json.NewEncoder(w).Encode(v) }
+
+// sigFlags reads and checks the --sdkappid, --user and --expire of a
+// command that signs a UserSig (usersig issue, user invite).
+func sigFlags(c *cli.Context) (id uint32, user string, expire int64, err error) {
+	if id, err = parseAppID(c.String("sdkappid")); err != nil {
+		return 0, "", 0, err
+	}
+	user = c.String("user")
+	if err := usersig.ValidUserID(user); err != nil {
+		return 0, "", 0, fmt.Errorf("invalid --user: %w", err)
+	}
+	expire = c.Int64("expire")
+	if expire <= 0 || expire > 100*365*86400 {
+		return 0, "", 0, fmt.Errorf("invalid --expire %d: want 1 to 3153600000 seconds", expire)
+	}
+	return id, user, expire, nil
+}
