@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"callbox/appliance"
+	"callbox/appliance/webhook"
 	"callbox/sfu/sfuclient"
 	"callbox/signaling/client"
 	"callbox/store"
@@ -212,7 +213,7 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 	}
 	json.NewDecoder(resp.Body).Decode(&health)
 	resp.Body.Close()
-	want := map[string]string{"store": "ok", "signaling": "ok", "sfu": "ok", "turn": "ok", "tls": "off"}
+	want := map[string]string{"store": "ok", "signaling": "ok", "sfu": "ok", "turn": "ok", "tls": "off", "webhooks": "ok"}
 	for name, st := range want {
 		if health.Components[name].Status != st {
 			t.Errorf("healthz %s = %+v, want %s", name, health.Components[name], st)
@@ -220,6 +221,12 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 	}
 	if resp.StatusCode != 200 || health.Status != "ok" {
 		t.Errorf("healthz: %d %q", resp.StatusCode, health.Status)
+	}
+	// The webhook queues, per app (issue 14: depth and oldest pending).
+	raw, _ := json.Marshal(health.Components["webhooks"].Detail)
+	var queues []webhook.AppStats
+	if err := json.Unmarshal(raw, &queues); err != nil || len(queues) != 1 || queues[0].SDKAppID != s.app.SDKAppID || !queues[0].Configured || queues[0].Pending != 0 {
+		t.Errorf("healthz webhooks = %s (%v)", raw, err)
 	}
 }
 

@@ -149,6 +149,7 @@ func (a *Appliance) handleComponentHealth(w http.ResponseWriter, r *http.Request
 		c["turn"] = ComponentHealth{Status: "off"}
 	}
 	c["tls"] = a.tlsHealth()
+	c["webhooks"] = a.webhookHealth()
 
 	status, code := "ok", http.StatusOK
 	for _, h := range c {
@@ -160,6 +161,21 @@ func (a *Appliance) handleComponentHealth(w http.ResponseWriter, r *http.Request
 		Status     string                     `json:"status"`
 		Components map[string]ComponentHealth `json:"components"`
 	}{status, c})
+}
+
+// webhookHealth is every app's callback queue (depth, oldest pending
+// event, dead letters, failures; docs/webhooks.md): "warn" while an app
+// has dead letters or failing deliveries, never "fail" (a receiver that
+// is down is the app's trouble, not the server's).
+func (a *Appliance) webhookHealth() ComponentHealth {
+	apps := a.hooks.health()
+	h := ComponentHealth{Status: "ok", Detail: apps}
+	for _, app := range apps {
+		if app.Dead > 0 || app.Failures > 0 {
+			h.Status = "warn"
+		}
+	}
+	return h
 }
 
 func (a *Appliance) tlsHealth() ComponentHealth {
