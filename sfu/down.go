@@ -50,14 +50,17 @@ type downTrack struct {
 	maxW   atomic.Int32 // size the subscriber renders, 0 = unknown
 	maxH   atomic.Int32
 
-	// wmu keeps writes in the order mu gave out their sequence numbers:
-	// at a switch the old layer's reader may still be writing its last
-	// packet when the new layer's keyframe is numbered (TestSimulcastLayer
-	// Switch saw them swapped), and probes insert padding between frames.
-	// It is taken before mu is let go, so only writers wait for it, never
-	// the layers that drop. It also guards ext.
-	wmu sync.Mutex
-	ext [2]byte // transport-wide sequence number of the packet being written
+	// wmu keeps a simulcast track's writes in the order mu gave out their
+	// sequence numbers: at a switch the old layer's reader may still be
+	// writing its last packet when the new layer's keyframe is numbered
+	// (TestSimulcastLayerSwitch saw them swapped), and probes put padding
+	// between frames. It is taken before mu is let go, so only writers
+	// wait for it, never the layers that drop. It guards fwdExt of a
+	// simulcast track; a single layer has one reader goroutine, and no
+	// probes.
+	wmu    sync.Mutex
+	fwdExt [2]byte // transport-wide sequence number being written by forward or sendPadding
+	resExt [2]byte // the same for resend (the RTCP goroutine)
 
 	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
 	cur     int32      // layer being forwarded, -1 = none yet
@@ -160,21 +163,27 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 	}
 	d.packets++
 	d.octets += uint64(len(payload))
-	d.wmu.Lock()
+	ordered := d.t.simulcast
+	if ordered {
+		d.wmu.Lock()
+	}
 	d.mu.Unlock()
 
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
-	d.write(b, h, payload, now)
-	d.wmu.Unlock()
+	d.write(b, h, payload, &d.fwdExt, now)
+	if ordered {
+		d.wmu.Unlock()
+	}
 }
 
 // write sends one packet, stamped with the subscribe PC's transport-wide
-// sequence number when it negotiated one. Called with wmu held.
-func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, now int64) {
+// sequence number when it negotiated one; ext is the caller's buffer for
+// it, which must stay untouched until write returns.
+func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, ext *[2]byte, now int64) {
 	h.Extension = false
 	if b.twcc != 0 {
 		size := 12 + 8 + len(payload) + int(h.PaddingSize)
-		setTWCC(h, b.twcc, &d.ext, d.peer.cc.stamp(size, now))
+		setTWCC(h, b.twcc, ext, d.peer.cc.stamp(size, now))
 	}
 	// An error means the subscribe PC is closing; Leave cleans up.
 	_, _ = b.ws.WriteRTP(h, payload)
@@ -201,13 +210,14 @@ func (d *downTrack) epochOf(outSeq uint16) (epoch, bool) {
 
 // sendPadding sends up to n padding-only packets between two frames of
 // the current layer (a bandwidth probe), and returns how many it sent: none
-// before the first packet, inside a frame, during a layer switch, or when
-// the subscriber has no transport-cc. They take sequence numbers of their
+// before the first packet, inside a frame, during a layer switch, for a
+// track that is not simulcast (only those are probed for, and only their
+// writes are ordered by wmu), or when the subscriber has no transport-cc. They take sequence numbers of their
 // own, so the offset of the packets after them moves on by n. h belongs to
 // the caller.
 func (d *downTrack) sendPadding(h *rtp.Header, n int, now int64) int {
 	b := d.bind.Load()
-	if b == nil || b.twcc == 0 || n <= 0 {
+	if b == nil || b.twcc == 0 || n <= 0 || !d.t.simulcast {
 		return 0
 	}
 	d.mu.Lock()
@@ -228,7 +238,7 @@ func (d *downTrack) sendPadding(h *rtp.Header, n int, now int64) int {
 	for i := range n {
 		h.Version, h.Padding, h.PaddingSize, h.Marker = 2, true, padSize, false
 		h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, first+uint16(i), ts
-		d.write(b, h, nil, now)
+		d.write(b, h, nil, &d.fwdExt, now)
 	}
 	return n
 }
@@ -292,10 +302,8 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header, now int64) 
 	d.resent++
 	d.packets++
 	d.octets += uint64(len(payload))
-	d.wmu.Lock()
 	d.mu.Unlock()
-	d.write(b, h, payload, now)
-	d.wmu.Unlock()
+	d.write(b, h, payload, &d.resExt, now)
 }
 
 // rtcpLoop reads the subscriber's RTCP for this track until the sender

@@ -199,8 +199,9 @@ func TestForwardStampsTransportSeq(t *testing.T) {
 				t.Fatalf("subscriber %d, packet %d: extensions %v (want transport seq %d only), payload %d bytes", i, seq, got.Extensions, next[i], len(got.Payload))
 			}
 			d := (*l.t.downs.Load())[i]
-			if s := d.peer.cc.log[next[i]%sendLogSize]; s.seq != next[i] || s.ns != int64(seq)*1e6 || s.size < 1100 {
-				t.Fatalf("subscriber %d: send log holds %+v for %d", i, s, next[i])
+			log := d.peer.cc.log.Load()
+			if ns, size, _, ok := log.sent(next[i]); !ok || (ns-int64(seq)*1e6) > tick100us || (int64(seq)*1e6-ns) > tick100us || size < 1100 {
+				t.Fatalf("subscriber %d: send log holds %d bytes at %d ns (ok %v) for %d, sent at %d", i, size, ns, ok, next[i], int64(seq)*1e6)
 			}
 			next[i]++
 		}

@@ -35,11 +35,29 @@ const (
 	padSize = 255
 )
 
-type sentPacket struct {
-	ns    int64 // 0 = empty
-	seq   uint16
-	size  uint16
-	probe int32
+// sentPacket is one entry of the send log, packed into 64 bits so that
+// the forwarding path stores it with one atomic write and no lock: the
+// transport-wide sequence number (16 bits, to tell a stale slot), the size
+// (11 bits: packets stay under the MTU), the probe cluster (5 bits, 0 =
+// none) and the send time in 100 µs since the log was made (32 bits: it
+// wraps after about five days, which costs the estimate one glitch).
+type sentPacket uint64
+
+const tick100us = 100_000 // ns
+
+func packSent(seq uint16, size int, probe int32, t100 uint32) sentPacket {
+	return sentPacket(uint64(seq)<<48 | uint64(min(size, 0x7ff))<<37 | uint64(probe&0x1f)<<32 | uint64(t100))
+}
+
+func (s sentPacket) seq() uint16  { return uint16(s >> 48) }
+func (s sentPacket) size() int    { return int(s >> 37 & 0x7ff) }
+func (s sentPacket) probe() int32 { return int32(s >> 32 & 0x1f) }
+func (s sentPacket) t100() uint32 { return uint32(s) }
+
+// sendLog is the log proper, made once by enable.
+type sendLog struct {
+	base    atomic.Int64 // unix nanos of t100 = 0: a second before the first stamp; 0 = not yet
+	entries [sendLogSize]atomic.Uint64
 }
 
 // subCC is one subscribe PC's send log and estimate.
@@ -47,9 +65,9 @@ type subCC struct {
 	next    atomic.Uint32 // next transport-wide sequence number
 	cluster atomic.Int32  // probe cluster being sent, 0 = none
 	probing atomic.Bool
+	log     atomic.Pointer[sendLog] // nil until a track binds with transport-cc
 
-	mu        sync.Mutex   // guards the rest; taken once per packet sent
-	log       []sentPacket // made by enable, when a track binds with transport-cc
+	mu        sync.Mutex // guards the rest (feedback, probes); never taken per packet
 	est       *bwe.Estimator
 	pkts      []bwe.Packet // feedback scratch
 	syms      []uint8
@@ -61,22 +79,40 @@ type subCC struct {
 // enable makes the send log, once.
 func (c *subCC) enable() {
 	c.mu.Lock()
-	if c.log == nil {
-		c.log = make([]sentPacket, sendLogSize)
+	if c.log.Load() == nil {
+		c.log.Store(&sendLog{})
 	}
 	c.mu.Unlock()
 }
 
 // stamp takes the next transport-wide sequence number for a packet of size
-// bytes sent at now (unix nanos) and logs it. No allocation.
+// bytes sent at now (unix nanos) and logs it: one atomic add and one
+// atomic store, no lock, no allocation.
 func (c *subCC) stamp(size int, now int64) uint16 {
 	seq := uint16(c.next.Add(1) - 1)
-	c.mu.Lock()
-	if c.log != nil {
-		c.log[seq%sendLogSize] = sentPacket{ns: now, seq: seq, size: uint16(min(size, 0xffff)), probe: c.cluster.Load()}
+	if l := c.log.Load(); l != nil {
+		base := l.base.Load()
+		if base == 0 {
+			// The first stamps race to set it and all use the winner's.
+			// A second of margin: another writer's clock reading may be a
+			// little older than the first one's.
+			l.base.CompareAndSwap(0, now-int64(time.Second))
+			base = l.base.Load()
+		}
+		l.entries[seq%sendLogSize].Store(uint64(packSent(seq, size, c.cluster.Load(), uint32((now-base)/tick100us))))
 	}
-	c.mu.Unlock()
 	return seq
+}
+
+// sent reads the log entry of seq: its send time (unix nanos), size and
+// probe cluster; ok is false if the slot holds another packet or none.
+func (l *sendLog) sent(seq uint16) (ns int64, size int, probe int32, ok bool) {
+	s := sentPacket(l.entries[seq%sendLogSize].Load())
+	if s == 0 || s.seq() != seq {
+		return 0, 0, 0, false
+	}
+	// Within one wrap of the 32-bit clock the send time follows base.
+	return l.base.Load() + int64(s.t100())*tick100us, s.size(), s.probe(), true
 }
 
 // arrivalBase keeps feedback arrival times away from 0, which bwe reads
@@ -96,7 +132,8 @@ func (c *subCC) feedback(body []byte, now int64) {
 	ref := int64(body[12])<<16 | int64(body[13])<<8 | int64(body[14])
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.log == nil {
+	log := c.log.Load()
+	if log == nil {
 		return
 	}
 	if c.est == nil {
@@ -152,8 +189,8 @@ func (c *subCC) feedback(body []byte, now int64) {
 			at = arrival
 		}
 		seq := base + uint16(i)
-		if s := c.log[seq%sendLogSize]; s.ns != 0 && s.seq == seq {
-			c.pkts = append(c.pkts, bwe.Packet{SendNS: s.ns, ArrivalNS: at, Size: int(s.size), Probe: int(s.probe)})
+		if ns, size, probe, ok := log.sent(seq); ok {
+			c.pkts = append(c.pkts, bwe.Packet{SendNS: ns, ArrivalNS: at, Size: size, Probe: int(probe)})
 		}
 	}
 	if len(c.pkts) == 0 {
@@ -197,15 +234,14 @@ func (c *subCC) estimate(now time.Time) uint64 {
 func (c *subCC) sendRate(now time.Time) uint64 {
 	const window = int64(500 * time.Millisecond)
 	n := uint16(c.next.Load())
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	log := c.log.Load()
 	var bytes uint64
-	for k := uint16(1); c.log != nil && k < sendLogSize; k++ {
-		s := c.log[(n-k)%sendLogSize]
-		if s.ns == 0 || s.seq != n-k || now.UnixNano()-s.ns > window {
+	for k := uint16(1); log != nil && k < sendLogSize; k++ {
+		ns, size, _, ok := log.sent(n - k)
+		if !ok || now.UnixNano()-ns > window {
 			break
 		}
-		bytes += uint64(s.size)
+		bytes += uint64(size)
 	}
 	return bytes * 8 * uint64(time.Second) / uint64(window)
 }
