@@ -256,7 +256,7 @@ func (c *subCC) startProbe(now time.Time) int32 {
 	}
 	c.probing.Store(true)
 	c.lastProbe = now
-	c.clusters++
+	c.clusters = c.clusters%31 + 1 // 1..31: the log keeps 5 bits of it
 	return c.clusters
 }
 

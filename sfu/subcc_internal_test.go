@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/rtcp"
@@ -93,4 +94,18 @@ func mustMarshal(t *testing.T, p rtcp.Packet) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Probe cluster ids fit the send log's 5 bits and are never 0 ("none").
+func TestProbeClusterIDs(t *testing.T) {
+	var c subCC
+	now := time.Unix(1000, 0)
+	for i := 0; i < 100; i++ {
+		id := c.startProbe(now)
+		if id < 1 || id > 31 || packSent(1, 100, id, 5).probe() != id {
+			t.Fatalf("probe %d: cluster id %d does not survive the log", i, id)
+		}
+		c.probing.Store(false)
+		now = now.Add(probeEvery)
+	}
 }
