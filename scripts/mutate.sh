@@ -102,6 +102,17 @@ mutation engine-deadline-index-stale signaling/call/journal.go "./signaling/call
 s/\n\te\.markDirty\(k\) \/\/ its deadlines may change \(deadlines\.go\)/\n\t\/\/ mutation: e.markDirty(k)/
 EDIT
 
+# (m) The admin console's API takes any CSRF token (or none).
+mutation console-no-csrf appliance/console.go "./appliance/" "TestConsole" <<'EDIT'
+s/if tok == "" \|\| subtle\.ConstantTimeCompare\(\[\]byte\(tok\), \[\]byte\(s\.CSRF\)\) != 1 \{/if false \&\& (tok == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.CSRF)) != 1) { \/\/ mutation/
+EDIT
+
+# (n) The subscriber bandwidth estimate never sees overuse: only loss can
+# lower it, so a bottleneck with a deep buffer is never noticed.
+mutation bwe-no-overuse sfu/bwe/bwe.go "./sfu/bwe/" <<'EDIT'
+s/\t\t\te\.signal = Overusing\n/\t\t\te.signal = Normal \/\/ mutation: never Overusing\n/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
