@@ -158,6 +158,29 @@ export class CallUI {
     if (inv.type === VIDEO && !video) await this._setCamera(false);
   }
 
+  // join enters a live group call this user declined, missed or left,
+  // from its row in the history (the SDK's join, docs/protocol.md §4.13).
+  async join(callID, type) {
+    if (this.busy) {
+      this.app.toast('You are already in a call.', 'error');
+      return;
+    }
+    this.ringer.unlock();
+    this.call = this._newCall(type, true);
+    this._setState('incall');
+    this._enterCall();
+    try {
+      await this.app.trtc.join({ callID, type });
+    } catch (e) {
+      if (this.call) this._finish(e.code === 4005 ? 'That call has ended.' : callError(e), 'error');
+      this.app.loadHistory(false);
+      return;
+    }
+    if (!this.call) return; // ended meanwhile
+    this._begin();
+    this._localTile();
+  }
+
   async reject() {
     if (this.state !== 'incoming') return;
     const inv = this.invite;

@@ -395,8 +395,10 @@ class App {
     const names = list(others.map((u) => this.nameOf(u))) || 'nobody';
     const missed = this.missed(c);
     const outgoing = c.role === 'caller';
+    // A group call still live that this user is not in: it may join.
+    const joinable = c.group && c.result === '' && ['left', 'rejected', 'no_answer', 'busy'].includes(c.state);
     const result = missed ? 'Missed' : c.result === 'normal_end' ? duration(c.duration)
-      : c.result === '' && c.state === 'left' ? 'Goes on without you' : RESULT_TEXT[c.result] || c.result;
+      : joinable ? 'Going on' : RESULT_TEXT[c.result] || c.result;
     const kind = c.group ? 'Group ' + c.mediaType : c.mediaType === 'video' ? 'Video' : 'Audio';
     const type = c.mediaType === 'video' ? 2 : 1;
     const back = () => this.call.start(others, type);
@@ -406,7 +408,8 @@ class App {
         h('span.name', { text: names }),
         h('span.meta', { text: `${kind} · ${when(c.startAt)} · ${result}` })),
       others.length ? h('div.actions', {},
-        h('button.call-btn.' + (type === 2 ? 'video' : 'audio'), { type: 'button', 'aria-label': 'Call back ' + names + ' (' + kind + ')', title: 'Call back', onclick: back }, icon(type === 2 ? 'video' : 'phone'))) : null);
+        joinable ? h('button.call-btn.join', { type: 'button', text: 'Join', 'aria-label': 'Join the call with ' + names, title: 'Join the call', onclick: () => this.call.join(c.callID, type) })
+          : h('button.call-btn.' + (type === 2 ? 'video' : 'audio'), { type: 'button', 'aria-label': 'Call back ' + names + ' (' + kind + ')', title: 'Call back', onclick: back }, icon(type === 2 ? 'video' : 'phone'))) : null);
   }
 
   selectTab(which) {
