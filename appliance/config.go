@@ -116,8 +116,12 @@ type Config struct {
 	// TURNTLSPort is TURN over TLS, on when TLS is: 0 = turn's default
 	// (5349, or any free port when TURNPort is 0), -1 = off.
 	TURNTLSPort int
-	TURNAllow   []netip.Prefix // peers allowed despite the private-range filter
-	TURNQuota   int            // allocations per user, default 10
+	// TURNListenIP is where the TURN sockets (UDP, TCP, TLS) bind; default
+	// RTCListenIP. With a second address, TURN over TLS can take port 443
+	// there while the web app keeps 443 on the first.
+	TURNListenIP string
+	TURNAllow    []netip.Prefix // peers allowed despite the private-range filter
+	TURNQuota    int            // allocations per user, default 10
 	// TURNExternal is an external TURN server's URI (turn:host:port) that
 	// clients are sent to instead, with credentials from TURNSecret.
 	TURNExternal string
@@ -173,6 +177,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RTCListenIP == "" {
 		c.RTCListenIP = "0.0.0.0"
+	}
+	if c.TURNListenIP == "" {
+		c.TURNListenIP = c.RTCListenIP
 	}
 	if c.Version == "" {
 		c.Version = "dev"

@@ -62,7 +62,7 @@ func (a *Appliance) startTURN(sfuAddrs []netip.Addr) (*turn.Server, *turn.Endpoi
 	}
 	srv, err := turn.New(turn.Config{
 		Secret:     secret,
-		ListenIP:   cfg.RTCListenIP,
+		ListenIP:   cfg.TURNListenIP,
 		Port:       cfg.TURNPort,
 		PublicIP:   firstOr(cfg.PublicIPs, ""),
 		AllowPeers: cfg.TURNAllow,

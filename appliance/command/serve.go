@@ -43,6 +43,8 @@ func serveCommand(b Build) *cli.Command {
 			&cli.StringSliceFlag{Name: "public-ip", EnvVars: []string{"CALLBOX_PUBLIC_IP"}, Usage: "public IP of this host behind NAT (1:1), advertised in media candidates and TURN URIs; repeatable"},
 			&cli.BoolFlag{Name: "turn", Value: true, Usage: "run the embedded TURN server (--turn=false turns it off)"},
 			&cli.IntFlag{Name: "turn-port", Value: turn.DefaultPort, Usage: "TURN port (UDP and TCP)"},
+			&cli.StringFlag{Name: "turn-host", Usage: "the host name or IP put in the TURN URIs clients get (default: --domain, else the first --public-ip, else the --http host, else this host's outbound address)"},
+			&cli.StringFlag{Name: "turn-listen-ip", Usage: "the address TURN binds (UDP, TCP, TLS; default all): a second address lets --turn-tls-port 443 sit beside HTTPS on 443"},
 			&cli.StringSliceFlag{Name: "turn-allow-peer", Usage: "CIDR that TURN may relay to although it is private or loopback; repeatable"},
 			&cli.IntFlag{Name: "turn-quota", Value: turn.DefaultUserQuota, Usage: "TURN allocations per user"},
 			&cli.StringFlag{Name: "turn-external", Usage: "send clients to this external TURN server (turn:HOST:PORT) instead of the embedded one"},
@@ -104,6 +106,20 @@ func serveFlags(c *cli.Context, cfg *appliance.Config) error {
 	}
 	if err := metricsConfig(c, cfg); err != nil {
 		return err
+	}
+	if c.IsSet("turn-host") {
+		h := c.String("turn-host")
+		if !validHostName(h) {
+			return fmt.Errorf("invalid --turn-host %q: want a host name or an IP address", h)
+		}
+		cfg.TURNHost = h
+	}
+	if c.IsSet("turn-listen-ip") {
+		ip, err := netip.ParseAddr(c.String("turn-listen-ip"))
+		if err != nil || ip.Zone() != "" {
+			return fmt.Errorf("invalid --turn-listen-ip %q: want an IP address", c.String("turn-listen-ip"))
+		}
+		cfg.TURNListenIP = ip.String()
 	}
 	if c.IsSet("public-url") {
 		u, err := appliance.ParsePublicURL(c.String("public-url"))

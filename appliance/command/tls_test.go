@@ -81,6 +81,8 @@ func TestServeTLSBadInput(t *testing.T) {
 		{"--http with TLS", []string{"--self-signed", "--http", "127.0.0.1:0"}, "use --https"},
 		{"bad --https", []string{"--self-signed", "--https", "443"}, "invalid --https"},
 		{"bad turn tls port", []string{"--self-signed", "--turn-tls-port", "70000"}, "invalid --turn-tls-port"},
+		{"turn listen ip not an IP", []string{"--self-signed", "--turn-listen-ip", "turn.example.com"}, "invalid --turn-listen-ip"},
+		{"turn host with a space", []string{"--self-signed", "--turn-host", "turn example.com"}, "invalid --turn-host"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
