@@ -26,7 +26,8 @@ import (
 	"callbox/store"
 )
 
-// syncBuffer is a cfg.Out the test reads while the server writes.
+// syncBuffer is a cfg.Out or log sink the test reads while the server
+// writes.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer

@@ -11,7 +11,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -215,7 +214,7 @@ func TestRESTSeedSample(t *testing.T) {
 // order and a RequestId unique to it, which the server logs with the
 // request.
 func TestRESTEnvelope(t *testing.T) {
-	var logs logSink
+	var logs syncBuffer
 	s := startServer(t, func(c *appliance.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
@@ -257,24 +256,6 @@ func TestRESTEnvelope(t *testing.T) {
 			t.Errorf("RequestId %s not in the log", id)
 		}
 	}
-}
-
-// logSink is a log sink for a server's goroutines.
-type logSink struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestRESTAuth: each failure of the query authentication gets its code

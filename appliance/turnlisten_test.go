@@ -2,10 +2,8 @@ package appliance_test
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -31,14 +29,9 @@ func TestTURNListenIPBesideHTTPS(t *testing.T) {
 		c.TURNHost = "localhost"
 	})
 
-	// HTTPS on 127.0.0.1:port.
-	pem, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem) // the server certificate itself is enough to trust it here
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, InsecureSkipVerify: true}}}
+	// HTTPS on 127.0.0.1:port (which certificate it shows is
+	// TestTURNOverTLS's concern; here only who answers where).
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	resp, err := hc.Get("https://127.0.0.1:" + strconv.Itoa(port) + "/healthz")
 	if err != nil {
 		t.Fatalf("HTTPS on 127.0.0.1:%d: %v", port, err)

@@ -209,19 +209,19 @@ func (d *downTrack) epochOf(outSeq uint16) (epoch, bool) {
 }
 
 // sendPadding sends up to n padding-only packets between two frames of
-// the current layer (a bandwidth probe), and returns how many it sent: none
-// before the first packet, inside a frame, during a layer switch, for a
-// track that is not simulcast (only those are probed for, and only their
-// writes are ordered by wmu), or when the subscriber has no transport-cc. They take sequence numbers of their
-// own, so the offset of the packets after them moves on by n. h belongs to
-// the caller.
+// the current layer (a bandwidth probe), and returns how many it sent:
+// none before the first packet, inside a frame, during a layer switch,
+// for a track that is not simulcast (only those are probed for, and only
+// their writes are ordered by wmu), or when the subscriber has no
+// transport-cc. They take sequence numbers of their own, so the offset of
+// the packets after them moves on by n. h belongs to the caller.
 func (d *downTrack) sendPadding(h *rtp.Header, n int, now int64) int {
 	b := d.bind.Load()
 	if b == nil || b.twcc == 0 || n <= 0 || !d.t.simulcast {
 		return 0
 	}
 	d.mu.Lock()
-	if !d.started || !d.atFrame || d.cur != d.target.Load() && d.t.simulcast {
+	if !d.started || !d.atFrame || d.cur != d.target.Load() {
 		d.mu.Unlock()
 		return 0
 	}

@@ -13,9 +13,6 @@ type builder struct {
 	c   *call
 	now time.Time
 	tr  Transition
-	// failed: the caller's cancel is a failed start (Fail): call_failed
-	// instead of cancel_call.
-	failed bool
 }
 
 func (e *Engine) begin(c *call, now time.Time) *builder {

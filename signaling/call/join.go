@@ -83,7 +83,6 @@ func (e *Engine) Fail(now time.Time, app uint32, user, callID string) (Transitio
 		return Transition{}, errf(ErrNotRinging, "%q was answered", callID)
 	}
 	b := e.begin(c, now)
-	b.failed = true
-	b.cancel()
+	b.cancel(HookCallFailed)
 	return b.done(), nil
 }

@@ -31,7 +31,7 @@ func (e *Engine) Hangup(now time.Time, app uint32, user, callID string) (Transit
 	}
 	b := e.begin(c, now)
 	if user == c.rec.Caller && c.rec.AcceptAt.IsZero() {
-		b.cancel()
+		b.cancel(HookCancelCall)
 	} else {
 		b.leave(p, false)
 	}
@@ -49,15 +49,16 @@ func (e *Engine) End(now time.Time, app uint32, callID string) (Transition, erro
 	}
 	b := e.begin(c, now)
 	if c.rec.AcceptAt.IsZero() {
-		b.cancel()
+		b.cancel(HookCancelCall)
 	} else {
 		b.finish(record.ResultNormalEnd)
 	}
 	return b.done(), nil
 }
 
-// cancel ends a call nobody accepted, on the caller's (or admin's) behalf.
-func (b *builder) cancel() {
+// cancel ends a call nobody accepted, on the caller's (or admin's) behalf;
+// event is the caller's webhook: cancel_call, or call_failed (Fail).
+func (b *builder) cancel(event string) {
 	c := b.c
 	result := record.ResultCancel
 	if c.group {
@@ -67,10 +68,6 @@ func (b *builder) cancel() {
 	if p := c.part(caller); p.State == record.PartJoined {
 		b.leaveRoom(p, false)
 		b.emit(caller, EvCallCancelled, CancelData{CallerID: caller})
-		event := HookCancelCall
-		if b.failed {
-			event = HookCallFailed
-		}
 		b.hook(caller, roleCallerString, event, result)
 	}
 	b.finish(result)
