@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/ipv4"
 )
@@ -31,6 +32,8 @@ type batchConn struct {
 	bufs   [][]byte
 	n      int
 	errs   uint64 // datagrams lost to send errors
+
+	readCalls, writeCalls atomic.Uint64 // socket syscalls, for Stats
 }
 
 func newBatchConn(c *net.UDPConn) *batchConn {
@@ -47,6 +50,7 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 
 // ReadFromAddrPort implements ice.AddrPortReaderWriter.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
+	b.readCalls.Add(1)
 	return b.UDPConn.ReadFromUDPAddrPort(p)
 }
 
@@ -57,6 +61,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	b.mu.Lock()
 	if b.scopes == 0 || len(p) > ringSlot {
 		b.mu.Unlock()
+		b.writeCalls.Add(1)
 		return b.UDPConn.WriteToUDPAddrPort(p, addr)
 	}
 	i := b.n
@@ -98,6 +103,7 @@ func (b *batchConn) end() {
 // socket buffer (4 MiB) is full.
 func (b *batchConn) flushLocked() {
 	for sent := 0; sent < b.n; {
+		b.writeCalls.Add(1)
 		k, err := b.pc.WriteBatch(b.msgs[sent:b.n], 0)
 		if err != nil {
 			// Drop the datagram at fault and go on (a bad address,

@@ -104,6 +104,10 @@ type Stats struct {
 	NACKMisses       uint64 // NACKed packets the ring no longer (or never) held
 	PLIsSent         uint64 // keyframe requests sent to publishers
 	LayerSwitches    uint64 // simulcast layer changes for a subscriber (the first layer is none)
+	// Socket calls on the UDP mux (recvfrom/recvmmsg, sendto/sendmmsg),
+	// for syscalls per forwarded packet (callbox bench sfu).
+	UDPReadCalls  uint64
+	UDPWriteCalls uint64
 }
 
 // New binds the sockets and prepares the pion APIs. It starts no goroutine of
@@ -302,6 +306,7 @@ func (s *Server) Stats() Stats {
 	st.Rooms = len(s.rooms)
 	st.DroppedDatagrams = s.udpDrops.total()
 	st.DroppedTCPConns = s.tcpDrops.total()
+	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
 	st.Peers, st.Tracks = 0, 0
 	s.mu.Unlock()
 	for _, r := range s.roomList() {

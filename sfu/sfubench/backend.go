@@ -27,6 +27,7 @@ type backend interface {
 
 type backendSnap struct {
 	sfuFwd, relayFwd uint64
+	sfuSys, relaySys uint64        // socket I/O calls of each server
 	cpu              time.Duration // server CPU, if exact
 	mallocs          uint64        // server-only mallocs, if mallocsOK
 	mallocsOK        bool
@@ -99,9 +100,10 @@ func (b *inProcess) startRelay(subs []netip.AddrPort) (netip.AddrPort, error) {
 func (b *inProcess) exact(variant string) bool { return variant == "relay" }
 
 func (b *inProcess) snap(variant string) (backendSnap, error) {
-	st := backendSnap{sfuFwd: b.s.Stats().ForwardedPackets}
+	ss := b.s.Stats()
+	st := backendSnap{sfuFwd: ss.ForwardedPackets, sfuSys: ss.UDPReadCalls + ss.UDPWriteCalls}
 	if b.relay != nil {
-		st.relayFwd = b.relay.forwarded.Load()
+		st.relayFwd, st.relaySys = b.relay.forwarded.Load(), b.relay.syscalls.Load()
 		if variant == "relay" {
 			st.cpu, _ = b.relay.cpu()
 		}

@@ -82,8 +82,13 @@ type Window struct {
 	FwdPerCPUSec float64 `json:"fwdPerCpuSecond"`
 	Loss         float64 `json:"loss"`
 	AllocsPerFwd float64 `json:"allocsPerFwd"`
-	AllocScope   string  `json:"allocScope"` // "server" (isolated) or "process" (load included)
-	GCs          uint32  `json:"gcs"`
+	// SyscallsPerFwd is the server's socket I/O calls (reads and writes
+	// that moved data: recvfrom, recvmmsg, sendto, sendmmsg) per
+	// forwarded packet; the runtime's epoll_wait and reads that found
+	// nothing are not counted.
+	SyscallsPerFwd float64 `json:"syscallsPerFwd"`
+	AllocScope     string  `json:"allocScope"` // "server" (isolated) or "process" (load included)
+	GCs            uint32  `json:"gcs"`
 }
 
 // Result holds every window and the medians.
@@ -97,6 +102,8 @@ type Result struct {
 	RatioMax    float64  `json:"ratioMax"`
 	SFULoss     float64  `json:"sfuLoss"`
 	SFUAllocs   float64  `json:"sfuAllocsPerFwd"`
+	RelaySys    float64  `json:"relaySyscallsPerFwd"`
+	SFUSys      float64  `json:"sfuSyscallsPerFwd"`
 	Isolated    bool     `json:"isolated"`
 	Pinned      bool     `json:"pinned"`
 	Publishers  int      `json:"publishers"`
@@ -324,9 +331,9 @@ func measure(ctx context.Context, cfg Config, be backend, v *variant, rep int) (
 	if err := pause(ctx, 300*time.Millisecond); err != nil {
 		return Window{}, err
 	}
-	fwd := b.be.sfuFwd - a.be.sfuFwd
+	fwd, sys := b.be.sfuFwd-a.be.sfuFwd, b.be.sfuSys-a.be.sfuSys
 	if v.name == "relay" {
-		fwd = b.be.relayFwd - a.be.relayFwd
+		fwd, sys = b.be.relayFwd-a.be.relayFwd, b.be.relaySys-a.be.relaySys
 	}
 	w := Window{
 		Variant: v.name, Rep: rep, Forwarded: fwd, Received: b.recv - a.recv,
@@ -368,6 +375,7 @@ func measure(ctx context.Context, cfg Config, be backend, v *variant, rep int) (
 		w.Loss = 1 - float64(w.Received)/float64(w.Expected)
 	}
 	if w.Forwarded > 0 {
+		w.SyscallsPerFwd = float64(sys) / float64(w.Forwarded)
 		w.AllocScope = "process"
 		m := b.mallocs - a.mallocs
 		if b.be.mallocsOK {

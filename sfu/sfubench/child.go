@@ -43,6 +43,8 @@ type childMsg struct {
 	Addr    netip.AddrPort   `json:"addr,omitzero"`
 	SFUFwd  uint64           `json:"sfuFwd,omitempty"`
 	RelFwd  uint64           `json:"relayFwd,omitempty"`
+	SFUSys  uint64           `json:"sfuSys,omitempty"`
+	RelSys  uint64           `json:"relaySys,omitempty"`
 	CPU     time.Duration    `json:"cpu,omitempty"`
 	Mallocs uint64           `json:"mallocs,omitempty"`
 	GCs     uint32           `json:"gcs,omitempty"`
@@ -114,10 +116,11 @@ func ChildMain() int {
 			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
-			r := childMsg{Op: "snap", SFUFwd: s.Stats().ForwardedPackets, CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-				Mallocs: ms.Mallocs, GCs: ms.NumGC}
+			st := s.Stats()
+			r := childMsg{Op: "snap", SFUFwd: st.ForwardedPackets, SFUSys: st.UDPReadCalls + st.UDPWriteCalls,
+				CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), Mallocs: ms.Mallocs, GCs: ms.NumGC}
 			if relay != nil {
-				r.RelFwd = relay.forwarded.Load()
+				r.RelFwd, r.RelSys = relay.forwarded.Load(), relay.syscalls.Load()
 			}
 			reply(r)
 		}
@@ -276,7 +279,7 @@ func (c *child) exact(string) bool { return true }
 
 func (c *child) snap(string) (backendSnap, error) {
 	r, err := c.request(childMsg{Op: "snap"})
-	return backendSnap{sfuFwd: r.SFUFwd, relayFwd: r.RelFwd, cpu: r.CPU, mallocs: r.Mallocs, mallocsOK: true, gcs: r.GCs}, err
+	return backendSnap{sfuFwd: r.SFUFwd, relayFwd: r.RelFwd, sfuSys: r.SFUSys, relaySys: r.RelSys, cpu: r.CPU, mallocs: r.Mallocs, mallocsOK: true, gcs: r.GCs}, err
 }
 
 func (c *child) close() {

@@ -21,7 +21,8 @@ type relayServer struct {
 	conn      *net.UDPConn
 	subs      []netip.AddrPort
 	forwarded atomic.Uint64
-	tid       atomic.Int64 // the relay's OS thread
+	syscalls  atomic.Uint64 // reads and writes on conn
+	tid       atomic.Int64  // the relay's OS thread
 	wg        sync.WaitGroup
 }
 
@@ -55,6 +56,7 @@ func startRelay(ctx context.Context, subs []netip.AddrPort) (*relayServer, error
 				if err != nil {
 					return
 				}
+				r.syscalls.Add(uint64(1 + len(r.subs)))
 				for _, a := range r.subs {
 					if _, err := r.conn.WriteToUDPAddrPort(buf[:n], a); err == nil {
 						r.forwarded.Add(1)
