@@ -9,8 +9,22 @@ import (
 	"golang.org/x/net/ipv4"
 )
 
-// batchSize is the most datagrams one sendmmsg carries.
-const batchSize = 64
+const (
+	// batchSize is the most datagrams one sendmmsg carries.
+	batchSize = 64
+	// rxBatch is the most datagrams one recvmmsg reads; rxSlot the room
+	// for each, pion's own read size (ice receiveMTU), so nothing pion
+	// would have read whole is cut.
+	rxBatch = 64
+	rxSlot  = 8192
+)
+
+// fastHandler takes the datagrams it can forward itself out of the mux's
+// reads (fastpath.go). handle runs in the mux's reader goroutine inside a
+// batch scope; it returns false for a datagram pion must have.
+type fastHandler interface {
+	handle(pkt []byte, from netip.AddrPort) bool
+}
 
 // batchConn wraps the ICE mux socket so that a fan-out's datagrams leave in
 // one sendmmsg instead of one sendto each (perf-notes rule 7; sendto was
@@ -19,11 +33,25 @@ const batchSize = 64
 //
 // A fan-out opens a batch scope (begin) and closes it (end). While any scope
 // is open, every datagram written to the socket (by any goroutine) is
-// queued; the end of each scope, or a full queue, flushes. Outside scopes
-// writes go straight out, so STUN, DTLS and RTCP never wait for a timer.
+// queued; the end of the last open scope, or a full queue, flushes.
+// Outside scopes writes go straight out, so STUN, DTLS and RTCP never wait
+// for a timer.
+//
+// Reads take up to rxBatch datagrams per recvmmsg (issue 18). The fast
+// path (fastpath.go) forwards the SRTP media it knows inside one scope per
+// batch, so everything a batch produces leaves in one sendmmsg across
+// sessions, and the rest goes to pion one datagram per ReadFromAddrPort,
+// in arrival order, after that scope has closed.
 type batchConn struct {
 	*net.UDPConn
 	pc *ipv4.PacketConn
+
+	// read side: the mux's reader goroutine only
+	rx     *recvBatch
+	rxN    int    // datagrams in the current batch
+	rxNext int    // next one to look at
+	rxSlow []bool // datagram i is pion's
+	fast   atomic.Pointer[fastHandler]
 
 	mu     sync.Mutex
 	scopes int
@@ -36,8 +64,12 @@ type batchConn struct {
 	readCalls, writeCalls atomic.Uint64 // socket syscalls, for Stats
 }
 
-func newBatchConn(c *net.UDPConn) *batchConn {
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c),
+func newBatchConn(c *net.UDPConn) (*batchConn, error) {
+	rx, err := newRecvBatch(c)
+	if err != nil {
+		return nil, err
+	}
+	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), rx: rx, rxSlow: make([]bool, rxBatch),
 		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize), bufs: make([][]byte, batchSize)}
 	for i := range b.msgs {
 		b.bufs[i] = make([]byte, ringSlot)
@@ -45,13 +77,58 @@ func newBatchConn(c *net.UDPConn) *batchConn {
 		b.msgs[i].Buffers = [][]byte{nil}
 		b.msgs[i].Addr = &b.addrs[i]
 	}
-	return b
+	return b, nil
 }
 
-// ReadFromAddrPort implements ice.AddrPortReaderWriter.
+// setFast installs the fast path; nil leaves every datagram to pion.
+func (b *batchConn) setFast(h fastHandler) {
+	if h == nil {
+		b.fast.Store(nil)
+		return
+	}
+	b.fast.Store(&h)
+}
+
+// ReadFromAddrPort implements ice.AddrPortReaderWriter for pion's mux: it
+// returns the next datagram of the current batch that the fast path did
+// not take, and reads the next batch when none is left. A datagram longer
+// than pion's read size is dropped, as pion would have cut it.
 func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
-	b.readCalls.Add(1)
-	return b.UDPConn.ReadFromUDPAddrPort(p)
+	for {
+		for b.rxNext < b.rxN {
+			i := b.rxNext
+			b.rxNext++
+			if !b.rxSlow[i] {
+				continue
+			}
+			n := b.rx.len(i)
+			if n < 0 {
+				continue
+			}
+			return copy(p, b.rx.bufs[i][:n]), b.rx.from(i), nil
+		}
+		n, err := b.rx.recv()
+		if err != nil {
+			return 0, netip.AddrPort{}, err
+		}
+		b.readCalls.Add(1)
+		b.rxN, b.rxNext = n, 0
+		h := b.fast.Load()
+		if h == nil {
+			for i := 0; i < n; i++ {
+				b.rxSlow[i] = true
+			}
+			continue
+		}
+		// One scope for the whole batch: every send it causes, to any
+		// subscriber of any session, leaves in one sendmmsg at end.
+		b.begin()
+		for i := 0; i < n; i++ {
+			l := b.rx.len(i)
+			b.rxSlow[i] = l >= 0 && !(*h).handle(b.rx.bufs[i][:l], b.rx.from(i))
+		}
+		b.end()
+	}
 }
 
 // WriteToAddrPort implements ice.AddrPortReaderWriter: queued inside a
@@ -92,10 +169,15 @@ func (b *batchConn) begin() {
 	b.mu.Unlock()
 }
 
+// end closes a scope; the last one open flushes. Scopes nest: the fast
+// path's batch scope holds a fan-out's, so a batch's sends to every session
+// leave together.
 func (b *batchConn) end() {
 	b.mu.Lock()
 	b.scopes--
-	b.flushLocked()
+	if b.scopes == 0 {
+		b.flushLocked()
+	}
 	b.mu.Unlock()
 }
 

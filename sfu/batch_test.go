@@ -13,7 +13,10 @@ func TestBatchConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer udp.Close()
-	b := newBatchConn(udp)
+	b, err := newBatchConn(udp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rx []*net.UDPConn
 	for i := 0; i < 3; i++ {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

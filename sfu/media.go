@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/pion/dtls/v3"
@@ -77,7 +78,7 @@ func (s *Server) settingEngine() webrtc.SettingEngine {
 	// GCM first: CM-HMAC-SHA1-80 costs ~2 µs more per forwarded packet
 	// (perf-notes §1, rule 6); it stays as a fallback.
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AEAD_AES_256_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
-	se.SetSRTPReplayProtectionWindow(512)
+	se.SetSRTPReplayProtectionWindow(srtpReplayWindow)
 	se.SetSRTCPReplayProtectionWindow(512)
 	return se
 }
@@ -201,7 +202,27 @@ func expectedNoise(msg string) bool {
 			return true
 		}
 	}
-	return false
+	return earlyMedia(msg)
+}
+
+// earlyMedia says msg is pion's mux queueing an SRTP or SRTCP packet (first
+// byte 128..191, RFC 7983) that arrived before the session's SRTP had
+// started: the client's first media right behind its last DTLS flight,
+// which a recvmmsg batch hands over back to back. pion delivers the packet
+// once SRTP starts.
+func earlyMedia(msg string) bool {
+	const pre = "no endpoint for packet starting with "
+	i := strings.Index(msg, pre)
+	if i < 0 || !strings.Contains(msg, ", adding to queue") {
+		return false
+	}
+	rest := msg[i+len(pre):]
+	j := strings.IndexByte(rest, ',')
+	if j < 0 {
+		return false
+	}
+	b, err := strconv.Atoi(rest[:j])
+	return err == nil && b >= 128 && b <= 191
 }
 
 func (p pionLog) Trace(msg string)                  {}

@@ -71,6 +71,17 @@ func (p *Peer) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	if isNew {
 		p.room.published(t)
 	}
+	// The mux's reader takes the stream over from pion once pion has
+	// drained it (fastpath.go); without the session's keys pion keeps it.
+	if p.s.fast != nil {
+		fs, err := p.s.fast.add(p, l, remote, recv)
+		if err != nil {
+			p.log.Warn("srtp fast path off", "rid", remote.RID(), "ssrc", l.ssrc, "err", err)
+		} else {
+			l.fast = fs
+			defer p.s.fast.remove(p, fs)
+		}
+	}
 	l.run(remote, p.s.now)
 	if t.detach() {
 		p.unpublish(t)

@@ -38,6 +38,9 @@ func TestPionLogLevels(t *testing.T) {
 		{"candidate after close", "Failed to add remote candidate 10.0.0.2: the agent is closed", slog.LevelDebug},
 		{"close_notify", "Warning: mux: no endpoint for packet starting with 21, adding to queue size(0)", slog.LevelDebug},
 		{"unknown packet", "Warning: mux: no endpoint for packet starting with 5, adding to queue size(0)", slog.LevelWarn},
+		{"early srtp", "Warning: mux: no endpoint for packet starting with 144, adding to queue size(0)", slog.LevelDebug},
+		{"srtp dropped", "Warning: mux: no endpoint for packet starting with 144, not adding to queue size(8)", slog.LevelWarn},
+		{"not rtp", "Warning: mux: no endpoint for packet starting with 192x, adding to queue size(0)", slog.LevelWarn},
 		{"handshake", "Failed to start manager: handshake error: bad certificate", slog.LevelWarn},
 		{"srtp", "Failed to handle RTCP: srtp: failed to verify auth tag", slog.LevelWarn},
 	}

@@ -10,12 +10,19 @@
 // room is a name, a participant is a name, and messages go in and out as JSON
 // objects (docs/media.md) that the caller relays.
 //
-// The forwarding path follows perf-notes §2: one reader goroutine per
-// published stream fans out serially to a copy-on-write subscriber slice,
-// parses into one reused rtp.Header, writes through our own TrackLocal
-// (no interceptors on subscribe PCs), serves NACKs from one ring per
-// stream, and sends each fan-out with one sendmmsg (batch.go). It
-// allocates nothing per forwarded packet (BenchmarkForward).
+// The forwarding path follows perf-notes §2: each published stream fans
+// out serially to a copy-on-write subscriber slice, parses into one reused
+// rtp.Header, writes through our own TrackLocal (no interceptors on
+// subscribe PCs), and serves NACKs from one ring per stream. The UDP mux
+// socket is read with recvmmsg (batch.go); once a publisher's stream is
+// bound to a layer, the mux's reader goroutine decrypts its packets with
+// its own SRTP context and forwards them itself (fastpath.go), so every
+// send a received batch produces, across sessions, leaves in one
+// sendmmsg. pion keeps ICE, DTLS, RTCP and everything else, and the
+// stream's own reader goroutine (layer.run) forwards what pion still
+// delivers (the first packets, and any stream the fast path cannot take).
+// It allocates nothing per forwarded packet (BenchmarkForward,
+// TestFastPathAllocatesNothing).
 package sfu
 
 import (
@@ -50,8 +57,11 @@ type Config struct {
 	ListenIP        string   // default "0.0.0.0"; tests use "127.0.0.1"
 	PublicIPs       []string // NAT 1:1 host candidates (--public-ip)
 	IncludeLoopback bool     // offer loopback candidates (tests)
-	Logger          *slog.Logger
-	Now             func() time.Time
+	// NoFastPath leaves every received packet to pion's receive path
+	// (fastpath.go), for comparison and as a way out.
+	NoFastPath bool
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Sentinel errors callers can branch on.
@@ -72,7 +82,8 @@ type Server struct {
 	log    *slog.Logger
 	now    func() time.Time
 	udp    *net.UDPConn
-	batch  *batchConn // sendmmsg wrapper of udp, under the mux
+	batch  *batchConn // recvmmsg/sendmmsg wrapper of udp, under the mux
+	fast   *fastPath  // SRTP receive fast path in the mux's reader; nil = off
 	udpMux *ice.UDPMuxDefault
 	tcpLn  *net.TCPListener
 	tcpMux *ice.TCPMuxDefault
@@ -108,6 +119,11 @@ type Stats struct {
 	// for syscalls per forwarded packet (callbox bench sfu).
 	UDPReadCalls  uint64
 	UDPWriteCalls uint64
+	// The receive fast path (fastpath.go): packets it forwarded, streams
+	// it handed back to pion, packets that did not authenticate.
+	FastPathPackets   uint64
+	FastPathFallbacks uint64
+	FastPathAuthFails uint64
 }
 
 // New binds the sockets and prepares the pion APIs. It starts no goroutine of
@@ -163,7 +179,13 @@ func (s *Server) listen(ip net.IP) error {
 	if err := udp.SetWriteBuffer(socketBuffer); err != nil {
 		s.log.Warn("udp write buffer", "err", err)
 	}
-	s.batch = newBatchConn(udp)
+	if s.batch, err = newBatchConn(udp); err != nil {
+		return err
+	}
+	if !s.cfg.NoFastPath {
+		s.fast = newFastPath(s.now)
+		s.batch.setFast(s.fast)
+	}
 	s.udpMux = ice.NewUDPMuxDefault(ice.UDPMuxParams{
 		UDPConn: s.batch,
 		// On 0.0.0.0 pion warns that it "should not listen on unspecified
@@ -307,6 +329,9 @@ func (s *Server) Stats() Stats {
 	st.DroppedDatagrams = s.udpDrops.total()
 	st.DroppedTCPConns = s.tcpDrops.total()
 	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
+	if s.fast != nil {
+		st.FastPathPackets, st.FastPathFallbacks, st.FastPathAuthFails = s.fast.packets.Load(), s.fast.fallbacks.Load(), s.fast.authFails.Load()
+	}
 	st.Peers, st.Tracks = 0, 0
 	s.mu.Unlock()
 	for _, r := range s.roomList() {

@@ -55,6 +55,11 @@ func TestOneToOne(t *testing.T) {
 	if st.Rooms != 1 || st.Peers != 2 || st.Tracks != 4 || st.ForwardedPackets < 400 {
 		t.Errorf("stats = %+v", st)
 	}
+	// Once bound, the publishers' media takes the receive fast path
+	// (fastpath.go): a few packets per stream go through pion first.
+	if st.FastPathPackets < 400 || st.FastPathFallbacks != 0 || st.FastPathAuthFails != 0 {
+		t.Errorf("fast path: %d packets, %d fallbacks, %d auth failures; want >= 400, 0, 0", st.FastPathPackets, st.FastPathFallbacks, st.FastPathAuthFails)
+	}
 }
 
 func TestFourParty(t *testing.T) {

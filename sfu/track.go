@@ -61,6 +61,10 @@ type layer struct {
 	ssrc uint32
 	ring *ring
 	recv recvStats // for NACKs and receiver reports (feedback.go)
+	// fwdMu makes forward one caller at a time: the reader below, and
+	// the mux's reader once the stream is on the fast path (fastpath.go).
+	fwdMu sync.Mutex
+	fast  *fastStream // set before run starts; nil = pion's path only
 
 	lastPLI     atomic.Int64 // unix nanos
 	packets     atomic.Uint64
@@ -237,8 +241,10 @@ func (t *pubTrack) requestKeyframe(i int32, now time.Time) {
 	_ = t.peer.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: l.ssrc}})
 }
 
-// run reads the layer's stream and fans each packet out until the
-// receiver stops. One goroutine per stream, no hand-off (perf-notes rule 1).
+// run reads the layer's stream from pion and fans each packet out until
+// the receiver stops. One goroutine per stream, no hand-off (perf-notes
+// rule 1). Once the stream is on the fast path, pion gives it only the
+// repairs of its RTX stream.
 func (l *layer) run(remote *webrtc.TrackRemote, now func() time.Time) {
 	buf := make([]byte, ringSlot)
 	var h rtp.Header
@@ -247,7 +253,12 @@ func (l *layer) run(remote *webrtc.TrackRemote, now func() time.Time) {
 		if err != nil {
 			return
 		}
+		l.fwdMu.Lock()
 		l.forward(buf[:n], &h, now().UnixNano())
+		l.fwdMu.Unlock()
+		if l.fast != nil && n >= 4 {
+			l.fast.drained(uint16(buf[2])<<8 | uint16(buf[3]))
+		}
 	}
 }
 
@@ -313,7 +324,9 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 	h.PaddingSize = 0
 	seq, ts := h.SequenceNumber, h.Timestamp
 	downs := *t.downs.Load()
-	// One sendmmsg per fan-out; a single subscriber gains nothing from it.
+	// One sendmmsg per fan-out. A single subscriber's packet gains
+	// nothing from a scope of its own; on the fast path it is inside the
+	// batch's scope anyway, and leaves with the batch's other sends.
 	if batch := t.batch; batch != nil && len(downs) > 1 {
 		batch.begin()
 		defer batch.end()
