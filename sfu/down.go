@@ -30,6 +30,8 @@ type epoch struct {
 	tsOff         uint32
 	layer         int32
 	pad, occupied bool
+	pidOff        uint16 // VP8 picture id: out = in - pidOff
+	tl0Off        uint8  // VP8 TL0PICIDX: out = in - tl0Off
 }
 
 // epochCount bounds the history of epochs kept for NACKs.
@@ -47,6 +49,7 @@ type downTrack struct {
 
 	bind   atomic.Pointer[binding]
 	target atomic.Int32 // layer wanted; the switch happens on its next keyframe
+	starve atomic.Bool  // the current layer is over budget: send none of it until the switch (selectLayer)
 	maxW   atomic.Int32 // size the subscriber renders, 0 = unknown
 	maxH   atomic.Int32
 
@@ -62,26 +65,40 @@ type downTrack struct {
 	fwdExt [2]byte // transport-wide sequence number being written by forward or sendPadding
 	resExt [2]byte // the same for resend (the RTCP goroutine)
 
-	mu      sync.Mutex // guards the rest; uncontended except during a layer switch
-	cur     int32      // layer being forwarded, -1 = none yet
-	started bool
-	seqOff  uint16 // out = in - off
-	tsOff   uint32
-	lastSeq uint16 // highest sequence number sent
-	lastTS  uint32
-	lastNS  int64 // arrival time of the packet that set lastTS
-	atFrame bool  // the last packet sent ended a frame (marker): padding may follow
-	epochs  [epochCount]epoch
-	nEpoch  int
-	packets uint64
-	octets  uint64
-	resent  uint64
-	missed  uint64 // NACKed packets no longer (or never) in the ring
-	changes uint64 // layer switches after the first (switchTo), for Stats
+	mu       sync.Mutex // guards the rest; uncontended except during a layer switch
+	cur      int32      // layer being forwarded, -1 = none yet
+	started  bool
+	seqOff   uint16 // out = in - off
+	tsOff    uint32
+	lastSeq  uint16 // highest sequence number sent
+	lastTS   uint32
+	lastNS   int64 // arrival time of the packet that set lastTS
+	atFrame  bool  // the last packet sent ended a frame (marker): padding may follow
+	epochs   [epochCount]epoch
+	nEpoch   int
+	packets  uint64
+	octets   uint64
+	resent   uint64
+	missed   uint64 // NACKed packets no longer (or never) in the ring
+	changes  uint64 // layer switches after the first (switchTo), for Stats
+	switchAt uint16 // out sequence number of the last switch's keyframe, if changes > 0
+
+	// A VP8 simulcast track's picture ids and TL0PICIDX are rewritten to
+	// run on across layer switches, as its sequence numbers are: each
+	// layer counts its own, and a receiver whose next frames seem older
+	// than the ones it decoded drops them (Chromium's reference finder
+	// did, for seconds after a switch; TestSDKStepDownUp).
+	munge   bool
+	haveVP8 bool
+	pidOff  uint16
+	tl0Off  uint8
+	lastPid uint16 // out picture id of the packet that set lastSeq
+	lastTl0 uint8
 }
 
 func newDownTrack(p *Peer, t *pubTrack) *downTrack {
-	d := &downTrack{peer: p, t: t, streamID: t.peer.streamID, cur: -1}
+	d := &downTrack{peer: p, t: t, streamID: t.peer.streamID, cur: -1,
+		munge: t.simulcast && strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)}
 	if !t.simulcast {
 		d.cur = 0
 	} else {
@@ -146,20 +163,46 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 		return
 	}
 	d.mu.Lock()
+	pidAt, wide, tl0At := -1, false, -1
+	if d.munge {
+		pidAt, wide, tl0At = vp8Fields(payload)
+	}
 	if layer != d.cur {
 		if layer != d.target.Load() || !kf {
 			d.mu.Unlock()
 			return
 		}
+		if d.munge {
+			d.rebaseVP8(payload, pidAt, wide, tl0At)
+		}
 		d.switchTo(layer, seq, ts, now)
+	} else if d.starve.Load() {
+		d.mu.Unlock()
+		return
 	}
 	outSeq, outTS := seq-d.seqOff, ts-d.tsOff
 	if !d.started {
 		d.addEpoch(epoch{from: outSeq, seqOff: d.seqOff, tsOff: d.tsOff, layer: d.cur})
 	}
+	var pid, inPid uint16
+	var tl0, inTl0 uint8
+	if pidAt >= 0 {
+		inPid = vp8Pid(payload, pidAt, wide)
+		pid = (inPid - d.pidOff) & pidMask(wide)
+	}
+	if tl0At >= 0 {
+		inTl0 = payload[tl0At]
+		tl0 = inTl0 - d.tl0Off
+	}
 	if !d.started || int16(outSeq-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastNS, d.atFrame = outSeq, outTS, now, h.Marker
 		d.started = true
+		if pidAt >= 0 {
+			d.lastPid, d.haveVP8 = pid, true
+		}
+		if tl0At >= 0 {
+			d.lastTl0 = tl0
+		}
 	}
 	d.packets++
 	d.octets += uint64(len(payload))
@@ -169,8 +212,23 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 	}
 	d.mu.Unlock()
 
+	// The payload is the reader's buffer, shared by the subscribers: each
+	// one's values go in just before its write copies the packet, and the
+	// publisher's come back after it.
+	if pidAt >= 0 {
+		vp8SetPid(payload, pidAt, wide, pid)
+	}
+	if tl0At >= 0 {
+		payload[tl0At] = tl0
+	}
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
 	d.write(b, h, payload, &d.fwdExt, now)
+	if pidAt >= 0 {
+		vp8SetPid(payload, pidAt, wide, inPid)
+	}
+	if tl0At >= 0 {
+		payload[tl0At] = inTl0
+	}
 	if ordered {
 		d.wmu.Unlock()
 	}
@@ -189,9 +247,33 @@ func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, ext *[2]byt
 	_, _ = b.ws.WriteRTP(h, payload)
 }
 
+// rebaseVP8 sets the picture id and TL0PICIDX offsets so that the new
+// layer's keyframe (payload) follows the last packet sent. Called locked,
+// before switchTo records the epoch.
+func (d *downTrack) rebaseVP8(payload []byte, pidAt int, wide bool, tl0At int) {
+	if !d.haveVP8 {
+		return
+	}
+	if pidAt >= 0 {
+		d.pidOff = (vp8Pid(payload, pidAt, wide) - (d.lastPid + 1)) & pidMask(wide)
+	}
+	if tl0At >= 0 {
+		d.tl0Off = payload[tl0At] - (d.lastTl0 + 1)
+	}
+}
+
+// pidMask is the range of a VP8 picture id of that width.
+func pidMask(wide bool) uint16 {
+	if wide {
+		return 0x7fff
+	}
+	return 0x7f
+}
+
 // addEpoch starts a new stretch of sequence numbers. Called locked.
 func (d *downTrack) addEpoch(e epoch) {
 	e.occupied = true
+	e.pidOff, e.tl0Off = d.pidOff, d.tl0Off
 	d.epochs[d.nEpoch%epochCount] = e
 	d.nEpoch++
 }
@@ -257,6 +339,8 @@ func (d *downTrack) switchTo(layer int32, seq uint16, ts uint32, now int64) {
 		d.tsOff = ts - (d.lastTS + elapsed)
 	}
 	d.cur = layer
+	d.starve.Store(false)
+	d.switchAt = seq - d.seqOff
 	d.addEpoch(epoch{from: seq - d.seqOff, seqOff: d.seqOff, tsOff: d.tsOff, layer: layer})
 }
 
@@ -268,13 +352,21 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header, now int64) 
 		return
 	}
 	d.mu.Lock()
-	layer, seqOff, tsOff := d.cur, d.seqOff, d.tsOff
+	layer, seqOff, tsOff, pidOff, tl0Off := d.cur, d.seqOff, d.tsOff, d.pidOff, d.tl0Off
 	if e, ok := d.epochOf(outSeq); ok {
 		if e.pad {
 			d.mu.Unlock()
 			return // made-up padding: nothing to resend
 		}
-		layer, seqOff, tsOff = e.layer, e.seqOff, e.tsOff
+		layer, seqOff, tsOff, pidOff, tl0Off = e.layer, e.seqOff, e.tsOff, e.pidOff, e.tl0Off
+	}
+	// Repairs would add to a congestion for nothing: of the layer being
+	// dropped for it, or from before the last switch, whose keyframe the
+	// receiver decodes from (Chromium NACKed the old layer's losses
+	// after a step down, and their resends crowded out the new layer).
+	if layer == d.cur && d.starve.Load() || d.changes > 0 && int16(outSeq-d.switchAt) < 0 {
+		d.mu.Unlock()
+		return
 	}
 	d.mu.Unlock()
 	l := d.t.layer(layer)
@@ -295,6 +387,16 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header, now int64) 
 	payload := buf[hl:n]
 	if h.Padding && len(payload) > 0 {
 		payload = payload[:len(payload)-min(len(payload), int(payload[len(payload)-1]))]
+	}
+	if d.munge {
+		if pidAt, wide, tl0At := vp8Fields(payload); pidAt >= 0 || tl0At >= 0 {
+			if pidAt >= 0 {
+				vp8SetPid(payload, pidAt, wide, (vp8Pid(payload, pidAt, wide)-pidOff)&pidMask(wide))
+			}
+			if tl0At >= 0 {
+				payload[tl0At] -= tl0Off
+			}
+		}
 	}
 	h.Extension, h.Padding, h.PaddingSize = false, false, 0
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, h.Timestamp-tsOff
@@ -321,7 +423,12 @@ func (d *downTrack) rtcpLoop() {
 		now := d.peer.s.now()
 		// Transport-cc feedback is parsed without allocating (subcc.go);
 		// most compounds hold nothing else.
-		if !splitTWCC(buf[:n], func(body []byte) { d.peer.cc.feedback(body, now.UnixNano()) }) {
+		cut := false
+		other := splitTWCC(buf[:n], func(body []byte) { cut = d.peer.cc.feedback(body, now.UnixNano()) || cut })
+		if cut {
+			d.peer.stepDown(now)
+		}
+		if !other {
 			continue
 		}
 		pkts, err := rtcp.Unmarshal(buf[:n])

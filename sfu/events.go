@@ -97,22 +97,20 @@ func (p *Peer) layerTick(now time.Time) {
 	}
 	p.mu.Unlock()
 	for _, l := range ls {
-		b := l.bytes.Load()
-		if !l.prevTick.IsZero() {
-			if dt := now.Sub(l.prevTick); dt > 0 {
-				l.bitrate.Store((b - l.prevBytes) * 8 * uint64(time.Second) / uint64(dt))
-			}
+		if r, ok := l.rates.add(now, l.bytes.Load()); ok {
+			l.bitrate.Store(r)
 		}
-		l.prevBytes, l.prevTick = b, now
 	}
 	for _, t := range simulcast {
 		p.pauseTick(t, now)
 	}
+	p.selMu.Lock()
+	defer p.selMu.Unlock()
 	budget := p.budget(now)
 	p.budgets.add(now, budget)
 	held := p.budgets.held(now)
 	for _, d := range downs {
-		if need := d.selectLayer(now, budget, held); need > 0 {
+		if need := d.selectLayer(now, budget, held, downSlack); need > 0 {
 			// A larger layer is wanted but not affordable: probe for the
 			// difference on top of what p's whole estimate covers.
 			p.maybeProbe(d, p.cc.estimate(now)+need-min(need, budget), now)
@@ -125,12 +123,79 @@ func (p *Peer) layerTick(now time.Time) {
 	}
 }
 
+// rateTicks is how many layer ticks a layer's bitrate spans: over one
+// tick a keyframe (tens of kilobytes after a PLI) would double the rate
+// of a layer that just came up, and selection would flap down again.
+const rateTicks = 3
+
+// rateWindow turns a layer's byte counter into a bitrate over the last
+// rateTicks ticks.
+type rateWindow struct {
+	bytes [rateTicks + 1]uint64
+	at    [rateTicks + 1]time.Time
+	n     int
+}
+
+// add notes the counter at now and returns the bitrate since the oldest
+// note kept; ok is false until there are two notes.
+func (w *rateWindow) add(now time.Time, bytes uint64) (uint64, bool) {
+	i := w.n % len(w.at)
+	w.bytes[i], w.at[i] = bytes, now
+	w.n++
+	if w.n < 2 {
+		return 0, false
+	}
+	j := (w.n - min(w.n, len(w.at))) % len(w.at)
+	dt := now.Sub(w.at[j])
+	if dt <= 0 {
+		return 0, false
+	}
+	return (bytes - w.bytes[j]) * 8 * uint64(time.Second) / uint64(dt), true
+}
+
+// stepDownEvery bounds how often a falling estimate re-selects layers
+// between ticks (stepDown).
+const stepDownEvery = 100 * time.Millisecond
+
+// stepDown re-selects the layers of p's video subscriptions at once, not at
+// the next layer tick, after p's estimate fell (issue 11.2: "a step-down at
+// once on congestion"). It only steps down: with no held budget,
+// selectLayer takes no step up. Called from an RTCP reader.
+func (p *Peer) stepDown(now time.Time) {
+	last := p.lastStepDown.Load()
+	if now.UnixNano()-last < int64(stepDownEvery) || !p.lastStepDown.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	p.mu.Lock()
+	var downs []*downTrack
+	for _, d := range p.downs {
+		if d.t.simulcast && d.t.kind == webrtc.RTPCodecTypeVideo {
+			downs = append(downs, d)
+		}
+	}
+	p.mu.Unlock()
+	if len(downs) == 0 {
+		return
+	}
+	p.selMu.Lock()
+	defer p.selMu.Unlock()
+	budget := p.budget(now)
+	for _, d := range downs {
+		d.selectLayer(now, budget, 0, 1)
+	}
+}
+
 // Layer selection hysteresis: a step up needs the budget to have stayed
 // above the next layer's bitrate with margin for upHold; a step down
 // happens at once.
 const (
 	upHold   = 1200 * time.Millisecond
 	upMargin = 1.2
+	// downSlack is how far a layer's bitrate may exceed the budget before
+	// a tick steps down: a layer's rate wanders (keyframes, scene
+	// changes), and a real congestion shows as a cut of the estimate,
+	// which steps down strictly and at once (stepDown).
+	downSlack = 1.25
 	// audioShare is what each audio subscription takes from the estimate
 	// before the rest is divided among the video ones.
 	audioShare = 40_000
@@ -205,12 +270,12 @@ func (b *budgetLog) held(now time.Time) uint64 {
 // `layer` request) sets the ceiling: the smallest active layer that covers
 // it, the largest if none does. Under that ceiling the budget decides:
 // d steps down at once to a layer the budget covers (the lowest if none
-// does), and up one layer at a time only when the budget has held above
+// does, with slack for a tick's step down), and up one layer at a time only when the budget has held above
 // that layer's bitrate with margin for upHold (held). A change of target
 // asks for a keyframe of the new layer; the switch happens on it. With no
 // budget (unknown), the ceiling is taken at once. It returns the bitrate
 // a wanted step up lacks a budget for (a reason to probe), else 0.
-func (d *downTrack) selectLayer(now time.Time, budget, held uint64) uint64 {
+func (d *downTrack) selectLayer(now time.Time, budget, held uint64, slack float64) uint64 {
 	if !d.t.simulcast {
 		return 0
 	}
@@ -247,7 +312,8 @@ func (d *downTrack) selectLayer(now time.Time, budget, held uint64) uint64 {
 			}
 		}
 		afford := min(cur, ceil)
-		for afford > 0 && ls[afford].bitrate.Load() > budget {
+		over := func(l *layer) bool { return float64(l.bitrate.Load()) > float64(budget)*slack }
+		for afford > 0 && over(ls[afford]) {
 			afford--
 		}
 		pick = afford
@@ -264,8 +330,23 @@ func (d *downTrack) selectLayer(now time.Time, budget, held uint64) uint64 {
 		}
 	}
 	target := ls[pick].idx
-	if d.target.Swap(target) != target {
+	if prev := d.target.Swap(target); prev != target {
+		d.peer.log.Debug("layer target", "track", d.t.id, "from", prev, "to", target, "budget", budget, "held", held)
 		d.t.requestKeyframe(target, now)
+	}
+	// A step down because the budget no longer covers the layer being
+	// sent stops that layer at once: what is sent meanwhile only deepens
+	// the queue the new layer's keyframe must pass (TestSDKStepDownUp),
+	// and most of it would be lost anyway. A step down for a smaller view
+	// keeps the old layer playing until the switch.
+	starve := false
+	if fwd := d.curLayer(); budget > 0 && target < fwd {
+		if l := d.t.layer(fwd); l != nil && float64(l.bitrate.Load()) > float64(budget)*slack {
+			starve = true
+		}
+	}
+	if d.starve.Swap(starve) != starve {
+		d.peer.log.Debug("layer starved", "track", d.t.id, "on", starve, "budget", budget)
 	}
 	return need
 }

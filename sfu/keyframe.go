@@ -84,3 +84,50 @@ func h264Keyframe(p []byte) bool {
 	}
 	return false
 }
+
+// vp8Fields finds, in a VP8 payload descriptor (RFC 7741 §4.2), the
+// offsets of the picture id and of TL0PICIDX, -1 where absent; wide is
+// true for a 15-bit picture id (M bit), false for a 7-bit one.
+func vp8Fields(p []byte) (pidAt int, wide bool, tl0At int) {
+	pidAt, tl0At = -1, -1
+	if len(p) < 2 || p[0]&0x80 == 0 {
+		return
+	}
+	ext, i := p[1], 2
+	if ext&0x80 != 0 {
+		if len(p) <= i {
+			return -1, false, -1
+		}
+		pidAt, wide = i, p[i]&0x80 != 0
+		i++
+		if wide {
+			i++
+		}
+	}
+	if ext&0x40 != 0 {
+		tl0At = i
+		i++
+	}
+	if len(p) < i {
+		return -1, false, -1
+	}
+	return pidAt, wide, tl0At
+}
+
+// vp8Pid reads the picture id at the offset vp8Fields found.
+func vp8Pid(p []byte, at int, wide bool) uint16 {
+	if wide {
+		return uint16(p[at]&0x7f)<<8 | uint16(p[at+1])
+	}
+	return uint16(p[at] & 0x7f)
+}
+
+// vp8SetPid writes a picture id back, keeping the M bit and the width.
+func vp8SetPid(p []byte, at int, wide bool, pid uint16) {
+	if wide {
+		p[at] = 0x80 | byte(pid>>8)&0x7f
+		p[at+1] = byte(pid)
+		return
+	}
+	p[at] = byte(pid) & 0x7f
+}

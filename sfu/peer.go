@@ -41,7 +41,9 @@ type Peer struct {
 	twcc                   twccState     // feedback to the publisher (feedback.go)
 	rr                     reportClock   // receiver reports to the publisher; Run only
 	cc                     subCC         // congestion control towards p as a subscriber (subcc.go)
-	budgets                budgetLog     // the video budget of recent layer ticks; Run only
+	budgets                budgetLog     // the video budget of recent layer ticks; under selMu
+	selMu                  sync.Mutex    // one layer selection at a time: a tick's, a view's (setLayer) or a cut's (stepDown)
+	lastStepDown           atomic.Int64  // unix nanos of the last stepDown
 	done                   chan struct{} // closed by Leave: stops probes
 
 	mu         sync.Mutex

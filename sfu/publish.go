@@ -174,9 +174,11 @@ func (p *Peer) setLayer(track string, w, h int) error {
 	}
 	d.maxW.Store(int32(w))
 	d.maxH.Store(int32(h))
-	// A smaller view takes effect at once; a step up waits for the layer
-	// tick, which knows whether the budget has held (budgets is Run's).
+	// Either way at once: a smaller view steps down, a larger one steps
+	// up if the budget has held for it.
 	now := p.s.now()
-	d.selectLayer(now, p.budget(now), 0)
+	p.selMu.Lock()
+	defer p.selMu.Unlock()
+	d.selectLayer(now, p.budget(now), p.budgets.held(now), downSlack)
 	return nil
 }

@@ -28,7 +28,13 @@ const (
 	// the subscriber is taken to have no transport-cc (REMB is the fallback).
 	ccFresh       = 2 * time.Second
 	probeDuration = 250 * time.Millisecond
+	// probeEvery is the least time between probes. A probe that does not
+	// lift the estimate doubles it, up to probeEveryMax: a path that is
+	// full (TestSDKStepDownUp's 500 kbit/s) loses packets to every probe.
+	// None follows a cut of the estimate within probeAfterCut.
 	probeEvery    = time.Second
+	probeEveryMax = 4 * time.Second
+	probeAfterCut = time.Second
 	probeTick     = 5 * time.Millisecond
 	// padSize is the padding of one probe packet (RTP padding counts in one
 	// byte, so 255 at most).
@@ -74,6 +80,9 @@ type subCC struct {
 	lastFB    int64
 	clusters  int32
 	lastProbe time.Time
+	probeGap  time.Duration // now between probes: probeEvery, doubled by each that failed
+	probeFrom uint64        // the estimate when the last probe started
+	lastCut   int64         // unix nanos of the last cut of the estimate
 }
 
 // enable makes the send log, once.
@@ -122,10 +131,12 @@ const arrivalBase = int64(1) << 50
 // feedback matches one transport-cc feedback (the RTCP packet body after
 // the common header, RFC draft-holmer-rmcat-transport-wide-cc-extensions-01
 // §3.1) against the log and updates the estimate. It parses the bytes
-// itself: pion's rtcp package allocates once per reported packet.
-func (c *subCC) feedback(body []byte, now int64) {
+// itself: pion's rtcp package allocates once per reported packet. It
+// reports whether the estimate fell by more than a tenth (a reason to
+// step layers down before the next tick).
+func (c *subCC) feedback(body []byte, now int64) (cut bool) {
 	if len(body) < 16 {
-		return
+		return false
 	}
 	base := binary.BigEndian.Uint16(body[8:])
 	count := int(binary.BigEndian.Uint16(body[10:]))
@@ -194,10 +205,17 @@ func (c *subCC) feedback(body []byte, now int64) {
 		}
 	}
 	if len(c.pkts) == 0 {
-		return
+		return false
 	}
+	before := c.est.Estimate()
 	c.est.Update(now, c.pkts)
 	c.lastFB = now
+	after := c.est.Estimate()
+	if after > 0 && after < before-before/10 {
+		c.lastCut = now
+		return true
+	}
+	return false
 }
 
 // splitTWCC hands every transport-cc feedback in a compound RTCP packet to
@@ -251,11 +269,26 @@ func (c *subCC) sendRate(now time.Time) uint64 {
 func (c *subCC) startProbe(now time.Time) int32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.probing.Load() || now.Sub(c.lastProbe) < probeEvery {
+	if c.probing.Load() || c.est == nil || now.UnixNano()-c.lastCut < int64(probeAfterCut) {
 		return 0
+	}
+	if !c.lastProbe.IsZero() {
+		// Judge the last probe: did what it measured lift the estimate?
+		est := c.est.Estimate()
+		gap := max(c.probeGap, probeEvery)
+		if est < c.probeFrom+c.probeFrom/10 || c.est.LastProbe() < c.probeFrom {
+			gap = min(2*gap, probeEveryMax)
+		} else {
+			gap = probeEvery
+		}
+		if now.Sub(c.lastProbe) < gap {
+			return 0
+		}
+		c.probeGap = gap
 	}
 	c.probing.Store(true)
 	c.lastProbe = now
+	c.probeFrom = c.est.Estimate()
 	c.clusters = c.clusters%31 + 1 // 1..31: the log keeps 5 bits of it
 	return c.clusters
 }

@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"callbox/sfu/bwe"
+	"fmt"
 	"testing"
 	"time"
 
@@ -98,7 +100,7 @@ func mustMarshal(t *testing.T, p rtcp.Packet) []byte {
 
 // Probe cluster ids fit the send log's 5 bits and are never 0 ("none").
 func TestProbeClusterIDs(t *testing.T) {
-	var c subCC
+	c := subCC{est: bwe.New(bwe.Config{})}
 	now := time.Unix(1000, 0)
 	for i := 0; i < 100; i++ {
 		id := c.startProbe(now)
@@ -106,6 +108,43 @@ func TestProbeClusterIDs(t *testing.T) {
 			t.Fatalf("probe %d: cluster id %d does not survive the log", i, id)
 		}
 		c.probing.Store(false)
-		now = now.Add(probeEvery)
+		now = now.Add(probeEveryMax)
+	}
+}
+
+// Probes that do not lift the estimate come ever less often (2, 4, 4 s
+// apart), and none comes within probeAfterCut of a cut: on a full path
+// each probe costs the media packets.
+func TestProbeBackoff(t *testing.T) {
+	c := subCC{est: bwe.New(bwe.Config{})}
+	// A second of steady 1 Mbit/s with a steady delay: an estimate.
+	t0 := int64(1000e9)
+	var pkts []bwe.Packet
+	for i := range 1000 {
+		send := t0 + int64(i)*1e6
+		pkts = append(pkts, bwe.Packet{SendNS: send, ArrivalNS: send + 20e6, Size: 125})
+	}
+	c.est.Update(t0+1020e6, pkts)
+	if c.est.Estimate() == 0 {
+		t.Fatal("no estimate to probe above")
+	}
+	now := time.Unix(0, t0+2e9)
+	var starts []time.Duration
+	for el := time.Duration(0); el <= 12*time.Second; el += 100 * time.Millisecond {
+		if c.startProbe(now.Add(el)) != 0 {
+			starts = append(starts, el)
+			c.probing.Store(false)
+		}
+	}
+	want := []time.Duration{0, 2 * time.Second, 6 * time.Second, 10 * time.Second}
+	if fmt.Sprint(starts) != fmt.Sprint(want) {
+		t.Errorf("failing probes started at %v, want %v", starts, want)
+	}
+	c.lastCut = now.Add(20 * time.Second).UnixNano()
+	if id := c.startProbe(now.Add(20*time.Second + probeAfterCut - time.Millisecond)); id != 0 {
+		t.Errorf("a probe started %v after a cut", probeAfterCut-time.Millisecond)
+	}
+	if id := c.startProbe(now.Add(20*time.Second + probeAfterCut)); id == 0 {
+		t.Errorf("no probe %v after a cut and long after the last probe", probeAfterCut)
 	}
 }

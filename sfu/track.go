@@ -78,9 +78,7 @@ type layer struct {
 	// reader-only
 	maxSeq  uint16
 	haveSeq bool
-	// tick-only
-	prevBytes uint64
-	prevTick  time.Time
+	rates   rateWindow // tick-only
 }
 
 func newPubTrack(p *Peer, id string, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *pubTrack {

@@ -50,6 +50,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -88,6 +89,9 @@ func Start(t *testing.T, mod func(*appliance.Config)) *Env {
 	logs := &testWriter{t: t}
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
+	if os.Getenv("CALLBOX_TEST_LOG") == "debug" { // the server's whole story, when a test needs explaining
+		level.Set(slog.LevelDebug)
+	}
 	cfg := appliance.Config{
 		DataDir:      filepath.Join(t.TempDir(), "data"),
 		HTTPListener: ln,

@@ -87,6 +87,8 @@ const samplerJS = `(() => {
 				r.freezeS += s.totalFreezesDuration || 0;
 				r.lost += s.packetsLost || 0;
 				r.nacks += s.nackCount || 0;
+				r.plis = (r.plis || 0) + (s.pliCount || 0);
+				r.kf = (r.kf || 0) + (s.keyFramesDecoded || 0);
 			});
 			window.vq.push(r);
 		}
@@ -120,9 +122,9 @@ type vqSample struct {
 	NACKs   int     `json:"nacks"`
 }
 
-// vqSeries is u's samples, one a second: "t:width/frames".
+// vqSeries is u's samples, two a second: "t:width/frames/l lost/n NACKs/p PLIs/k keyframes".
 func vqSeries(t *testing.T, u *tab) string {
-	return browsertest.Eval[string](t, u.ctx, `vq.filter((s, i) => i % 4 === 0).map((s) => (s.t - vq[0].t).toFixed(0) + 's:' + s.w + '/' + s.frames).join(' ')`)
+	return browsertest.Eval[string](t, u.ctx, `vq.filter((s, i) => i % 2 === 0).map((s) => (s.t - vq[0].t).toFixed(0) + 's:' + s.w + '/' + s.frames + '/l' + s.lost + '/n' + s.nacks + '/p' + s.plis + '/k' + s.kf).join(' ')`)
 }
 
 // qualityCall sets up the 1:1 video call of the quality tests: al sends
@@ -151,9 +153,8 @@ func qualityCall(t *testing.T, env *browsertest.Env) (al, bea *tab, toFull float
 }
 
 // Issue 11, tests: the publisher's estimate climbs and the receiver
-// decodes al's 1280x720 at a frame rate near the camera's. The figures go
-// to the log (docs/performance.md); the test asks only for what holds on
-// a loaded 2-core machine: the full 1280x720 layer arrives and plays.
+// decodes al's 1280x720 at 20 fps at least (the 720p profile asks the
+// camera for 30). The figures go to the log (docs/performance.md).
 func TestSDKQuality720p(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	al, bea, toFull := qualityCall(t, env)
@@ -167,23 +168,25 @@ func TestSDKQuality720p(t *testing.T) {
 	t.Logf("bea decodes %dx%d at %.1f fps (full layer %.1f s after the call started; %d freezes, %d packets lost, %d NACKs); al's estimate reached 1.5 Mbit/s after %.1f s, max %d kbit/s",
 		s.W, s.H, fps, toFull, s.Freezes, s.Lost, s.NACKs, ramp.At1500, ramp.Max)
 	t.Logf("al sends %s; bea received (every second) %s", browsertest.Eval[string](t, al.ctx, sendsJS), vqSeries(t, bea))
-	if fps < 5 {
-		t.Errorf("bea decodes al's 1280x720 at %.1f fps", fps)
-	}
 	if fps < 20 {
-		t.Logf("under the issue's 20 fps (a loaded machine: three encoders and two decoders in software)")
+		t.Errorf("bea decodes al's 1280x720 at %.1f fps, want 20 at least (the camera gives 30)", fps)
 	}
 	hangupBoth(t, al, bea)
 }
 
 // Issue 11, tests: under a 500 kbit/s downlink the receiver steps down to
-// a lower layer, and back up once the limit is lifted. The times go to
-// the log (docs/performance.md; the issue asks for 3 s down, no freeze
-// over 1 s, and 10 s up); the test allows what a loaded machine needs.
+// a lower layer within 3 s with no freeze over 1 s, and back up within 10 s
+// of the limit being lifted (the times go to the log and to
+// docs/performance.md).
 func TestSDKStepDownUp(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	al, bea, _ := qualityCall(t, env)
 	full := browsertest.Eval[vqSample](t, bea.ctx, `vqNow()`).W
+	// The limit holds for the whole namespace, al's downlink too, and
+	// bea's camera to al (about 300 kbit/s) would take most of it: bea
+	// turns hers off, so that the 500 kbit/s are what al's video to bea
+	// crosses, as on bea's own access link.
+	bea.run(t, `trtcCalling.closeCamera()`)
 
 	t0 := browsertest.Eval[float64](t, bea.ctx, `vqMark()`)
 	env.LimitDownlink(t, 500)
@@ -202,12 +205,23 @@ func TestSDKStepDownUp(t *testing.T) {
 	stallUp := browsertest.Eval[float64](t, bea.ctx, fmt.Sprintf(`vqStall(%f, vqNow().t)`, t1))
 	t.Logf("500 kbit/s: %dpx -> %dpx after %.1f s, longest stall %.1f s (%d freezes, %.1f s frozen so far); lifted: back to %dpx after %.1f s, longest stall %.1f s",
 		full, down.W, down.T-t0, stallDown, held.Freezes, held.FreezeS, up.W, up.T-t1, stallUp)
+	t.Logf("limited %.1f s, lifted %.1f s into bea's samples; received (every second) %s", t0-browsertest.Eval[float64](t, bea.ctx, `vq[0].t`), t1-browsertest.Eval[float64](t, bea.ctx, `vq[0].t`), vqSeries(t, bea))
+	// The issue's figures: down within 3 s with no freeze over 1 s, up
+	// within 10 s (stalls are seen in 250 ms samples).
+	if d := down.T - t0; d > 3 {
+		t.Errorf("bea stepped down %.1f s after the limit, want 3 s at most", d)
+	}
+	if stallDown > 1 || stallUp > 1 {
+		t.Errorf("bea's video stalled %.1f s stepping down and %.1f s stepping up, want 1 s at most", stallDown, stallUp)
+	}
+	if u := up.T - t1; u > 10 {
+		t.Errorf("bea stepped back up %.1f s after the limit was lifted, want 10 s at most", u)
+	}
 	hangupBoth(t, al, bea)
 }
 
 // Issue 11, tests: a view made small, then large again; the layer bea
-// receives follows each way. The issue asks for 2 s; the times go to the
-// log, and the test allows what a loaded machine needs.
+// receives follows within 2 s each way.
 func TestSDKViewFollows(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	al, bea, _ := qualityCall(t, env)
@@ -227,5 +241,8 @@ func TestSDKViewFollows(t *testing.T) {
 	browsertest.WaitFor(t, bea.ctx, fmt.Sprintf(`vqFirst(%f, %d, 100000) !== null`, t1, full), 20*time.Second)
 	large := browsertest.Eval[vqSample](t, bea.ctx, fmt.Sprintf(`vqFirst(%f, %d, 100000)`, t1, full))
 	t.Logf("view made small: %dpx -> %dpx after %.1f s; large again: %dpx after %.1f s (h and f had been paused)", full, small.W, small.T-t0, large.W, large.T-t1)
+	if a, b := small.T-t0, large.T-t1; a > 2 || b > 2 {
+		t.Errorf("the layer followed the view in %.1f s (small) and %.1f s (large), want 2 s at most each way", a, b)
+	}
 	hangupBoth(t, al, bea)
 }

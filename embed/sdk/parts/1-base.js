@@ -56,13 +56,16 @@ const ERR = Object.freeze({
   NOT_CONNECTED: -1, // callbox: the request could not reach the server
 });
 
-// Video profiles (spec call-semantics §2: 480p is the default).
+// Video profiles (spec call-semantics §2: 480p is the default). The small
+// ones ask the camera for 15 fps, as Tencent's profiles do, to spare
+// phones; 720p and 1080p are the "good picture" choices and ask for 30,
+// so motion stays smooth where the bitrate allows it (docs/sdk.md §5).
 const PROFILES = Object.freeze({
-  '240p': { width: 320, height: 240, bitrate: 250000 },
-  '360p': { width: 640, height: 360, bitrate: 500000 },
-  '480p': { width: 640, height: 480, bitrate: 900000 },
-  '720p': { width: 1280, height: 720, bitrate: 1500000 },
-  '1080p': { width: 1920, height: 1080, bitrate: 2500000 },
+  '240p': { width: 320, height: 240, fps: 15, bitrate: 250000 },
+  '360p': { width: 640, height: 360, fps: 15, bitrate: 500000 },
+  '480p': { width: 640, height: 480, fps: 15, bitrate: 900000 },
+  '720p': { width: 1280, height: 720, fps: 30, bitrate: 1500000 },
+  '1080p': { width: 1920, height: 1080, fps: 30, bitrate: 2500000 },
 });
 
 // CallError is what rejected promises carry: code is the wire code

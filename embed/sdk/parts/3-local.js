@@ -30,7 +30,7 @@ class LocalMedia {
       return id ? { deviceId: { exact: id } } : true;
     }
     const p = PROFILES[this.profile] || PROFILES['480p'];
-    const c = { width: { ideal: p.width }, height: { ideal: p.height }, frameRate: { ideal: 15 } };
+    const c = { width: { ideal: p.width }, height: { ideal: p.height }, frameRate: { ideal: p.fps } };
     if (id) c.deviceId = { exact: id };
     return c;
   }
