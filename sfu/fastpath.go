@@ -72,6 +72,7 @@ type fastPath struct {
 	packets   atomic.Uint64 // forwarded by the fast path
 	fallbacks atomic.Uint64 // streams handed back to pion
 	authFails atomic.Uint64 // packets that did not authenticate
+	dropped   atomic.Uint64 // packets dropped: no authentication, a replay, a runt
 
 	mu    sync.Mutex // writers of the maps
 	peers map[*Peer]*fastPeer
@@ -229,6 +230,7 @@ func (f *fastPath) forward(fp *fastPeer, fs *fastStream, pkt []byte) bool {
 			f.fallbacks.Add(1)
 			return false
 		}
+		f.dropped.Add(1)
 		return true
 	}
 	fs.fastSeen++

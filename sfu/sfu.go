@@ -120,10 +120,13 @@ type Stats struct {
 	UDPReadCalls  uint64
 	UDPWriteCalls uint64
 	// The receive fast path (fastpath.go): packets it forwarded, streams
-	// it handed back to pion, packets that did not authenticate.
+	// it handed back to pion, packets that did not authenticate, packets
+	// it dropped (not authenticated, replayed or cut short, once the
+	// stream was past its first packets).
 	FastPathPackets   uint64
 	FastPathFallbacks uint64
 	FastPathAuthFails uint64
+	FastPathDropped   uint64
 }
 
 // New binds the sockets and prepares the pion APIs. It starts no goroutine of
@@ -330,7 +333,8 @@ func (s *Server) Stats() Stats {
 	st.DroppedTCPConns = s.tcpDrops.total()
 	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
 	if s.fast != nil {
-		st.FastPathPackets, st.FastPathFallbacks, st.FastPathAuthFails = s.fast.packets.Load(), s.fast.fallbacks.Load(), s.fast.authFails.Load()
+		st.FastPathPackets, st.FastPathFallbacks = s.fast.packets.Load(), s.fast.fallbacks.Load()
+		st.FastPathAuthFails, st.FastPathDropped = s.fast.authFails.Load(), s.fast.dropped.Load()
 	}
 	st.Peers, st.Tracks = 0, 0
 	s.mu.Unlock()

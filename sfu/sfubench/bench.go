@@ -26,8 +26,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,8 +90,12 @@ type Window struct {
 	// forwarded packet; the runtime's epoll_wait and reads that found
 	// nothing are not counted.
 	SyscallsPerFwd float64 `json:"syscallsPerFwd"`
-	AllocScope     string  `json:"allocScope"` // "server" (isolated) or "process" (load included)
-	GCs            uint32  `json:"gcs"`
+	// RcvbufErrors is the host's UDP receive buffer overflows in the
+	// window (/proc/net/snmp, every socket): datagrams the kernel dropped,
+	// as opposed to counts a window edge cut short.
+	RcvbufErrors uint64 `json:"rcvbufErrors"`
+	AllocScope   string `json:"allocScope"` // "server" (isolated) or "process" (load included)
+	GCs          uint32 `json:"gcs"`
 }
 
 // Result holds every window and the medians.
@@ -287,6 +294,7 @@ type snapshot struct {
 	sent    uint64
 	mallocs uint64 // process
 	gcs     uint32
+	rcvbuf  uint64 // host UDP RcvbufErrors
 }
 
 func take(be backend, v *variant) (snapshot, error) {
@@ -300,8 +308,35 @@ func take(be backend, v *variant) (snapshot, error) {
 	runtime.ReadMemStats(&ms)
 	return snapshot{
 		at: time.Now(), cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), be: bs,
-		recv: v.received(), sent: v.sent.Load(), mallocs: ms.Mallocs, gcs: ms.NumGC,
+		recv: v.received(), sent: v.sent.Load(), mallocs: ms.Mallocs, gcs: ms.NumGC, rcvbuf: udpRcvbufErrors(),
 	}, nil
+}
+
+// udpRcvbufErrors reads the host's Udp RcvbufErrors counter (0 where
+// /proc/net/snmp is missing).
+func udpRcvbufErrors() uint64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return 0
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseUint(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return 0
 }
 
 // measure runs one window of v: warm up, measure Duration, cool down.
@@ -337,10 +372,11 @@ func measure(ctx context.Context, cfg Config, be backend, v *variant, rep int) (
 	}
 	w := Window{
 		Variant: v.name, Rep: rep, Forwarded: fwd, Received: b.recv - a.recv,
-		Expected:   (b.sent - a.sent) * uint64(cfg.Subscribers+v.extraReceivers),
-		Seconds:    b.at.Sub(a.at).Seconds(),
-		ProcessCPU: (b.cpu - a.cpu).Seconds(),
-		GCs:        b.gcs - a.gcs,
+		Expected:     (b.sent - a.sent) * uint64(cfg.Subscribers+v.extraReceivers),
+		Seconds:      b.at.Sub(a.at).Seconds(),
+		ProcessCPU:   (b.cpu - a.cpu).Seconds(),
+		GCs:          b.gcs - a.gcs,
+		RcvbufErrors: b.rcvbuf - a.rcvbuf,
 	}
 	switch {
 	case exact:

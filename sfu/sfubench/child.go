@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"syscall"
@@ -25,6 +26,12 @@ import (
 // childEnv marks the server process Run starts with Config.Isolate; its
 // value is the CPU to pin to, or "-" for none.
 const childEnv = "CALLBOX_SFUBENCH_CHILD"
+
+// ProfileEnv, when set to a file name, makes the server process write a CPU
+// profile of its whole life there (docs/performance.md). The relay's
+// goroutine carries the label role=server; the SFU's do not, so
+// "go tool pprof -tagignore role=server" shows the SFU alone.
+const ProfileEnv = "CALLBOX_SFUBENCH_CPUPROFILE"
 
 // IsChild reports whether this process is the server process of an
 // isolated Run. A binary that runs isolated benchmarks calls, first thing
@@ -55,6 +62,20 @@ type childMsg struct {
 func ChildMain() int {
 	if cpu, err := strconv.Atoi(os.Getenv(childEnv)); err == nil {
 		pinProcess(cpu)
+	}
+	if name := os.Getenv(ProfileEnv); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sfubench child:", err)
+			return 1
+		}
+		runtime.SetCPUProfileRate(500) // pprof's 100 Hz gives few samples at this load
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "sfubench child:", err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
