@@ -127,8 +127,10 @@ func (f *fastPath) handle(pkt []byte, from netip.AddrPort) bool {
 	}
 	fs := fp.stream(ssrc)
 	if fs == nil {
+		// An RTX stream of this session, or a stream of another
+		// session that now sends from an address this one had.
 		if fs = f.rtxStream(fp, ssrc); fs == nil {
-			return false
+			return f.miss(pkt, from, ssrc)
 		}
 	}
 	seq := binary.BigEndian.Uint16(pkt[2:4])
@@ -148,12 +150,13 @@ func (f *fastPath) handle(pkt []byte, from netip.AddrPort) bool {
 	}
 }
 
-// miss handles RTP from an address no session is known by: after an ICE
-// restart the publisher's media comes from a new address, and a stream
-// already on the fast path must stay there (pion's copy of its state is
-// stale). The packet is taken if it authenticates with the keys of a
-// session that has a fast stream of its SSRC; that proves the sender, and
-// the address is learnt.
+// miss handles RTP from an address no session is known by, or that the
+// session known by it has no stream for: after an ICE restart the
+// publisher's media comes from a new address, and a stream already on the
+// fast path must stay there (pion's copy of its state is stale). The
+// packet is taken if it authenticates with the keys of a session that has
+// a fast stream of its SSRC; that proves the sender, and the address is
+// learnt (and moves to that session if another had it).
 func (f *fastPath) miss(pkt []byte, from netip.AddrPort, ssrc uint32) bool {
 	for _, fp := range (*f.bySSRC.Load())[ssrc] {
 		fs := fp.stream(ssrc)
@@ -433,7 +436,9 @@ func (f *fastPath) learnLocked(fp *fastPeer, a netip.AddrPort) {
 		nm[k] = v
 	}
 	if len(fp.addrs) >= maxPeerAddrs {
-		delete(nm, fp.addrs[0])
+		if nm[fp.addrs[0]] == fp {
+			delete(nm, fp.addrs[0])
+		}
 		fp.addrs = fp.addrs[1:]
 	}
 	fp.addrs = append(fp.addrs, a)

@@ -501,3 +501,50 @@ func TestFastPathNewAddress(t *testing.T) {
 		t.Error("the stream stopped after a forged packet")
 	}
 }
+
+// TestFastPathAddressChangesHands: an address one session sent from now
+// carries another session's fast stream (a NAT reused the port after an
+// ICE restart). Its packets must reach their own stream, not pion, and the
+// address follows whoever authenticates.
+func TestFastPathAddressChangesHands(t *testing.T) {
+	fb := newFastBench(t, 1)
+	fb.next()
+	key2 := []byte("fedcba9876543210")
+	enc2, err := srtp.CreateContext(key2, testSalt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec2, err := srtp.CreateContext(key2, testSalt, srtp.ProtectionProfileAeadAes128Gcm, srtp.SRTPReplayProtection(srtpReplayWindow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, ws2 := benchTrack(1)
+	l2.ssrc = 43
+	fp2 := &fastPeer{ctx: dec2, twcc: &twccState{}}
+	fp2.streams.Store(&[]*fastStream{})
+	fs2 := &fastStream{ssrc: 43, l: l2}
+	fs2.state.Store(phaseFast << 32)
+	fb.f.mu.Lock()
+	fb.f.peers[&Peer{}] = fp2
+	fb.f.learnLocked(fp2, netip.MustParseAddrPort("192.0.2.2:5000"))
+	fb.f.addStreamLocked(fp2, fs2)
+	fb.f.mu.Unlock()
+
+	pkt := testPacket(7)
+	binary.BigEndian.PutUint32(pkt[8:12], 43)
+	var h rtp.Header
+	enc, err := enc2.EncryptRTP(nil, pkt, &h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fb.f.handle(enc, fb.from) {
+		t.Fatal("the second session's packet from the first one's address went to pion")
+	}
+	if ws2[0].packets != 1 || (*fb.f.byAddr.Load())[fb.from] != fp2 {
+		t.Errorf("second session: %d packets, address moved %v", ws2[0].packets, (*fb.f.byAddr.Load())[fb.from] == fp2)
+	}
+	fb.next() // and back
+	if fb.ws[0].packets != 2 || (*fb.f.byAddr.Load())[fb.from] == fp2 {
+		t.Errorf("first session: %d packets, address moved back %v", fb.ws[0].packets, (*fb.f.byAddr.Load())[fb.from] != fp2)
+	}
+}
