@@ -16,10 +16,21 @@ import (
 // feedback lock; Run's feedback tick builds and sends the RTCP.
 
 const (
-	feedbackInterval = 100 * time.Millisecond // NACK and TWCC
+	feedbackInterval = 100 * time.Millisecond // TWCC
 	nackWindow       = 512                    // sequence numbers tracked for NACK
 	nackMaxTries     = 10
 	nackMinAge       = 20 * time.Millisecond // let reordered packets arrive first
+	// nackInterval is how often gaps are looked for. A loss upstream
+	// delays every subscriber's frame until the repair is in, and
+	// Chromium counts a frame later than about 180 ms (at 30 fps) as a
+	// freeze: on a 100 ms grid, 2 % loss froze the picture twice in 20 s
+	// (TestSDKRandomLoss).
+	nackInterval = 20 * time.Millisecond
+	// A sequence number is NACKed again after 1.5 round trips, within
+	// these bounds (nackRetryUnknown while the round trip is unknown).
+	nackRetryMin     = 20 * time.Millisecond
+	nackRetryMax     = 300 * time.Millisecond
+	nackRetryUnknown = 100 * time.Millisecond
 )
 
 // recvStats is one incoming stream's reception state (RFC 3550 A.1, A.3, A.8).
@@ -40,7 +51,9 @@ type recvStats struct {
 	// time missing per slot.
 	have  [nackWindow / 64]uint64
 	tries [nackWindow]uint8
-	since [nackWindow]int64
+	since [nackWindow]int64 // when it went missing
+	asked [nackWindow]int64 // when it was last NACKed
+	quiet bool              // nothing is worth a NACK until the next gap
 }
 
 // record notes one packet; now is unix nanos, clock the RTP clock rate.
@@ -64,6 +77,7 @@ func (r *recvStats) record(seq uint16, ts uint32, now int64, clock uint32) {
 		}
 		for s := from; s != seq; s++ {
 			r.clearHave(s, now) // a gap: missing until proven otherwise
+			r.quiet = false
 		}
 		r.maxSeq = seq
 	}
@@ -93,27 +107,36 @@ func (r *recvStats) clearHave(seq uint16, now int64) {
 	r.have[i/64] &^= 1 << (i % 64)
 	r.tries[i] = 0
 	r.since[i] = now
+	r.asked[i] = 0
 }
 
-// missing appends the sequence numbers worth a NACK now.
-func (r *recvStats) missing(dst []uint16, now int64) []uint16 {
+// missing appends the sequence numbers worth a NACK now: missing for
+// nackMinAge, not NACKed within retry (nanoseconds), not given up on.
+func (r *recvStats) missing(dst []uint16, now, retry int64) []uint16 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.started {
+	if !r.started || r.quiet {
 		return dst
 	}
+	waiting := false
 	for k := 1; k < nackWindow; k++ {
 		s := r.maxSeq - uint16(k)
 		if int16(s-r.baseSeq) < 0 {
 			break
 		}
 		i := int(s) % nackWindow
-		if r.have[i/64]&(1<<(i%64)) != 0 || r.tries[i] >= nackMaxTries || now-r.since[i] < int64(nackMinAge) {
+		if r.have[i/64]&(1<<(i%64)) != 0 || r.tries[i] >= nackMaxTries {
+			continue
+		}
+		waiting = true
+		if now-r.since[i] < int64(nackMinAge) || r.asked[i] != 0 && now-r.asked[i] < retry {
 			continue
 		}
 		r.tries[i]++
+		r.asked[i] = now
 		dst = append(dst, s)
 	}
+	r.quiet = !waiting
 	return dst
 }
 
@@ -216,11 +239,10 @@ func (c *reportClock) due(now time.Time) bool {
 	return true
 }
 
-// feedbackTick sends NACKs and TWCC feedback for everything p publishes,
-// and receiver reports when p's report clock says so. Called from Run.
-func (p *Peer) feedbackTick(now time.Time) {
-	reports := p.rr.due(now)
+// layers lists the layers p publishes that have started.
+func (p *Peer) layers() []*layer {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	var ls []*layer
 	for _, t := range p.tracks {
 		t.mu.Lock()
@@ -231,14 +253,37 @@ func (p *Peer) feedbackTick(now time.Time) {
 		}
 		t.mu.Unlock()
 	}
-	p.mu.Unlock()
-	pkts := p.twcc.build()
+	return ls
+}
+
+// nackTick sends NACKs for what p's streams miss. Called from Run.
+func (p *Peer) nackTick(now time.Time) {
+	retry := nackRetryUnknown
+	p.q.mu.Lock()
+	if rtt := time.Duration(p.q.rtt) * time.Millisecond; rtt > 0 {
+		retry = min(max(rtt+rtt/2, nackRetryMin), nackRetryMax)
+	}
+	p.q.mu.Unlock()
+	var pkts []rtcp.Packet
 	var seqs []uint16
-	var rrs []rtcp.ReceptionReport
-	for _, l := range ls {
-		if seqs = l.recv.missing(seqs[:0], now.UnixNano()); len(seqs) > 0 {
+	for _, l := range p.layers() {
+		if seqs = l.recv.missing(seqs[:0], now.UnixNano(), int64(retry)); len(seqs) > 0 {
 			pkts = append(pkts, &rtcp.TransportLayerNack{MediaSSRC: l.ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)})
 		}
+	}
+	if len(pkts) > 0 {
+		_ = p.toPub.WriteRTCP(pkts) // fails only while closing
+	}
+}
+
+// feedbackTick sends TWCC feedback for everything p publishes, and
+// receiver reports when p's report clock says so. Called from Run.
+func (p *Peer) feedbackTick(now time.Time) {
+	reports := p.rr.due(now)
+	ls := p.layers()
+	pkts := p.twcc.build()
+	var rrs []rtcp.ReceptionReport
+	for _, l := range ls {
 		if reports {
 			if rr, ok := l.recv.report(l.ssrc, now); ok {
 				rrs = append(rrs, rr)

@@ -22,7 +22,7 @@ func TestRecvStatsNACKAndReport(t *testing.T) {
 	r.record(103, 103*3000, now, 90000) // a repair arrives
 	_ = got(t, &r, now+60*ms, []uint16{105})
 	for i := 0; i < nackMaxTries; i++ {
-		r.missing(nil, now+int64(100+i)*ms)
+		r.missing(nil, now+int64(100+i)*ms, 0)
 	}
 	_ = got(t, &r, now+time.Second.Nanoseconds(), nil) // gave up
 	// A fresh gap waits nackMinAge for reordering.
@@ -42,7 +42,7 @@ func TestRecvStatsNACKAndReport(t *testing.T) {
 
 func got(t *testing.T, r *recvStats, now int64, want []uint16) []uint16 {
 	t.Helper()
-	g := r.missing(nil, now)
+	g := r.missing(nil, now, 0)
 	if !slices.Equal(g, want) {
 		t.Errorf("missing at %d = %v, want %v", now, g, want)
 	}
@@ -90,5 +90,38 @@ func TestLossBasedEstimate(t *testing.T) {
 	p.noteReceiverReport(0, 0, 0)
 	if got := p.q.bwe.Load(); got != 945_000 {
 		t.Errorf("after a clean report: %d", got)
+	}
+}
+
+// A sequence number NACKed is asked for again only after the retry time
+// (1.5 round trips, nackTick), not on every tick; a stream with nothing
+// missing is not scanned (quiet) until its next gap.
+func TestRecvStatsNACKRetry(t *testing.T) {
+	var r recvStats
+	ms := int64(time.Millisecond)
+	now := int64(1e9)
+	for _, s := range []uint16{1, 2, 4} {
+		r.record(s, 0, now, 90000)
+	}
+	retry := 50 * ms
+	at := now + 20*ms
+	for _, tc := range []struct {
+		after int64
+		want  []uint16
+	}{{0, []uint16{3}}, {20 * ms, nil}, {49 * ms, nil}, {50 * ms, []uint16{3}}, {80 * ms, nil}, {100 * ms, []uint16{3}}} {
+		if g := r.missing(nil, at+tc.after, retry); !slices.Equal(g, tc.want) {
+			t.Errorf("%d ms after the first NACK: missing %v, want %v", tc.after/ms, g, tc.want)
+		}
+	}
+	r.record(3, 0, at+110*ms, 90000)
+	if g := r.missing(nil, at+200*ms, retry); g != nil || !r.quiet {
+		t.Errorf("after the repair: missing %v, quiet %v", g, r.quiet)
+	}
+	r.record(6, 0, at+210*ms, 90000)
+	if r.quiet {
+		t.Error("a new gap left the stream quiet")
+	}
+	if g := r.missing(nil, at+240*ms, retry); !slices.Equal(g, []uint16{5}) {
+		t.Errorf("the new gap: missing %v, want [5]", g)
 	}
 }

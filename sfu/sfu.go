@@ -372,10 +372,19 @@ func (s *Server) Run(ctx context.Context) error {
 	defer quality.Stop()
 	feedback := time.NewTicker(feedbackInterval)
 	defer feedback.Stop()
+	nack := time.NewTicker(nackInterval)
+	defer nack.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-nack.C:
+			now := s.now()
+			for _, r := range s.roomList() {
+				for _, p := range r.peerList() {
+					p.nackTick(now)
+				}
+			}
 		case <-feedback.C:
 			now := s.now()
 			for _, r := range s.roomList() {

@@ -146,7 +146,7 @@ func startChromium(ns *netns) (context.Context, error) {
 		chromedp.Flag("headless", "new"),
 		chromedp.NoSandbox, // Chromium refuses its sandbox as root
 		chromedp.DisableGPU,
-		chromedp.Flag("use-fake-ui-for-media-stream", true),     // grant getUserMedia
+		chromedp.Flag("use-fake-ui-for-media-stream", true), // grant getUserMedia
 		// The test pattern and a beep; at 30 fps like a real camera
 		// (Chromium's fake camera runs at 20 unless told).
 		chromedp.Flag("use-fake-device-for-media-stream", "fps=30"),

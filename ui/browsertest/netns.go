@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -30,6 +31,11 @@ type netns struct {
 	hostIf string     // host end of the veth pair
 	hostIP netip.Addr // on hostIf, where the test server listens
 	nsIP   netip.Addr // on the namespace end, the browser's address
+	nsIf   string     // namespace end of the veth pair
+
+	proxyOnce sync.Once // the lossy proxy's address (loss.go)
+	proxy     netip.Addr
+	proxyErr  error
 }
 
 // newNetns creates the namespace and the veth pair of this process, and
@@ -41,7 +47,8 @@ func newNetns() (_ *netns, err error) {
 		name:   fmt.Sprintf("%s-%d", netnsPrefix, pid),
 		hostIf: fmt.Sprintf("%s%dh", netnsPrefix, pid),
 	}
-	nsIf := fmt.Sprintf("%s%dn", netnsPrefix, pid)
+	n.nsIf = fmt.Sprintf("%s%dn", netnsPrefix, pid)
+	nsIf := n.nsIf
 	p, err := pickSubnet(pid)
 	if err != nil {
 		return nil, err
