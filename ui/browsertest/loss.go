@@ -26,8 +26,8 @@ type Loss struct {
 	local  netip.Addr     // where the proxy's flows to the server start
 
 	down, up atomic.Uint32 // drop rates in parts per million: to the browsers, from them
-	passed  atomic.Uint64
-	dropped atomic.Uint64
+	passed   atomic.Uint64
+	dropped  atomic.Uint64
 
 	mu    sync.Mutex
 	rng   *rand.Rand
