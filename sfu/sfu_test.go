@@ -139,6 +139,11 @@ func TestAllInterfacesWithPublicIP(t *testing.T) {
 	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
 	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
 	e.waitStream(e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg), 100, "bob<-alice video")
+	// On the wildcard address the socket is dual-stack: the fast path
+	// reads IPv4-mapped sources and must still find the publisher.
+	if st := e.s.Stats(); st.FastPathPackets == 0 || st.FastPathFallbacks != 0 {
+		t.Errorf("fast path on 0.0.0.0: %d packets, %d fallbacks", st.FastPathPackets, st.FastPathFallbacks)
+	}
 	if _, err := sfu.New(sfu.Config{ListenIP: "nonsense"}); err == nil {
 		t.Error("bad listen ip accepted")
 	}
