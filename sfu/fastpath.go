@@ -24,9 +24,12 @@ import (
 // decrypt with our own srtp.Context (srtpkeys.go), record transport-cc as
 // the publish PC's interceptor would (twcc.go), and call the layer's
 // forward, the function its reader calls, so there is one code path.
-// pion keeps ICE, DTLS, RTCP, RTX streams and every packet of a stream
-// until the SFU has bound it; our feedback (NACK, receiver reports, TWCC)
-// is written from our own per-packet records either way (feedback.go).
+// pion keeps ICE, DTLS, RTCP, ICE-TCP, every packet of a stream until the
+// SFU has bound it, and the RTX streams of streams still on its path; our
+// feedback (NACK, receiver reports, TWCC) is written from our own
+// per-packet records either way (feedback.go). The price: every fast
+// stream is forwarded on the mux's one reader goroutine, where pion's path
+// spread the work over a goroutine per stream (docs/performance.md).
 //
 // Order. A stream starts on pion's path; once its layer reader runs, the
 // stream is armed, and the switch waits until pion has nothing of it in
@@ -36,7 +39,11 @@ import (
 // marked one, which pion delivers in order after every earlier one. A
 // packet the reader hands to pion after that flip finds the word changed
 // and goes fast itself instead. So no packet of a stream overtakes an
-// earlier one across the switch.
+// earlier one across the switch. (Two corners are left: a repair that pion
+// delivers with the marked sequence number while the original is still
+// queued, and a draining stream's packet from an address not yet known,
+// which pion gets unmarked; either can let one packet be overtaken, and
+// NACK and the jitter buffer absorb that.)
 //
 // Lookups take no lock: copy-on-write maps behind atomic pointers, by
 // source address and by SSRC, rebuilt when streams come and go.
