@@ -2,6 +2,7 @@ package browsertest_test
 
 import (
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func TestSDKPauseLayers(t *testing.T) {
 	hangupBoth(t, al, bea)
 }
 
-// samplerJS samples, every 250 ms, the video the page's subscribe PC
+// samplerJS samples, every 250 ms, the video the PC that pc() returns
 // receives (inbound-rtp) into window.vq: {t: seconds since page start,
 // w, h: frame size, frames: decoded, freezes, freezeS: Chromium's freeze
 // count and total, lost, nacks}. Helpers:
@@ -73,13 +74,13 @@ func TestSDKPauseLayers(t *testing.T) {
 //	  within [minW, maxW], or null
 //	vqFps(from, to): frames decoded per second between two times
 //	vqStall(from, to): the longest time in seconds no frame was decoded
-const samplerJS = `(() => {
+const samplerJS = `((pc) => {
 	window.vq = [];
 	const tick = async () => {
-		const c = trtcCalling._call;
-		if (c && c.media.sub) {
+		const p = pc();
+		if (p) {
 			const r = { t: performance.now() / 1000, w: 0, h: 0, frames: 0, freezes: 0, freezeS: 0, lost: 0, nacks: 0 };
-			(await c.media.sub.getStats()).forEach((s) => {
+			(await p.getStats()).forEach((s) => {
 				if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
 				r.w = Math.max(r.w, s.frameWidth || 0);
 				r.h = Math.max(r.h, s.frameHeight || 0);
@@ -110,7 +111,10 @@ const samplerJS = `(() => {
 		}
 		return longest;
 	};
-})()`
+})`
+
+// subPC is the samplerJS argument for the SDK's subscribe PC.
+const subPC = `(() => trtcCalling._call && trtcCalling._call.media.sub)`
 
 type vqSample struct {
 	T       float64 `json:"t"`
@@ -143,7 +147,7 @@ func qualityCall(t *testing.T, env *browsertest.Env) (al, bea *tab, toFull float
 	}
 	al.run(t, `setRemoteSize(160, 120)`)
 	bea.run(t, `setRemoteSize(1280, 720)`)
-	bea.run(t, samplerJS)
+	bea.run(t, samplerJS+subPC)
 	start := browsertest.Eval[float64](t, bea.ctx, `vqMark()`)
 	call(t, al, bea, 2)
 	// Chromium's encoder starts small and its estimate has to climb: on
@@ -291,4 +295,72 @@ func TestSDKRandomLoss(t *testing.T) {
 	}
 	lossy(0.02, 0.02)
 	hangupBoth(t, al, bea)
+}
+
+// relayedJS is a call with no SFU that crosses the veth: a sender PC and
+// a receiver PC in one page, each allowed only relay candidates of the
+// server's TURN (the credentials the SDK got at login), so that the media
+// goes out to the host and back in through the link LimitDownlink shapes.
+// The fake camera at 1280x720, 30 fps, on one encoding capped at the
+// SDK's 720p top layer.
+const relayedJS = `(async () => {
+	const cam = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 30 } });
+	const cfg = { iceServers: trtcCalling._iceServers, iceTransportPolicy: 'relay' };
+	const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
+	a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
+	b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
+	a.addTransceiver(cam.getVideoTracks()[0], { direction: 'sendonly', sendEncodings: [{ maxBitrate: 1500000 }] });
+	await a.setLocalDescription();
+	await b.setRemoteDescription(a.localDescription);
+	await b.setLocalDescription();
+	await a.setRemoteDescription(b.localDescription);
+	b.ontrack = (e) => { const v = document.createElement('video'); v.muted = true; v.autoplay = true; v.srcObject = new MediaStream([e.track]); document.body.append(v); };
+	window.relayedA = a;
+	window.relayedB = b;
+})()`
+
+// Issue 11, performance (docs/performance.md): the 500 kbit/s limit of
+// TestSDKStepDownUp on a Chromium-to-Chromium call with no SFU, relayed
+// by the server's TURN so that it crosses the same link, for the figures
+// beside the SFU's. Nothing is asserted but that the video plays: how
+// Chromium adapts a single encoding is not ours to judge.
+func TestRelayedStepDownUp(t *testing.T) {
+	env := browsertest.Start(t, func(c *appliance.Config) {
+		// The relay's peers are the relay's own addresses, on the host.
+		c.TURNAllow = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(c.RTCListenIP), 32)}
+	})
+	u := login(t, env, "al", false)
+	u.run(t, relayedJS)
+	u.run(t, samplerJS+`(() => window.relayedB)`)
+	start := browsertest.Eval[float64](t, u.ctx, `vqMark()`)
+	browsertest.WaitFor(t, u.ctx, `vqNow().w >= 1280`, 40*time.Second)
+	full := browsertest.Eval[vqSample](t, u.ctx, `vqNow()`)
+	// A few seconds at full size first, frame by frame.
+	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`vqNow().frames > %d`, full.Frames+90), 20*time.Second)
+
+	t0 := browsertest.Eval[float64](t, u.ctx, `vqMark()`)
+	env.LimitDownlink(t, 500)
+	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`vqNow().t >= %f`, t0+10), 30*time.Second)
+	down := browsertest.Eval[*vqSample](t, u.ctx, fmt.Sprintf(`vqFirst(%f, 1, 1279)`, t0))
+	stallDown := browsertest.Eval[float64](t, u.ctx, fmt.Sprintf(`vqStall(%f, %f)`, t0, t0+10))
+	fpsDown := browsertest.Eval[float64](t, u.ctx, fmt.Sprintf(`vqFps(%f, %f)`, t0+3, t0+10))
+
+	t1 := browsertest.Eval[float64](t, u.ctx, `vqMark()`)
+	env.LimitDownlink(t, 0)
+	browsertest.WaitFor(t, u.ctx, fmt.Sprintf(`vqNow().t >= %f`, t1+20), 40*time.Second)
+	up := browsertest.Eval[*vqSample](t, u.ctx, fmt.Sprintf(`vqFirst(%f, 1280, 100000)`, t1))
+	stallUp := browsertest.Eval[float64](t, u.ctx, fmt.Sprintf(`vqStall(%f, %f)`, t1, t1+20))
+	end := browsertest.Eval[vqSample](t, u.ctx, `vqNow()`)
+	at := func(s *vqSample, from float64) string {
+		if s == nil {
+			return "never"
+		}
+		return fmt.Sprintf("%dpx after %.1f s", s.W, s.T-from)
+	}
+	t.Logf("no SFU, relayed: 1280px after %.1f s; 500 kbit/s: below 1280px %s, longest stall %.1f s, %.1f fps from 3 s on; lifted: back to 1280px %s, longest stall %.1f s; %d freezes in all (%.1f s)",
+		full.T-start, at(down, t0), stallDown, fpsDown, at(up, t1), stallUp, end.Freezes, end.FreezeS)
+	t.Logf("received (every half second) %s", vqSeries(t, u))
+	if end.Frames <= full.Frames {
+		t.Errorf("the relayed call stopped playing")
+	}
 }
