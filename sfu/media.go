@@ -202,7 +202,17 @@ func expectedNoise(msg string) bool {
 			return true
 		}
 	}
-	return earlyMedia(msg)
+	return earlyMedia(msg) || unmappedIPv6(msg)
+}
+
+// unmappedIPv6 says msg is ICE finding no public address for an IPv6
+// interface address: with --public-ip naming IPv4 addresses only, every
+// PC of a dual-stack host says it of each IPv6 address, link-local ones
+// included. An IPv4 address with no mapping stays a warning.
+func unmappedIPv6(msg string) bool {
+	const pre = "no external IP is found for "
+	i := strings.Index(msg, pre)
+	return i >= 0 && strings.Contains(msg[i+len(pre):], ":")
 }
 
 // earlyMedia says msg is pion's mux queueing an SRTP or SRTCP packet (first

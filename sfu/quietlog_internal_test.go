@@ -41,6 +41,8 @@ func TestPionLogLevels(t *testing.T) {
 		{"early srtp", "Warning: mux: no endpoint for packet starting with 144, adding to queue size(0)", slog.LevelDebug},
 		{"srtp dropped", "Warning: mux: no endpoint for packet starting with 144, not adding to queue size(8)", slog.LevelWarn},
 		{"not rtp", "Warning: mux: no endpoint for packet starting with 192x, adding to queue size(0)", slog.LevelWarn},
+		{"ipv6 unmapped", "Address rewrite mapping is enabled but no external IP is found for fe80::5019:f2ff:fe21:89af%eth0", slog.LevelDebug},
+		{"ipv4 unmapped", "Address rewrite mapping is enabled but no external IP is found for 10.0.0.7", slog.LevelWarn},
 		{"handshake", "Failed to start manager: handshake error: bad certificate", slog.LevelWarn},
 		{"srtp", "Failed to handle RTCP: srtp: failed to verify auth tag", slog.LevelWarn},
 	}
