@@ -52,7 +52,7 @@ function draw(root, s) {
       ])),
       h("div", { class: "card" }, h("h2", {}, "TURN"), dl(turnRows))),
     h("div", { class: "card mt" },
-      h("h2", {}, `Media: ${sf.Rooms} rooms, ${sf.Peers} peers, ${sf.Tracks} tracks`),
+      h("h2", {}, `Media: ${count(sf.Rooms, "room")}, ${count(sf.Peers, "peer")}, ${count(sf.Tracks, "track")}`),
       h("p", { class: "muted" }, `Forwarded ${fmtBytes(sf.ForwardedBytes)} in ${sf.ForwardedPackets} packets; `,
         `${sf.Retransmitted} retransmitted, ${sf.PLIsSent} keyframe requests.`),
       s.sfu.rooms.length ? h("table", { id: "rooms" },
@@ -67,4 +67,9 @@ function draw(root, s) {
               `${l.rid ? l.rid + ": " : ""}${fmtBitrate(l.bitrate)}${l.width ? ` ${l.width}×${l.height}` : ""}`)) : ""),
             h("td", {}, tr ? String(tr.subscribers) : "")))))))
         : h("p", { class: "muted" }, "No room is open.")));
+}
+
+// count says "1 room", "2 rooms".
+function count(n, noun) {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
 }
