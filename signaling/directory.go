@@ -59,7 +59,7 @@ const (
 const (
 	StatusOnline  = "online"
 	StatusOffline = "offline"
-	StatusBusy    = "busy" // joined to a live call
+	StatusBusy    = "busy" // joined to a live call or being rung: a call now would get busy
 )
 
 // validName checks a display name: 1..MaxNameLen bytes of UTF-8 with no
@@ -303,7 +303,9 @@ func historyOf(r record.Call, user string) historyCall {
 }
 
 // Presence with call state (§5 onUserStatus). inCall holds the users
-// joined to a live call, as the stored transitions say; regMu guards it.
+// joined to a live call or being rung by one, as the stored transitions
+// say: the engine answers a call to either busy. An invitee who is offline
+// (invited, not yet rung) stays offline. regMu guards it.
 
 // statusRLocked is a user's presence; called with regMu held.
 func (s *Server) statusRLocked(k userKey) string {
@@ -345,7 +347,7 @@ func (s *Server) trackCalls(rec record.Call) {
 	defer s.regMu.Unlock()
 	for _, p := range rec.Participants {
 		k := userKey{rec.SDKAppID, p.UserID}
-		joined := rec.State != record.CallEnded && p.State == record.PartJoined
+		joined := rec.State != record.CallEnded && (p.State == record.PartJoined || p.State == record.PartRinging)
 		if s.inCall[k] == joined {
 			continue
 		}

@@ -103,6 +103,20 @@ func TestDirectoryContacts(t *testing.T) {
 		t.Error("alice's added contact shows in bob's list")
 	}
 
+	// Being rung: busy (a call now would be answered busy), online again
+	// after declining.
+	if _, err := bob.Call(ctxT(t), "dave", 1); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, dave, client.EvInvited)
+	status(t, alice, "bob", signaling.StatusBusy)
+	status(t, alice, "dave", signaling.StatusBusy)
+	if err := dave.Reject(ctxT(t), ""); err != nil {
+		t.Fatal(err)
+	}
+	status(t, alice, "bob", signaling.StatusOnline)
+	status(t, alice, "dave", signaling.StatusOnline)
+
 	// In a call: busy for the others, back online after it.
 	answered(t, bob, dave, "dave", 1)
 	status(t, alice, "bob", signaling.StatusBusy)
