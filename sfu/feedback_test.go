@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 func TestRecvStatsNACKAndReport(t *testing.T) {
@@ -123,5 +125,22 @@ func TestRecvStatsNACKRetry(t *testing.T) {
 	}
 	if g := r.missing(nil, at+240*ms, retry); !slices.Equal(g, []uint16{5}) {
 		t.Errorf("the new gap: missing %v, want [5]", g)
+	}
+}
+
+// The 20 ms NACK tick of a peer with nothing missing allocates nothing.
+func TestNACKTickQuietAllocatesNothing(t *testing.T) {
+	p := &Peer{tracks: map[*webrtc.RTPReceiver]*pubTrack{}}
+	tr := &pubTrack{peer: p}
+	l := &layer{t: tr, ring: newRing(videoRing)}
+	tr.layers = []*layer{l}
+	p.tracks[nil] = tr
+	for s := uint16(1); s < 10; s++ {
+		l.recv.record(s, 0, 1e9, 90000)
+	}
+	now := time.Unix(2, 0)
+	p.nackTick(now) // looks once: nothing missing, quiet from then on
+	if allocs := testing.AllocsPerRun(100, func() { p.nackTick(now) }); allocs != 0 {
+		t.Errorf("a quiet NACK tick allocates %.1f times", allocs)
 	}
 }

@@ -49,14 +49,16 @@ func (r *room) empty() bool {
 	return len(r.peers) == 0
 }
 
-func (r *room) peerList() []*Peer {
+func (r *room) peerList() []*Peer { return r.appendPeers(nil) }
+
+// appendPeers appends the room's peers to dst.
+func (r *room) appendPeers(dst []*Peer) []*Peer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ps := make([]*Peer, 0, len(r.peers))
 	for _, p := range r.peers {
-		ps = append(ps, p)
+		dst = append(dst, p)
 	}
-	return ps
+	return dst
 }
 
 // others lists the peers other than p.

@@ -314,14 +314,17 @@ func (s *Server) dropRoomIfEmpty(r *room) {
 	}
 }
 
-func (s *Server) roomList() []*room {
+func (s *Server) roomList() []*room { return s.appendRooms(nil) }
+
+// appendRooms appends the live rooms to dst: Run's 20 ms NACK tick reuses
+// one slice rather than allocate one per tick.
+func (s *Server) appendRooms(dst []*room) []*room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rs := make([]*room, 0, len(s.rooms))
 	for _, r := range s.rooms {
-		rs = append(rs, r)
+		dst = append(dst, r)
 	}
-	return rs
+	return dst
 }
 
 // Stats sums the counters of every live peer and of those that left.
@@ -374,17 +377,23 @@ func (s *Server) Run(ctx context.Context) error {
 	defer feedback.Stop()
 	nack := time.NewTicker(nackInterval)
 	defer nack.Stop()
+	var rooms []*room
+	var peers []*Peer
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-nack.C:
 			now := s.now()
-			for _, r := range s.roomList() {
-				for _, p := range r.peerList() {
+			rooms = s.appendRooms(rooms[:0])
+			for _, r := range rooms {
+				peers = r.appendPeers(peers[:0])
+				for _, p := range peers {
 					p.nackTick(now)
 				}
 			}
+			clear(rooms)
+			clear(peers) // let rooms and peers that go be collected
 		case <-feedback.C:
 			now := s.now()
 			for _, r := range s.roomList() {
