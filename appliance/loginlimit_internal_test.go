@@ -45,6 +45,35 @@ func TestLoginLimiter(t *testing.T) {
 	if w := l.blocked("10.0.0.4", "ops"); w != 0 {
 		t.Fatalf("blocked after a success: %v", w)
 	}
+	// Guesses at an account from elsewhere do not lock its owner out of
+	// an address it logged in from before; they do everyone else, and
+	// the owner's own address still pays for its own failures.
+	l.succeed("192.0.2.7", "owner")
+	for i := range 2 * loginFailures {
+		l.fail(fmt.Sprintf("198.51.100.%d", i), "owner")
+	}
+	if w := l.blocked("203.0.113.9", "owner"); w == 0 {
+		t.Error("the account is not held back for a new address")
+	}
+	if w := l.blocked("192.0.2.7", "owner"); w != 0 {
+		t.Errorf("the owner's address is held back %v by others' guesses", w)
+	}
+	for range loginFailures {
+		l.fail("192.0.2.7", "owner")
+	}
+	if w := l.blocked("192.0.2.7", "owner"); w == 0 {
+		t.Error("the owner's address is not held back by its own failures")
+	}
+	now = now.Add(loginBackoff + time.Second)
+	l.succeed("192.0.2.7", "owner")
+	now = now.Add(trustFor + time.Hour)
+	for i := range loginFailures {
+		l.fail(fmt.Sprintf("198.51.100.%d", i), "owner")
+	}
+	if w := l.blocked("192.0.2.7", "owner"); w == 0 {
+		t.Error("trust outlived trustFor")
+	}
+
 	// A flood from many addresses keeps the table bounded and the
 	// blocks that count.
 	for range loginFailures {
