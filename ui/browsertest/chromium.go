@@ -33,6 +33,8 @@ var shared struct {
 	stop   func()          // ends the browser and its allocator
 	dir    string          // launcher script and profile
 	brErr  error
+
+	firefox ffShared // firefox.go
 }
 
 // Main runs the tests of a package that uses browsertest and then removes
@@ -49,6 +51,9 @@ func Main(m *testing.M) int {
 	var errs []error
 	if shared.stop != nil {
 		shared.stop()
+	}
+	if shared.firefox.ff != nil {
+		errs = append(errs, shared.firefox.ff.stop())
 	}
 	if shared.ns != nil {
 		errs = append(errs, shared.ns.close())
