@@ -1,0 +1,201 @@
+package browsertest_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"callbox/ui/browsertest"
+)
+
+// The browser SDK in Firefox ESR (driven over WebDriver BiDi) calling and
+// called by the SDK in Chromium, through the same server: the page and
+// the events of sdk_test.go.
+
+// sdkPage is a tab of either browser, as the SDK tests use it.
+type sdkPage interface {
+	eval(t *testing.T, js string) json.RawMessage
+	waitFor(t *testing.T, cond string, timeout time.Duration)
+	screenshot(t *testing.T, name string)
+	consoleErrors() []string
+}
+
+type chromiumPage struct{ *tab }
+
+func (p chromiumPage) eval(t *testing.T, js string) json.RawMessage {
+	t.Helper()
+	return browsertest.Eval[json.RawMessage](t, p.ctx, `(async () => (await (`+js+"\n)) ?? null)()")
+}
+
+func (p chromiumPage) waitFor(t *testing.T, cond string, timeout time.Duration) {
+	t.Helper()
+	browsertest.WaitFor(t, p.ctx, cond, timeout)
+}
+
+func (p chromiumPage) screenshot(t *testing.T, name string) {
+	t.Helper()
+	browsertest.Screenshot(t, p.ctx, name)
+}
+
+func (p chromiumPage) consoleErrors() []string { return browsertest.ConsoleErrors(p.ctx) }
+
+type firefoxPage struct{ *browsertest.FirefoxTab }
+
+func (p firefoxPage) eval(t *testing.T, js string) json.RawMessage {
+	t.Helper()
+	return p.Eval(t, js)
+}
+
+func (p firefoxPage) waitFor(t *testing.T, cond string, timeout time.Duration) {
+	t.Helper()
+	p.WaitFor(t, cond, timeout)
+}
+
+func (p firefoxPage) screenshot(t *testing.T, name string) {
+	t.Helper()
+	p.Screenshot(t, name)
+}
+
+func (p firefoxPage) consoleErrors() []string { return p.ConsoleErrors() }
+
+// sdkUser is one logged-in SDK user in either browser.
+type sdkUser struct {
+	name    string
+	browser string
+	page    sdkPage
+}
+
+// loginFirefox opens the app for user in Firefox and logs in.
+func loginFirefox(t *testing.T, env *browsertest.Env, user string, autoAccept bool) *sdkUser {
+	t.Helper()
+	ff := env.Firefox(t, user)
+	ff.Navigate(t, env.BaseURL()+"/")
+	u := &sdkUser{name: user, browser: "firefox", page: firefoxPage{ff}}
+	u.login(t, env, autoAccept)
+	return u
+}
+
+// loginChromium opens the app for user in Chromium and logs in.
+func loginChromium(t *testing.T, env *browsertest.Env, user string, autoAccept bool) *sdkUser {
+	t.Helper()
+	return &sdkUser{name: user, browser: "chromium", page: chromiumPage{login(t, env, user, autoAccept)}}
+}
+
+func (u *sdkUser) login(t *testing.T, env *browsertest.Env, autoAccept bool) {
+	t.Helper()
+	cfg, _ := json.Marshal(pageConfig{SDKAppID: env.App().SDKAppID, UserID: u.name, UserSig: env.Sig(u.name), AutoAccept: autoAccept})
+	var code int
+	if err := json.Unmarshal(u.page.eval(t, fmt.Sprintf(pageJS, cfg)), &code); err != nil || code != 0 {
+		t.Fatalf("%s (%s): login failed with %d (%v)", u.name, u.browser, code, err)
+	}
+}
+
+func (u *sdkUser) run(t *testing.T, js string) {
+	t.Helper()
+	u.page.eval(t, `(async () => { await (`+js+"\n); })()")
+}
+
+// waitEvent waits for an event named name whose data satisfies cond on d
+// ("" = any) and returns its data.
+func (u *sdkUser) waitEvent(t *testing.T, name, cond string) json.RawMessage {
+	t.Helper()
+	if cond == "" {
+		cond = "true"
+	}
+	find := fmt.Sprintf(`window.events.find((e) => e.name === %q && ((d) => %s)(e.data || {}))`, name, cond)
+	u.page.waitFor(t, find+` !== undefined`, 20*time.Second)
+	return u.page.eval(t, find+`.data`)
+}
+
+func (u *sdkUser) eventNames(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	json.Unmarshal(u.page.eval(t, `window.events.map((e) => e.name)`), &names)
+	return names
+}
+
+func (u *sdkUser) remoteVideo(t *testing.T) remoteVideo {
+	t.Helper()
+	var r remoteVideo
+	if err := json.Unmarshal(u.page.eval(t, `remoteVideo()`), &r); err != nil {
+		t.Fatalf("%s: remoteVideo: %v", u.name, err)
+	}
+	return r
+}
+
+// checkVideoPlays checks that u's remote view plays the peer's video:
+// decoded frames, a size, a clock that advances and frames that keep
+// coming.
+func (u *sdkUser) checkVideoPlays(t *testing.T) {
+	t.Helper()
+	u.page.waitFor(t, `remoteVideo().then((r) => r.width > 0 && r.frames > 10)`, 30*time.Second)
+	a := u.remoteVideo(t)
+	u.page.waitFor(t, fmt.Sprintf(`remoteVideo().then((r) => r.frames >= %d && r.time > %f)`, a.Frames+5, a.Time+0.5), 30*time.Second)
+	b := u.remoteVideo(t)
+	t.Logf("%s (%s): remote video %dpx wide, %d frames decoded, time %.1f s, %d/%d packets lost",
+		u.name, u.browser, b.Width, b.Frames, b.Time, b.Lost, b.Received)
+}
+
+// videoCall has caller call callee with video (the callee's page accepts
+// by itself), checks that both see each other's video, and has the
+// caller hang up.
+func videoCall(t *testing.T, caller, callee *sdkUser) {
+	caller.run(t, fmt.Sprintf(`trtcCalling.call({userID: %q, type: 2})`, callee.name))
+	callee.waitEvent(t, "onInvited", fmt.Sprintf(`d.sponsor === %q && d.inviteData.callType === 2`, caller.name))
+	caller.waitEvent(t, "onUserAccept", fmt.Sprintf(`d.userID === %q`, callee.name))
+	caller.waitEvent(t, "onUserVideoAvailable", fmt.Sprintf(`d.userID === %q && d.isVideoAvailable`, callee.name))
+	callee.waitEvent(t, "onUserVideoAvailable", fmt.Sprintf(`d.userID === %q && d.isVideoAvailable`, caller.name))
+	for _, u := range []*sdkUser{caller, callee} {
+		u.run(t, fmt.Sprintf(`trtcCalling.startLocalView({userID: %q, videoViewDomID: 'local'})`, u.name))
+	}
+	caller.checkVideoPlays(t)
+	callee.checkVideoPlays(t)
+	// Both browsers publish the simulcast layers of docs/media.md §1 (the
+	// half and full size of a 640x480 camera).
+	for _, u := range []*sdkUser{caller, callee} {
+		var sdp string
+		json.Unmarshal(u.page.eval(t, `offerSDP()`), &sdp)
+		for _, want := range []string{"a=simulcast:send h;f", "a=rid:h send", "a=rid:f send"} {
+			if !strings.Contains(sdp, want) {
+				t.Errorf("%s (%s): publish offer lacks %q", u.name, u.browser, want)
+			}
+		}
+	}
+	for _, u := range []*sdkUser{caller, callee} {
+		u.page.waitFor(t, `document.querySelector('#local video') && document.querySelector('#local video').videoWidth > 0`, 10*time.Second)
+		u.page.screenshot(t, u.name+"-in-call")
+	}
+
+	caller.run(t, `trtcCalling.hangup()`)
+	callee.waitEvent(t, "onCallEnd", fmt.Sprintf(`d.userID === %q`, caller.name))
+	callee.waitEvent(t, "onUserLeave", fmt.Sprintf(`d.userID === %q`, caller.name))
+	callee.page.waitFor(t, `document.querySelectorAll('#remote video').length === 0`, 10*time.Second)
+	for _, u := range []*sdkUser{caller, callee} {
+		u.page.waitFor(t, `trtcCalling.getCallStatus() === 'idle'`, 10*time.Second)
+		t.Logf("%s (%s) events: %v", u.name, u.browser, u.eventNames(t))
+		if errs := u.page.consoleErrors(); len(errs) > 0 {
+			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
+		}
+	}
+}
+
+// Firefox calls Chromium with video and hangs up; then Chromium calls
+// Firefox.
+func TestFirefoxCallsChromium(t *testing.T) {
+	env := browsertest.Start(t, nil)
+	fox := loginFirefox(t, env, "fox", true)
+	chrome := loginChromium(t, env, "chrome", true)
+	fox.waitEvent(t, "sdkReady", "")
+
+	if !t.Run("firefox calls", func(t *testing.T) { videoCall(t, fox, chrome) }) {
+		return
+	}
+	t.Run("chromium calls", func(t *testing.T) {
+		for _, u := range []*sdkUser{fox, chrome} {
+			u.run(t, `window.events = []`)
+		}
+		videoCall(t, chrome, fox)
+	})
+}
