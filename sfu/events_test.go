@@ -1,9 +1,7 @@
 package sfu_test
 
 import (
-	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 
 	"callbox/sfu/sfuclient"
@@ -13,16 +11,12 @@ func TestNACKRecovery(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r", "alice", sfuclient.Config{})
 	b := e.join("r", "bob", sfuclient.Config{DropEvery: 7})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	wg := e.callAV([]*client{a, b}, a)
 	r := e.waitRemotes(b, "alice/video")["alice/video"]
 	// Every 7th datagram is dropped on bob's socket, so about one packet in
 	// seven arrives only by a retransmission (allowed: 20 %); 200 sequence
 	// numbers with no gap left are only possible through them.
-	rc := e.readRemote(b, r, &wg, func(c *sfuclient.StreamCheck) { c.SetMaxLoss(0.2) })
+	rc := e.readRemote(b, r, wg, func(c *sfuclient.StreamCheck) { c.SetMaxLoss(0.2) })
 	e.waitStream(rc, 200, "bob<-alice video")
 	if st := e.s.Stats(); st.Retransmitted == 0 {
 		t.Errorf("no retransmission counted: %+v", st)
@@ -33,11 +27,7 @@ func TestMuteAndVolumeEvents(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r", "alice", sfuclient.Config{})
 	b := e.join("r", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	e.callAV([]*client{a, b}, a)
 
 	is := func(want string) func(json.RawMessage) bool {
 		return func(d json.RawMessage) bool { return string(d) == want }
@@ -93,15 +83,11 @@ func TestUpstreamNACK(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r", "alice", sfuclient.Config{DropSentEvery: 9})
 	b := e.join("r", "bob", sfuclient.Config{NoNACK: true})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	wg := e.callAV([]*client{a, b}, a)
 	// Bob asks for nothing; the repairs he gets are the SFU's (one
 	// datagram in nine of alice's is lost: allowed 20 %), and none may be
 	// missing.
-	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg, func(c *sfuclient.StreamCheck) {
+	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], wg, func(c *sfuclient.StreamCheck) {
 		c.ExpectUpstreamRepairs()
 		c.SetMaxLoss(0.2)
 	})

@@ -1,8 +1,6 @@
 package sfu_test
 
 import (
-	"context"
-	"sync"
 	"testing"
 
 	"callbox/sfu"
@@ -22,13 +20,9 @@ func TestFastPathFallback(t *testing.T) {
 			sfu.BreakFastPathKeys(e.s, tc.wrong)
 			a := e.join("r", "alice", sfuclient.Config{})
 			b := e.join("r", "bob", sfuclient.Config{})
-			aa, av := e.publishAV(a)
-			ctx, stop := context.WithCancel(e.ctx)
-			var wg sync.WaitGroup
-			defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-			pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+			wg := e.callAV([]*client{a, b}, a)
 			at := e.waitRemotes(b, "alice/audio", "alice/video")
-			va, vv := e.readRemote(b, at["alice/audio"], &wg), e.readRemote(b, at["alice/video"], &wg)
+			va, vv := e.readRemote(b, at["alice/audio"], wg), e.readRemote(b, at["alice/video"], wg)
 			e.waitStream(va, 200, "bob<-alice audio")
 			e.waitStream(vv, 200, "bob<-alice video")
 			st := e.s.Stats()

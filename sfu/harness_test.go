@@ -109,6 +109,27 @@ func (e *env) publishAV(c *client) (audio, video *sfuclient.Track) {
 	return a, v
 }
 
+// callAV publishes audio and video from each of pubs and pumps them (pump)
+// until the test ends; then the pumps stop, every client of all closes, and
+// the readers the test started on the returned WaitGroup are waited for.
+func (e *env) callAV(all []*client, pubs ...*client) *sync.WaitGroup {
+	e.t.Helper()
+	ctx, stop := context.WithCancel(e.ctx)
+	wg := &sync.WaitGroup{}
+	e.t.Cleanup(func() {
+		stop()
+		for _, c := range all {
+			c.Close()
+		}
+		wg.Wait()
+	})
+	for _, c := range pubs {
+		audio, video := e.publishAV(c)
+		pump(ctx, wg, c.name, map[string]*sfuclient.Track{"audio": audio, "video": video})
+	}
+	return wg
+}
+
 // pumpLevel is the RFC 6464 audio level pump sends with every audio packet.
 const pumpLevel = 30
 

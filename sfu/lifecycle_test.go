@@ -97,12 +97,8 @@ func TestBadInput(t *testing.T) {
 	// A healthy call in another room must be unaffected by all of this.
 	a := e.join("good", "alice", sfuclient.Config{})
 	b := e.join("good", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg)
+	wg := e.callAV([]*client{a, b}, a)
+	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], wg)
 	e.waitStream(rc, 50, "before")
 
 	m, err := e.s.Join("bad", "mallory", func(json.RawMessage) {})
@@ -190,15 +186,9 @@ func TestRestart(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r", "alice", sfuclient.Config{})
 	b := e.join("r", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ba, bv := e.publishAV(b)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	pump(ctx, &wg, "bob", map[string]*sfuclient.Track{"audio": ba, "video": bv})
-	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg)
-	up := e.readRemote(a, e.waitRemotes(a, "bob/video")["bob/video"], &wg)
+	wg := e.callAV([]*client{a, b}, a, b)
+	rc := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], wg)
+	up := e.readRemote(a, e.waitRemotes(a, "bob/video")["bob/video"], wg)
 	e.waitStream(rc, 50, "before restart")
 	e.waitStream(up, 50, "before restart (bob's upstream)")
 

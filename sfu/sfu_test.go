@@ -16,20 +16,13 @@ func TestOneToOne(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r1", "alice", sfuclient.Config{})
 	b := e.join("r1", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ba, bv := e.publishAV(b)
-
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	pump(ctx, &wg, "bob", map[string]*sfuclient.Track{"audio": ba, "video": bv})
+	wg := e.callAV([]*client{a, b}, a, b)
 
 	atB := e.waitRemotes(b, "alice/audio", "alice/video")
 	atA := e.waitRemotes(a, "bob/audio", "bob/video")
 	streams := map[string]*sfuclient.StreamCheck{
-		"bob<-alice audio": e.readRemote(b, atB["alice/audio"], &wg), "bob<-alice video": e.readRemote(b, atB["alice/video"], &wg),
-		"alice<-bob audio": e.readRemote(a, atA["bob/audio"], &wg), "alice<-bob video": e.readRemote(a, atA["bob/video"], &wg),
+		"bob<-alice audio": e.readRemote(b, atB["alice/audio"], wg), "bob<-alice video": e.readRemote(b, atB["alice/video"], wg),
+		"alice<-bob audio": e.readRemote(a, atA["bob/audio"], wg), "alice<-bob video": e.readRemote(a, atA["bob/video"], wg),
 	}
 	for what, chk := range streams {
 		e.waitStream(chk, 200, what)
@@ -107,11 +100,7 @@ func TestLeaveUnsubscribes(t *testing.T) {
 	e := newEnv(t)
 	a := e.join("r", "alice", sfuclient.Config{})
 	b := e.join("r", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
+	e.callAV([]*client{a, b}, a)
 	e.waitRemotes(b, "alice/audio", "alice/video")
 	e.waitEvent(b, "onUserVideoAvailable", func(d json.RawMessage) bool { return string(d) == `{"userID":"alice","isVideoAvailable":true}` })
 
@@ -133,12 +122,8 @@ func TestAllInterfacesWithPublicIP(t *testing.T) {
 	e := newEnvConfig(t, sfu.Config{ListenIP: "0.0.0.0", PublicIPs: []string{"127.0.0.1"}, IncludeLoopback: true})
 	a := e.join("r", "alice", sfuclient.Config{})
 	b := e.join("r", "bob", sfuclient.Config{})
-	aa, av := e.publishAV(a)
-	ctx, stop := context.WithCancel(e.ctx)
-	var wg sync.WaitGroup
-	defer func() { stop(); a.Close(); b.Close(); wg.Wait() }()
-	pump(ctx, &wg, "alice", map[string]*sfuclient.Track{"audio": aa, "video": av})
-	e.waitStream(e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], &wg), 100, "bob<-alice video")
+	wg := e.callAV([]*client{a, b}, a)
+	e.waitStream(e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], wg), 100, "bob<-alice video")
 	// On the wildcard address the socket is dual-stack: the fast path
 	// reads IPv4-mapped sources and must still find the publisher.
 	if st := e.s.Stats(); st.FastPathPackets == 0 || st.FastPathFallbacks != 0 {
