@@ -113,6 +113,18 @@ mutation bwe-no-overuse sfu/bwe/bwe.go "./sfu/bwe/" <<'EDIT'
 s/\t\t\te\.signal = Overusing\n/\t\t\te.signal = Normal \/\/ mutation: never Overusing\n/
 EDIT
 
+# (o) A subscriber switched between simulcast layers gets each layer's own
+# VP8 picture ids: Chromium dropped the frames after a switch for seconds.
+mutation vp8-ids-not-rebased sfu/down.go "./sfu/" <<'EDIT'
+s/\t\t\td\.rebaseVP8\(payload, pidAt, wide, tl0At\)\n/\t\t\t_ = tl0At \/\/ mutation: no rebase\n/
+EDIT
+
+# (p) A new gap does not wake a quiet stream: the 20 ms NACK tick skips it
+# and upstream losses are never asked for.
+mutation nack-quiet-stays sfu/feedback.go "./sfu/" <<'EDIT'
+s/\t\t\tr\.quiet = false\n/\t\t\t\/\/ mutation: the stream stays quiet\n/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
