@@ -39,6 +39,10 @@
 // directory. SetLink takes the browser's network down and up again, as a
 // dropped connection would.
 //
+// Env.Firefox opens a tab of Firefox ESR instead (firefox.go): one Firefox
+// per binary in the same namespace, driven over WebDriver BiDi, with the
+// same pages and secure origin; it skips without /usr/bin/firefox-esr.
+//
 // It needs root, ip(8) and /usr/bin/chromium. Without them a test is
 // skipped locally and fails when CI=true; once they are there, any
 // failure to set up is a test failure.

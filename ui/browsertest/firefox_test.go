@@ -199,3 +199,103 @@ func TestFirefoxCallsChromium(t *testing.T) {
 		videoCall(t, chrome, fox)
 	})
 }
+
+// waitFrames waits until u decoded 5 video frames more than n.
+func (u *sdkUser) waitFrames(t *testing.T, n int) {
+	t.Helper()
+	u.page.waitFor(t, fmt.Sprintf(`remoteVideo().then((r) => r.frames > %d)`, n+5), 30*time.Second)
+}
+
+// What a call does midway, done by the Firefox side: camera off and on,
+// microphone mute, an ICE restart, a resumed reconnect, and a switch to
+// audio and back that Chromium starts and Firefox follows.
+func TestFirefoxMidCall(t *testing.T) {
+	env := browsertest.Start(t, nil)
+	fox := loginFirefox(t, env, "fox", false)
+	chrome := loginChromium(t, env, "chrome", true)
+	fox.run(t, `trtcCalling.call({userID: 'chrome', type: 2})`)
+	chrome.waitEvent(t, "onInvited", `d.sponsor === 'fox'`)
+	fox.waitEvent(t, "onUserVideoAvailable", `d.userID === 'chrome' && d.isVideoAvailable`)
+	chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && d.isVideoAvailable`)
+	fox.checkVideoPlays(t)
+	chrome.checkVideoPlays(t)
+	reset := func() {
+		for _, u := range []*sdkUser{fox, chrome} {
+			u.run(t, `window.events = []`)
+		}
+	}
+
+	t.Run("camera off and on", func(t *testing.T) {
+		reset()
+		fox.run(t, `trtcCalling.closeCamera()`)
+		chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && !d.isVideoAvailable`)
+		n := chrome.remoteVideo(t).Frames
+		fox.run(t, `trtcCalling.openCamera()`)
+		chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && d.isVideoAvailable`)
+		chrome.waitFrames(t, n)
+		// A Firefox sender whose track was taken away goes on sending
+		// frames, about one a second, so frames alone do not show that
+		// the camera is back: its sender has the new camera track too.
+		fox.page.waitFor(t, `((tr) => tr && tr === trtcCalling.local.video && tr.readyState === 'live')(trtcCalling._call.media._senders.video.track)`, 10*time.Second)
+	})
+
+	t.Run("mic mute", func(t *testing.T) {
+		reset()
+		fox.run(t, `trtcCalling.setMicMute(true)`)
+		chrome.waitEvent(t, "onUserAudioAvailable", `d.userID === 'fox' && !d.isAudioAvailable`)
+		chrome.run(t, `window.events = []`)
+		fox.run(t, `trtcCalling.setMicMute(false)`)
+		chrome.waitEvent(t, "onUserAudioAvailable", `d.userID === 'fox' && d.isAudioAvailable`)
+	})
+
+	// The SFU's ICE credentials on both of Firefox's PCs.
+	const ufrag = `['sub', 'pub'].map((pc) => trtcCalling._call.media[pc].remoteDescription.sdp.match(/a=ice-ufrag:(\S+)/)[1]).join()`
+	restarted := func(t *testing.T, before json.RawMessage) {
+		t.Helper()
+		fox.page.waitFor(t, fmt.Sprintf(`%s.split(',').every((u, i) => u !== %s.split(',')[i])`, ufrag, before), 15*time.Second)
+		fox.waitFrames(t, fox.remoteVideo(t).Frames)
+		chrome.waitFrames(t, chrome.remoteVideo(t).Frames)
+	}
+
+	t.Run("ICE restart", func(t *testing.T) {
+		reset()
+		before := fox.page.eval(t, ufrag)
+		fox.run(t, `trtcCalling.iceTrouble()`)
+		restarted(t, before)
+	})
+
+	t.Run("reconnect resumes the call", func(t *testing.T) {
+		reset()
+		before := fox.page.eval(t, ufrag)
+		fox.run(t, `trtcCalling.link.drop()`)
+		fox.waitEvent(t, "onReconnecting", "")
+		fox.waitEvent(t, "onReconnected", `d.resumed === true`)
+		restarted(t, before)
+		if got := string(fox.page.eval(t, `trtcCalling.getCallStatus()`)); got != `"connected"` {
+			t.Errorf("fox: status %s after the resume", got)
+		}
+	})
+
+	t.Run("switch to audio and back", func(t *testing.T) {
+		reset()
+		chrome.run(t, `trtcCalling.switchToAudioCall()`)
+		fox.waitEvent(t, "onCallMediaTypeChanged", `d.oldCallMediaType === 2 && d.newCallMediaType === 1`)
+		fox.waitEvent(t, "onUserVideoAvailable", `d.userID === 'chrome' && !d.isVideoAvailable`)
+		chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && !d.isVideoAvailable`)
+		n := chrome.remoteVideo(t).Frames
+		fox.run(t, `trtcCalling.switchToVideoCall()`)
+		chrome.waitEvent(t, "onCallMediaTypeChanged", `d.newCallMediaType === 2`)
+		chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && d.isVideoAvailable`)
+		fox.waitEvent(t, "onUserVideoAvailable", `d.userID === 'chrome' && d.isVideoAvailable`)
+		chrome.waitFrames(t, n)
+	})
+
+	chrome.run(t, `trtcCalling.hangup()`)
+	fox.waitEvent(t, "onCallEnd", "")
+	fox.page.waitFor(t, `trtcCalling.getCallStatus() === 'idle'`, 10*time.Second)
+	for _, u := range []*sdkUser{fox, chrome} {
+		if errs := u.page.consoleErrors(); len(errs) > 0 {
+			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
+		}
+	}
+}
