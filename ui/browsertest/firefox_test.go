@@ -3,6 +3,7 @@ package browsertest_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,48 @@ func TestFirefoxMidCall(t *testing.T) {
 	fox.waitEvent(t, "onCallEnd", "")
 	fox.page.waitFor(t, `trtcCalling.getCallStatus() === 'idle'`, 10*time.Second)
 	for _, u := range []*sdkUser{fox, chrome} {
+		if errs := u.page.consoleErrors(); len(errs) > 0 {
+			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
+		}
+	}
+}
+
+// A group call started in Firefox with two Chromium users: every page
+// shows the two others (tracks told apart by mid, in Firefox too), and
+// Firefox's leaving ends nobody else's call.
+func TestFirefoxGroupCall(t *testing.T) {
+	env := browsertest.Start(t, nil)
+	fox := loginFirefox(t, env, "fox", false)
+	ann, bo := loginChromium(t, env, "ann", true), loginChromium(t, env, "bo", true)
+	fox.run(t, `trtcCalling.groupCall({userIDList: ['ann', 'bo'], type: 2})`)
+	for _, u := range []*sdkUser{ann, bo} {
+		u.waitEvent(t, "onInvited", `d.sponsor === 'fox' && d.isFromGroup`)
+		fox.waitEvent(t, "onUserEnter", fmt.Sprintf(`d.userID === %q`, u.name))
+	}
+	for _, u := range []*sdkUser{fox, ann, bo} {
+		u.page.waitFor(t, `(() => { const vs = [...document.querySelectorAll('#remote video')];
+			return vs.length === 2 && vs.every((v) => v.videoWidth > 0 && v.currentTime > 0.5); })()`, 30*time.Second)
+		var users []string
+		json.Unmarshal(u.page.eval(t, `[...trtcCalling._call.media._remote.keys()].sort()`), &users)
+		if len(users) != 2 || slices.Contains(users, u.name) {
+			t.Errorf("%s (%s) receives %v", u.name, u.browser, users)
+		}
+	}
+	fox.page.screenshot(t, "fox-group")
+	fox.run(t, `trtcCalling.hangup()`)
+	for _, u := range []*sdkUser{ann, bo} {
+		u.waitEvent(t, "onUserLeave", `d.userID === 'fox'`)
+	}
+	// Fox's tracks leave the others' pages; they are still in a call.
+	for _, u := range []*sdkUser{ann, bo} {
+		u.page.waitFor(t, `((r) => !r || !r.audio && !r.video)(trtcCalling._call.media._remote.get('fox'))`, 10*time.Second)
+		if n := string(u.page.eval(t, `window.events.filter((e) => e.name === 'onCallEnd').length`)); n != "0" {
+			t.Errorf("%s got onCallEnd when fox left a call of three", u.name)
+		}
+	}
+	ann.run(t, `trtcCalling.hangup()`)
+	bo.waitEvent(t, "onCallEnd", "")
+	for _, u := range []*sdkUser{fox, ann, bo} {
 		if errs := u.page.consoleErrors(); len(errs) > 0 {
 			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
 		}
