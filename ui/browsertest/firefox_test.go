@@ -342,3 +342,62 @@ func TestFirefoxGroupCall(t *testing.T) {
 		}
 	}
 }
+
+// Simulcast from Firefox (docs/media.md §5): Chromium's small view gets
+// the half size layer Firefox sends, a large view the widest one, and
+// back.
+func TestFirefoxSimulcastLayer(t *testing.T) {
+	env := browsertest.Start(t, nil)
+	fox := loginFirefox(t, env, "fox", false)
+	chrome := loginChromium(t, env, "chrome", true)
+	chrome.run(t, recordLayersJS)
+	chrome.run(t, `setRemoteSize(160, 120)`)
+	fox.run(t, `trtcCalling.call({userID: 'chrome', type: 2})`)
+	chrome.waitEvent(t, "onUserVideoAvailable", `d.userID === 'fox' && d.isVideoAvailable`)
+	chrome.checkVideoPlays(t)
+	// The widest layer Firefox sends, after it had a few seconds to
+	// reach the full one.
+	widest := func() int {
+		var w int
+		json.Unmarshal(fox.page.eval(t, `trtcCalling._call.media.pub.getStats().then((st) => {
+			let w = 0;
+			st.forEach((s) => { if (s.type === 'outbound-rtp' && s.kind === 'video' && s.frameWidth > w) w = s.frameWidth; });
+			return w;
+		})`), &w)
+		return w
+	}
+	for deadline := time.Now().Add(15 * time.Second); widest() <= 320 && time.Now().Before(deadline); {
+		chrome.waitFrames(t, chrome.remoteVideo(t).Frames) // a few frames' time, not a sleep
+	}
+	top := widest()
+	var sends string
+	json.Unmarshal(fox.page.eval(t, sendsJS), &sends)
+	t.Logf("fox sends %s", sends)
+	frameWidth := func() int {
+		var w int
+		json.Unmarshal(chrome.page.eval(t, `frameWidth()`), &w)
+		return w
+	}
+	small := func() {
+		t.Helper()
+		chrome.page.waitFor(t, `(layers.at(-1) || {}).maxWidth === 160`, 10*time.Second)
+		chrome.page.waitFor(t, `frameWidth().then((w) => w > 0 && w <= 320)`, 20*time.Second)
+		chrome.waitFrames(t, chrome.remoteVideo(t).Frames)
+		if w := frameWidth(); w > 320 {
+			t.Errorf("chrome's 160x120 view receives %d wide frames", w)
+		}
+	}
+	small()
+	chrome.run(t, `setRemoteSize(640, 480)`)
+	chrome.page.waitFor(t, `(layers.at(-1) || {}).maxWidth === 640`, 10*time.Second)
+	if top > 320 {
+		chrome.page.waitFor(t, fmt.Sprintf(`frameWidth().then((w) => w > %d)`, top/2), 20*time.Second)
+	} else {
+		t.Logf("fox sends only the half layer (a loaded machine?): the step up is not checked")
+	}
+	t.Logf("chrome's 640x480 view receives %d wide frames", frameWidth())
+	chrome.run(t, `setRemoteSize(160, 120)`)
+	small()
+	fox.run(t, `trtcCalling.hangup()`)
+	chrome.waitEvent(t, "onCallEnd", "")
+}
