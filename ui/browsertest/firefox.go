@@ -73,7 +73,7 @@ func sharedFirefox(ns *netns) (*firefox, error) {
 	return shared.firefox.ff, shared.firefox.err
 }
 
-// FirefoxUnavailable says why this machine cannot run the Firefox tests,
+// firefoxUnavailable says why this machine cannot run the Firefox tests,
 // or "" when it can (then the Chromium prerequisites hold too).
 func firefoxUnavailable() string {
 	if why := unavailable(); why != "" {
