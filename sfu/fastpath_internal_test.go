@@ -214,12 +214,24 @@ func checkFastPathOrder(t *testing.T, seed uint64) {
 
 	// pion: the mux's reader, its SRTP session and a layer reader per
 	// stream (layer.run's loop: forward, then drained).
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer srv.Close()
-	wg.Add(1)
+	var wg, readerWG sync.WaitGroup
+	// stop ends pion's stand-ins in order (the reader, then the streams'
+	// queues): at the end, and when a failed wait ends the test early,
+	// so that a lost packet fails the test instead of hanging it.
+	stop := sync.OnceFunc(func() {
+		srv.Close()
+		readerWG.Wait()
+		for _, s := range sessions {
+			for _, st := range s.streams {
+				close(st.pionQ)
+			}
+		}
+		wg.Wait()
+	})
+	defer stop()
+	readerWG.Add(1)
 	go func() {
-		defer wg.Done()
+		defer readerWG.Done()
 		buf := make([]byte, rxSlot)
 		for {
 			n, from, err := b.ReadFromAddrPort(buf)
@@ -316,13 +328,7 @@ func checkFastPathOrder(t *testing.T, seed uint64) {
 		}
 	}
 	total.wait(t, int64(len(order)))
-	srv.Close()
-	for _, s := range sessions {
-		for _, st := range s.streams {
-			close(st.pionQ)
-		}
-	}
-	wg.Wait()
+	stop()
 	var fast, pion int64
 	for _, s := range sessions {
 		for _, st := range s.streams {
