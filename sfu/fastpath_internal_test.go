@@ -169,7 +169,11 @@ func TestFastPathOrder(t *testing.T) {
 		seeds = 3
 	}
 	for seed := range seeds {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) { checkFastPathOrder(t, uint64(seed)) })
+		// One failing interleaving says it: the others would each wait
+		// out their deadline for the same lost packets.
+		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { checkFastPathOrder(t, uint64(seed)) }) {
+			break
+		}
 	}
 }
 
