@@ -176,6 +176,14 @@ func videoCall(t *testing.T, caller, callee *sdkUser) {
 	for _, u := range []*sdkUser{caller, callee} {
 		u.page.waitFor(t, `trtcCalling.getCallStatus() === 'idle'`, 10*time.Second)
 		t.Logf("%s (%s) events: %v", u.name, u.browser, u.eventNames(t))
+	}
+	noConsoleErrors(t, caller, callee)
+}
+
+// noConsoleErrors fails t for every error a user's page logged.
+func noConsoleErrors(t *testing.T, users ...*sdkUser) {
+	t.Helper()
+	for _, u := range users {
 		if errs := u.page.consoleErrors(); len(errs) > 0 {
 			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
 		}
@@ -294,11 +302,7 @@ func TestFirefoxMidCall(t *testing.T) {
 	chrome.run(t, `trtcCalling.hangup()`)
 	fox.waitEvent(t, "onCallEnd", "")
 	fox.page.waitFor(t, `trtcCalling.getCallStatus() === 'idle'`, 10*time.Second)
-	for _, u := range []*sdkUser{fox, chrome} {
-		if errs := u.page.consoleErrors(); len(errs) > 0 {
-			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
-		}
-	}
+	noConsoleErrors(t, fox, chrome)
 }
 
 // A group call started in Firefox with two Chromium users: every page
@@ -336,11 +340,7 @@ func TestFirefoxGroupCall(t *testing.T) {
 	}
 	ann.run(t, `trtcCalling.hangup()`)
 	bo.waitEvent(t, "onCallEnd", "")
-	for _, u := range []*sdkUser{fox, ann, bo} {
-		if errs := u.page.consoleErrors(); len(errs) > 0 {
-			t.Errorf("%s (%s) logged errors: %q", u.name, u.browser, errs)
-		}
-	}
+	noConsoleErrors(t, fox, ann, bo)
 }
 
 // Simulcast from Firefox (docs/media.md §5): Chromium's small view gets
