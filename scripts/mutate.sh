@@ -116,7 +116,7 @@ EDIT
 # (o) A subscriber switched between simulcast layers gets each layer's own
 # VP8 picture ids: Chromium dropped the frames after a switch for seconds.
 mutation vp8-ids-not-rebased sfu/down.go "./sfu/" <<'EDIT'
-s/\t\t\td\.rebaseVP8\(payload, pidAt, wide, tl0At\)\n/\t\t\t_ = tl0At \/\/ mutation: no rebase\n/
+s/\t\t\td\.rebaseVP8\(ids\)\n/\t\t\t_ = ids \/\/ mutation: no rebase\n/
 EDIT
 
 # (p) A new gap does not wake a quiet stream: the 20 ms NACK tick skips it

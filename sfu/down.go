@@ -88,7 +88,6 @@ type downTrack struct {
 	// layer counts its own, and a receiver whose next frames seem older
 	// than the ones it decoded drops them (Chromium's reference finder
 	// did, for seconds after a switch; TestSDKStepDownUp).
-	munge   bool
 	haveVP8 bool
 	pidOff  uint16
 	tl0Off  uint8
@@ -97,8 +96,7 @@ type downTrack struct {
 }
 
 func newDownTrack(p *Peer, t *pubTrack) *downTrack {
-	d := &downTrack{peer: p, t: t, streamID: t.peer.streamID, cur: -1,
-		munge: t.simulcast && strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)}
+	d := &downTrack{peer: p, t: t, streamID: t.peer.streamID, cur: -1}
 	if !t.simulcast {
 		d.cur = 0
 	} else {
@@ -156,24 +154,22 @@ func (d *downTrack) Kind() webrtc.RTPCodecType { return d.t.kind }
 
 // forward writes one packet of layer to the subscriber. h is the reader's
 // shared header; seq and ts are the publisher's values (h is rewritten for
-// each subscriber). Zero allocations.
-func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint16, ts uint32, kf bool, now int64) {
+// each subscriber); ids, for a VP8 simulcast track, where the payload has
+// its picture id and TL0PICIDX, which are rewritten too (nil: none).
+// Zero allocations.
+func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint16, ts uint32, kf bool, ids *vp8IDs, now int64) {
 	b := d.bind.Load()
 	if b == nil {
 		return
 	}
 	d.mu.Lock()
-	pidAt, wide, tl0At := -1, false, -1
-	if d.munge {
-		pidAt, wide, tl0At = vp8Fields(payload)
-	}
 	if layer != d.cur {
 		if layer != d.target.Load() || !kf {
 			d.mu.Unlock()
 			return
 		}
-		if d.munge {
-			d.rebaseVP8(payload, pidAt, wide, tl0At)
+		if ids != nil {
+			d.rebaseVP8(ids)
 		}
 		d.switchTo(layer, seq, ts, now)
 	} else if d.starve.Load() {
@@ -184,24 +180,16 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 	if !d.started {
 		d.addEpoch(epoch{from: outSeq, seqOff: d.seqOff, tsOff: d.tsOff, layer: d.cur})
 	}
-	var pid, inPid uint16
-	var tl0, inTl0 uint8
-	if pidAt >= 0 {
-		inPid = vp8Pid(payload, pidAt, wide)
-		pid = (inPid - d.pidOff) & pidMask(wide)
-	}
-	if tl0At >= 0 {
-		inTl0 = payload[tl0At]
-		tl0 = inTl0 - d.tl0Off
+	var pid uint16
+	var tl0 uint8
+	if ids != nil {
+		pid, tl0 = (ids.pid-d.pidOff)&ids.mask(), ids.tl0-d.tl0Off
 	}
 	if !d.started || int16(outSeq-d.lastSeq) > 0 {
 		d.lastSeq, d.lastTS, d.lastNS, d.atFrame = outSeq, outTS, now, h.Marker
 		d.started = true
-		if pidAt >= 0 {
-			d.lastPid, d.haveVP8 = pid, true
-		}
-		if tl0At >= 0 {
-			d.lastTl0 = tl0
+		if ids != nil {
+			d.lastPid, d.lastTl0, d.haveVP8 = pid, tl0, true
 		}
 	}
 	d.packets++
@@ -213,22 +201,14 @@ func (d *downTrack) forward(layer int32, h *rtp.Header, payload []byte, seq uint
 	d.mu.Unlock()
 
 	// The payload is the reader's buffer, shared by the subscribers: each
-	// one's values go in just before its write copies the packet, and the
-	// publisher's come back after it.
-	if pidAt >= 0 {
-		vp8SetPid(payload, pidAt, wide, pid)
-	}
-	if tl0At >= 0 {
-		payload[tl0At] = tl0
+	// one's values go in just before its write copies the packet. The
+	// ring has the publisher's copy for resends; nothing reads the
+	// buffer after the fan-out.
+	if ids != nil {
+		ids.write(payload, pid, tl0)
 	}
 	h.SSRC, h.PayloadType, h.SequenceNumber, h.Timestamp = b.ssrc, b.pt, outSeq, outTS
 	d.write(b, h, payload, &d.fwdExt, now)
-	if pidAt >= 0 {
-		vp8SetPid(payload, pidAt, wide, inPid)
-	}
-	if tl0At >= 0 {
-		payload[tl0At] = inTl0
-	}
 	if ordered {
 		d.wmu.Unlock()
 	}
@@ -248,26 +228,18 @@ func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, ext *[2]byt
 }
 
 // rebaseVP8 sets the picture id and TL0PICIDX offsets so that the new
-// layer's keyframe (payload) follows the last packet sent. Called locked,
+// layer's keyframe (ids) follows the last packet sent. Called locked,
 // before switchTo records the epoch.
-func (d *downTrack) rebaseVP8(payload []byte, pidAt int, wide bool, tl0At int) {
+func (d *downTrack) rebaseVP8(ids *vp8IDs) {
 	if !d.haveVP8 {
 		return
 	}
-	if pidAt >= 0 {
-		d.pidOff = (vp8Pid(payload, pidAt, wide) - (d.lastPid + 1)) & pidMask(wide)
+	if ids.pidAt >= 0 {
+		d.pidOff = (ids.pid - (d.lastPid + 1)) & ids.mask()
 	}
-	if tl0At >= 0 {
-		d.tl0Off = payload[tl0At] - (d.lastTl0 + 1)
+	if ids.tl0At >= 0 {
+		d.tl0Off = ids.tl0 - (d.lastTl0 + 1)
 	}
-}
-
-// pidMask is the range of a VP8 picture id of that width.
-func pidMask(wide bool) uint16 {
-	if wide {
-		return 0x7fff
-	}
-	return 0x7f
 }
 
 // addEpoch starts a new stretch of sequence numbers. Called locked.
@@ -388,14 +360,9 @@ func (d *downTrack) resend(outSeq uint16, buf []byte, h *rtp.Header, now int64) 
 	if h.Padding && len(payload) > 0 {
 		payload = payload[:len(payload)-min(len(payload), int(payload[len(payload)-1]))]
 	}
-	if d.munge {
-		if pidAt, wide, tl0At := vp8Fields(payload); pidAt >= 0 || tl0At >= 0 {
-			if pidAt >= 0 {
-				vp8SetPid(payload, pidAt, wide, (vp8Pid(payload, pidAt, wide)-pidOff)&pidMask(wide))
-			}
-			if tl0At >= 0 {
-				payload[tl0At] -= tl0Off
-			}
+	if d.t.rewriteVP8 {
+		if ids := readVP8IDs(payload); ids.present() {
+			ids.write(payload, (ids.pid-pidOff)&ids.mask(), ids.tl0-tl0Off)
 		}
 	}
 	h.Extension, h.Padding, h.PaddingSize = false, false, 0

@@ -85,49 +85,70 @@ func h264Keyframe(p []byte) bool {
 	return false
 }
 
-// vp8Fields finds, in a VP8 payload descriptor (RFC 7741 §4.2), the
-// offsets of the picture id and of TL0PICIDX, -1 where absent; wide is
-// true for a 15-bit picture id (M bit), false for a 7-bit one.
-func vp8Fields(p []byte) (pidAt int, wide bool, tl0At int) {
-	pidAt, tl0At = -1, -1
+// vp8IDs is where a VP8 payload descriptor (RFC 7741 §4.2) holds its
+// picture id and TL0PICIDX, and the publisher's values there. A simulcast
+// track's forwarding reads them once per packet (readVP8IDs), and each
+// subscriber writes its own into the reader's buffer just before its
+// write copies it (write); the ring keeps the publisher's copy.
+type vp8IDs struct {
+	pidAt, tl0At int  // offsets in the payload, -1 = absent
+	wide         bool // a 15-bit picture id (M bit), else 7-bit
+	pid          uint16
+	tl0          uint8
+}
+
+func readVP8IDs(p []byte) vp8IDs {
+	v := vp8IDs{pidAt: -1, tl0At: -1}
 	if len(p) < 2 || p[0]&0x80 == 0 {
-		return
+		return v
 	}
 	ext, i := p[1], 2
 	if ext&0x80 != 0 {
 		if len(p) <= i {
-			return -1, false, -1
+			return vp8IDs{pidAt: -1, tl0At: -1}
 		}
-		pidAt, wide = i, p[i]&0x80 != 0
-		i++
-		if wide {
+		v.pidAt, v.wide = i, p[i]&0x80 != 0
+		if v.wide {
+			if len(p) <= i+1 {
+				return vp8IDs{pidAt: -1, tl0At: -1}
+			}
+			v.pid = uint16(p[i]&0x7f)<<8 | uint16(p[i+1])
 			i++
+		} else {
+			v.pid = uint16(p[i] & 0x7f)
 		}
+		i++
 	}
 	if ext&0x40 != 0 {
-		tl0At = i
-		i++
+		if len(p) <= i {
+			return vp8IDs{pidAt: -1, tl0At: -1}
+		}
+		v.tl0At, v.tl0 = i, p[i]
 	}
-	if len(p) < i {
-		return -1, false, -1
-	}
-	return pidAt, wide, tl0At
+	return v
 }
 
-// vp8Pid reads the picture id at the offset vp8Fields found.
-func vp8Pid(p []byte, at int, wide bool) uint16 {
-	if wide {
-		return uint16(p[at]&0x7f)<<8 | uint16(p[at+1])
+func (v *vp8IDs) present() bool { return v.pidAt >= 0 || v.tl0At >= 0 }
+
+// mask is the range of the picture id.
+func (v *vp8IDs) mask() uint16 {
+	if v.wide {
+		return 0x7fff
 	}
-	return uint16(p[at] & 0x7f)
+	return 0x7f
 }
 
-// vp8SetPid writes a picture id back, keeping the M bit and the width.
-func vp8SetPid(p []byte, at int, wide bool, pid uint16) {
-	if wide {
-		p[at] = 0x80 | byte(pid>>8)&0x7f
-		p[at+1] = byte(pid)
-		return
+// write puts pid and tl0 where the descriptor has them, keeping the M bit.
+func (v *vp8IDs) write(p []byte, pid uint16, tl0 uint8) {
+	if v.pidAt >= 0 {
+		if v.wide {
+			p[v.pidAt] = 0x80 | byte(pid>>8)&0x7f
+			p[v.pidAt+1] = byte(pid)
+		} else {
+			p[v.pidAt] = byte(pid) & 0x7f
+		}
 	}
-	p[at] = byte(pid) & 0x7f
+	if v.tl0At >= 0 {
+		p[v.tl0At] = tl0
+	}
 }

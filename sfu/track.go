@@ -31,8 +31,11 @@ type pubTrack struct {
 	codec     webrtc.RTPCodecParameters
 	receiver  *webrtc.RTPReceiver
 	simulcast bool
-	levelID   uint8      // RFC 6464 extension id, 0 = none
-	batch     *batchConn // nil: write each datagram at once (tests)
+	// rewriteVP8: a VP8 simulcast track, whose picture ids and TL0PICIDX
+	// each subscriber gets rewritten to run on across switches (down.go)
+	rewriteVP8 bool
+	levelID    uint8      // RFC 6464 extension id, 0 = none
+	batch      *batchConn // nil: write each datagram at once (tests)
 
 	// downs is the fan-out set, rebuilt copy-on-write under mu and read
 	// with one atomic load per packet (perf-notes rule 2).
@@ -92,6 +95,7 @@ func newPubTrack(p *Peer, id string, remote *webrtc.TrackRemote, recv *webrtc.RT
 	rids = orderRIDs(rids)
 	if len(rids) > 1 {
 		t.simulcast = true
+		t.rewriteVP8 = strings.EqualFold(t.codec.MimeType, webrtc.MimeTypeVP8)
 		t.layers = make([]*layer, len(rids))
 		for i, rid := range rids {
 			t.layers[i] = &layer{t: t, idx: int32(i), rid: rid}
@@ -329,8 +333,14 @@ func (l *layer) forward(pkt []byte, h *rtp.Header, now int64) {
 		batch.begin()
 		defer batch.end()
 	}
+	var ids *vp8IDs
+	if t.rewriteVP8 {
+		if v := readVP8IDs(payload); v.present() {
+			ids = &v
+		}
+	}
 	for _, d := range downs {
-		d.forward(l.idx, h, payload, seq, ts, kf, now)
+		d.forward(l.idx, h, payload, seq, ts, kf, ids, now)
 	}
 }
 

@@ -33,29 +33,31 @@ type vp8Out struct {
 // layer counts its own, and Chromium dropped the frames after a switch
 // whose ids looked older than those it had decoded (a stall of seconds).
 // A subscriber that stays on a layer sees the publisher's values, and
-// so does the reader's buffer after each fan-out; a NACKed packet is
-// resent with the ids it first went out with.
+// so does the ring; a NACKed packet is resent with the ids it first went
+// out with.
 func TestVP8PictureIDsRunOnAcrossSwitches(t *testing.T) {
 	pub := &Peer{streamID: "s1"}
-	tr := &pubTrack{peer: pub, id: "s1t1", kind: webrtc.RTPCodecTypeVideo, simulcast: true,
+	tr := &pubTrack{peer: pub, id: "s1t1", kind: webrtc.RTPCodecTypeVideo, simulcast: true, rewriteVP8: true,
 		codec: webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}}}
 	tr.layers = []*layer{{t: tr, idx: 0, ring: newRing(videoRing)}, {t: tr, idx: 1, ring: newRing(videoRing)}}
 	tr.downs.Store(&[]*downTrack{})
 	outs := make([][]vp8Out, 2)
-	var downs []*downTrack
-	for i := range 2 {
+	downs := make([]*downTrack, 2)
+	// Subscriber 0, which switches, is last in the fan-out: the reader's
+	// buffer ends up with its rewritten ids.
+	for _, i := range []int{1, 0} {
 		w := &fakeWriter{sink: func(h *rtp.Header, payload []byte) {
-			at, wide, tl0At := vp8Fields(payload)
-			if at < 0 || !wide || tl0At < 0 {
+			ids := readVP8IDs(payload)
+			if ids.pidAt < 0 || !ids.wide || ids.tl0At < 0 {
 				t.Fatalf("subscriber %d got a descriptor without its fields: %x", i, payload[:6])
 			}
-			outs[i] = append(outs[i], vp8Out{h.SequenceNumber, vp8Pid(payload, at, wide), payload[tl0At]})
+			outs[i] = append(outs[i], vp8Out{h.SequenceNumber, ids.pid, ids.tl0})
 		}}
 		d := newDownTrack(&Peer{}, tr)
 		d.target.Store(0)
 		d.bind.Store(&binding{ssrc: uint32(1000 + i), pt: 96, ws: w})
 		tr.addDown(d)
-		downs = append(downs, d)
+		downs[i] = d
 	}
 	q, hl := tr.layers[0], tr.layers[1]
 	var h rtp.Header
@@ -64,8 +66,11 @@ func TestVP8PictureIDsRunOnAcrossSwitches(t *testing.T) {
 	sendQ := func(key bool) {
 		pkt := vp8Packet(qSeq, qPid, qTl0, key)
 		q.forward(pkt, &h, 1)
-		if at, wide, tl0At := vp8Fields(pkt[12:]); vp8Pid(pkt[12:], at, wide) != qPid || pkt[12+tl0At] != qTl0 {
-			t.Fatalf("the reader's packet kept a subscriber's ids")
+		// Resends start from the ring's copy: it holds the publisher's ids.
+		ring := make([]byte, ringSlot)
+		n := q.ring.get(qSeq, ring)
+		if ids := readVP8IDs(ring[12:n]); n == 0 || ids.pid != qPid || ids.tl0 != qTl0 {
+			t.Fatalf("the ring holds pid %d tl0 %d, want the publisher's %d, %d", ids.pid, ids.tl0, qPid, qTl0)
 		}
 		qSeq, qPid, qTl0 = qSeq+1, (qPid+1)&0x7fff, qTl0+1
 	}
