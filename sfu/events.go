@@ -75,27 +75,14 @@ func (p *Peer) takeVolume() (int, bool) {
 // each of p's video subscriptions should receive.
 func (p *Peer) layerTick(now time.Time) {
 	p.mu.Lock()
-	var ls []*layer
 	var simulcast []*pubTrack
 	for _, t := range p.tracks {
 		if t.simulcast {
 			simulcast = append(simulcast, t)
 		}
-		t.mu.Lock()
-		for _, l := range t.layers {
-			if l.ring != nil {
-				ls = append(ls, l)
-			}
-		}
-		t.mu.Unlock()
-	}
-	var downs []*downTrack
-	for _, d := range p.downs {
-		if d.t.kind == webrtc.RTPCodecTypeVideo {
-			downs = append(downs, d)
-		}
 	}
 	p.mu.Unlock()
+	ls, downs := p.layers(), p.videoDowns()
 	for _, l := range ls {
 		if r, ok := l.rates.add(now, l.bytes.Load()); ok {
 			l.bitrate.Store(r)
@@ -166,14 +153,7 @@ func (p *Peer) stepDown(now time.Time) {
 	if now.UnixNano()-last < int64(stepDownEvery) || !p.lastStepDown.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	p.mu.Lock()
-	var downs []*downTrack
-	for _, d := range p.downs {
-		if d.t.simulcast && d.t.kind == webrtc.RTPCodecTypeVideo {
-			downs = append(downs, d)
-		}
-	}
-	p.mu.Unlock()
+	downs := p.videoDowns()
 	if len(downs) == 0 {
 		return
 	}
@@ -183,6 +163,19 @@ func (p *Peer) stepDown(now time.Time) {
 	for _, d := range downs {
 		d.selectLayer(now, budget, 0, 1)
 	}
+}
+
+// videoDowns lists p's video subscriptions.
+func (p *Peer) videoDowns() []*downTrack {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var downs []*downTrack
+	for _, d := range p.downs {
+		if d.t.kind == webrtc.RTPCodecTypeVideo {
+			downs = append(downs, d)
+		}
+	}
+	return downs
 }
 
 // Layer selection hysteresis: a step up needs the budget to have stayed

@@ -247,20 +247,27 @@ func (c *reportClock) due(now time.Time) bool {
 	return true
 }
 
-// layers lists the layers p publishes that have started.
-func (p *Peer) layers() []*layer {
+// eachLayer calls fn on every layer p publishes that has started, under
+// p's and its track's locks, until fn returns false.
+func (p *Peer) eachLayer(fn func(*layer) bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var ls []*layer
 	for _, t := range p.tracks {
 		t.mu.Lock()
 		for _, l := range t.layers {
-			if l.ring != nil {
-				ls = append(ls, l)
+			if l.ring != nil && !fn(l) {
+				t.mu.Unlock()
+				return
 			}
 		}
 		t.mu.Unlock()
 	}
+}
+
+// layers lists the layers p publishes that have started.
+func (p *Peer) layers() []*layer {
+	var ls []*layer
+	p.eachLayer(func(l *layer) bool { ls = append(ls, l); return true })
 	return ls
 }
 
@@ -291,19 +298,9 @@ func (p *Peer) nackTick(now time.Time) {
 
 // quiet says none of p's streams has a packet worth a NACK.
 func (p *Peer) quiet() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, t := range p.tracks {
-		t.mu.Lock()
-		for _, l := range t.layers {
-			if l.ring != nil && !l.recv.isQuiet() {
-				t.mu.Unlock()
-				return false
-			}
-		}
-		t.mu.Unlock()
-	}
-	return true
+	quiet := true
+	p.eachLayer(func(l *layer) bool { quiet = l.recv.isQuiet(); return quiet })
+	return quiet
 }
 
 // feedbackTick sends TWCC feedback for everything p publishes, and
