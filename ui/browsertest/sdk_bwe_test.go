@@ -1,6 +1,7 @@
 package browsertest_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -34,21 +35,32 @@ const rampJS = `((pc) => {
 	window.rampMinAfter = (t) => Math.min(...window.ramp.filter((s) => s.t >= t).map((s) => s.kbps));
 })`
 
-// directJS is a call with no SFU: a sender PC and a receiver PC in one
-// page, the fake camera at 1280x720 on one encoding capped at the sum of
-// the SDK's 720p simulcast layers (docs/sdk.md), signalled in the page.
-const directJS = `(async () => {
-	const cam = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720 } });
-	const a = new RTCPeerConnection(), b = new RTCPeerConnection();
+// pairJS is a call with no SFU: a sender PC and a receiver PC in one
+// page, signalled in the page, with cfg (JS) as their RTCConfiguration;
+// the fake camera at 1280x720, 30 fps, on one encoding capped at
+// maxBitrate (bits/s), played by the receiver in a <video>. The PCs are
+// window.pairA (sending) and window.pairB.
+func pairJS(cfg string, maxBitrate int) string {
+	return fmt.Sprintf(`(async () => {
+	const cam = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 30 } });
+	const cfg = %s;
+	const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
 	a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
 	b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-	a.addTransceiver(cam.getVideoTracks()[0], { direction: 'sendonly', sendEncodings: [{ maxBitrate: 2187500 }] });
+	b.ontrack = (e) => { const v = document.createElement('video'); v.muted = true; v.autoplay = true; v.srcObject = new MediaStream([e.track]); document.body.append(v); };
+	a.addTransceiver(cam.getVideoTracks()[0], { direction: 'sendonly', sendEncodings: [{ maxBitrate: %d }] });
 	await a.setLocalDescription();
 	await b.setRemoteDescription(a.localDescription);
 	await b.setLocalDescription();
 	await a.setRemoteDescription(b.localDescription);
-	window.direct = a;
-})()`
+	window.pairA = a;
+	window.pairB = b;
+})()`, cfg, maxBitrate)
+}
+
+// directJS is the ramp test's call with no SFU, on loopback in the page,
+// capped at the sum of the SDK's 720p simulcast layers (docs/sdk.md).
+var directJS = pairJS(`{}`, 2187500)
 
 type rampResult struct {
 	At1500 float64 `json:"at1500"`
@@ -90,7 +102,7 @@ func TestSDKBandwidthRamp(t *testing.T) {
 	dc := env.Browser(t, "direct")
 	browsertest.Do(t, dc, chromedp.Navigate(env.BaseURL()+"/"))
 	d := &tab{name: "direct", ctx: dc}
-	d.run(t, rampJS+`(() => window.direct)`)
+	d.run(t, rampJS+`(() => window.pairA)`)
 	d.run(t, directJS)
 	direct := waitRamp(t, d)
 	logRamp(t, "no SFU", direct)

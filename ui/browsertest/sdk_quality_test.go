@@ -297,27 +297,12 @@ func TestSDKRandomLoss(t *testing.T) {
 	hangupBoth(t, al, bea)
 }
 
-// relayedJS is a call with no SFU that crosses the veth: a sender PC and
-// a receiver PC in one page, each allowed only relay candidates of the
-// server's TURN (the credentials the SDK got at login), so that the media
-// goes out to the host and back in through the link LimitDownlink shapes.
-// The fake camera at 1280x720, 30 fps, on one encoding capped at the
-// SDK's 720p top layer.
-const relayedJS = `(async () => {
-	const cam = await navigator.mediaDevices.getUserMedia({ video: { width: 1280, height: 720, frameRate: 30 } });
-	const cfg = { iceServers: trtcCalling._iceServers, iceTransportPolicy: 'relay' };
-	const a = new RTCPeerConnection(cfg), b = new RTCPeerConnection(cfg);
-	a.onicecandidate = (e) => e.candidate && b.addIceCandidate(e.candidate);
-	b.onicecandidate = (e) => e.candidate && a.addIceCandidate(e.candidate);
-	a.addTransceiver(cam.getVideoTracks()[0], { direction: 'sendonly', sendEncodings: [{ maxBitrate: 1500000 }] });
-	await a.setLocalDescription();
-	await b.setRemoteDescription(a.localDescription);
-	await b.setLocalDescription();
-	await a.setRemoteDescription(b.localDescription);
-	b.ontrack = (e) => { const v = document.createElement('video'); v.muted = true; v.autoplay = true; v.srcObject = new MediaStream([e.track]); document.body.append(v); };
-	window.relayedA = a;
-	window.relayedB = b;
-})()`
+// relayedJS is a call with no SFU that crosses the veth (pairJS), each PC
+// allowed only relay candidates of the server's TURN (the credentials the
+// SDK got at login), so that the media goes out to the host and back in
+// through the link LimitDownlink shapes; capped at the SDK's 720p top
+// layer.
+var relayedJS = pairJS(`{ iceServers: trtcCalling._iceServers, iceTransportPolicy: 'relay' }`, 1500000)
 
 // Issue 11, performance (docs/performance.md): the 500 kbit/s limit of
 // TestSDKStepDownUp on a Chromium-to-Chromium call with no SFU, relayed
@@ -331,7 +316,7 @@ func TestRelayedStepDownUp(t *testing.T) {
 	})
 	u := login(t, env, "al", false)
 	u.run(t, relayedJS)
-	u.run(t, samplerJS+`(() => window.relayedB)`)
+	u.run(t, samplerJS+`(() => window.pairB)`)
 	start := browsertest.Eval[float64](t, u.ctx, `vqMark()`)
 	browsertest.WaitFor(t, u.ctx, `vqNow().w >= 1280`, 40*time.Second)
 	full := browsertest.Eval[vqSample](t, u.ctx, `vqNow()`)
