@@ -323,9 +323,11 @@ func FuzzRequest(f *testing.F) {
 			frame := fmt.Sprintf(`{"id":%d,"type":%q,"data":%s}`, id, fuzzTypes[int(k/2)%len(fuzzTypes)], body)
 			if k >= 0xF0 {
 				frame = body
-				req, _ := DecodeRequest([]byte(body))
-				id = req.ID // the reply carries the frame's own id (or 0)
 			}
+			// The reply carries the frame's own id (or 0): the data may
+			// repeat "id" or break the frame.
+			req, _ := DecodeRequest([]byte(frame))
+			id = req.ID
 			// 0xE0..0xEF: the store fails this request's commit, if it
 			// makes one; the engine must be put back (h.check below).
 			faulty := k >= 0xE0 && k < 0xF0

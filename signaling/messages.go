@@ -62,14 +62,6 @@ type Request struct {
 	Data json.RawMessage // nil when absent or null; otherwise a JSON object
 }
 
-// rawRequest is the wire form; ID stays raw so that only a bare integer
-// is accepted (not "7", 7.0 or 1e3).
-type rawRequest struct {
-	ID   json.RawMessage `json:"id"`
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
-
 // DecodeRequest parses one text frame. Every failure is an *Error with
 // CodeBadRequest; the returned Request still carries the id when one could
 // be read, so the error reply can echo it.
@@ -78,7 +70,11 @@ func DecodeRequest(b []byte) (Request, error) {
 	if len(b) == 0 || b[0] != '{' {
 		return Request{}, errorf(CodeBadRequest, "message is not a JSON object")
 	}
-	var raw rawRequest
+	// Keys are matched exactly, as a JavaScript client reads them, not
+	// case-insensitively as encoding/json would into a struct: "ID" or
+	// "Type" is an unknown key, not a second id that overrides "id".
+	// A repeated key keeps its last value, as JSON.parse does.
+	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&raw); err != nil {
 		return Request{}, &Error{Code: CodeBadRequest, Msg: "malformed JSON", Err: err}
@@ -87,18 +83,24 @@ func DecodeRequest(b []byte) (Request, error) {
 		return Request{}, errorf(CodeBadRequest, "trailing data after the JSON object")
 	}
 	var req Request
-	if len(raw.ID) > 0 && string(raw.ID) != "null" {
-		id, err := strconv.ParseUint(string(raw.ID), 10, 64)
+	// The id stays raw so that only a bare integer is accepted (not "7",
+	// 7.0 or 1e3).
+	if id := raw["id"]; len(id) > 0 && string(id) != "null" {
+		n, err := strconv.ParseUint(string(id), 10, 64)
 		if err != nil {
 			return Request{}, errorf(CodeBadRequest, "id must be a non-negative integer")
 		}
-		req.ID = id
+		req.ID = n
 	}
-	if raw.Type == "" {
+	if t := raw["type"]; len(t) > 0 && string(t) != "null" {
+		if err := json.Unmarshal(t, &req.Type); err != nil {
+			return req, errorf(CodeBadRequest, "type must be a string")
+		}
+	}
+	if req.Type == "" {
 		return req, errorf(CodeBadRequest, "missing type")
 	}
-	req.Type = raw.Type
-	data := bytes.TrimSpace(raw.Data)
+	data := bytes.TrimSpace(raw["data"])
 	switch {
 	case len(data) == 0 || bytes.Equal(data, []byte("null")):
 	case data[0] == '{':

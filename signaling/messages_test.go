@@ -32,6 +32,11 @@ func TestDecodeRequest(t *testing.T) {
 		{name: "huge id", in: `{"id":1e30,"type":"a"}`, fail: true},
 		{name: "no type", in: `{"id":9}`, fail: true, failID: 9},
 		{name: "data string", in: `{"id":9,"type":"a","data":"x"}`, fail: true, failID: 9},
+		{name: "number type", in: `{"id":9,"type":7}`, fail: true, failID: 9},
+		// Keys match exactly, as in JSON.parse: "ID" is not the id.
+		{name: "other case", in: `{"id":10,"type":"ping","data":null,"ID":1,"Type":"x","DATA":{}}`, id: 10, typ: "ping"},
+		{name: "only other case", in: `{"ID":1,"TYPE":"ping"}`, fail: true},
+		{name: "repeated key", in: `{"id":10,"type":"ping","id":11}`, id: 11, typ: "ping"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
