@@ -96,6 +96,7 @@ func (a *Appliance) build() error {
 		ListenIP:        cfg.RTCListenIP,
 		PublicIPs:       cfg.PublicIPs,
 		IncludeLoopback: cfg.IncludeLoopback,
+		NoFastPath:      cfg.NoMediaFastPath,
 		Logger:          a.log,
 		Now:             cfg.Now,
 	})

@@ -109,6 +109,11 @@ type Config struct {
 	// IncludeLoopback lets the SFU offer loopback candidates (tests, and a
 	// server used only from the same machine).
 	IncludeLoopback bool
+	// NoMediaFastPath sends every received media packet through pion's
+	// receive path instead of the SFU's fast path (sfu.Config.NoFastPath):
+	// the operator's way out should a pion upgrade break the fast path's
+	// key extraction (--no-media-fastpath).
+	NoMediaFastPath bool
 
 	// TURN: the embedded server runs unless TURNDisabled or TURNExternal.
 	TURNDisabled bool

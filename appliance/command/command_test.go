@@ -428,8 +428,8 @@ func serveConfigOf(t *testing.T, args ...string) (appliance.Config, error) {
 	return cfg, err
 }
 
-// TestServeFlagsReachConfig: the browser-facing and rate flags, and their
-// environment variables, end up in appliance.Config.
+// TestServeFlagsReachConfig: the browser-facing, rate and media fast path
+// flags, and their environment variables, end up in appliance.Config.
 func TestServeFlagsReachConfig(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -447,7 +447,28 @@ func TestServeFlagsReachConfig(t *testing.T) {
 				t.Errorf("LoginRate %+v, CallRate %+v; want signaling's defaults %+v, %+v",
 					cfg.LoginRate, cfg.CallRate, signaling.DefaultLoginRate, signaling.DefaultCallRate)
 			}
+			if cfg.NoMediaFastPath {
+				t.Error("NoMediaFastPath by default; want the fast path on")
+			}
 		}},
+		{name: "media fast path off", args: []string{"--no-media-fastpath"}, check: func(t *testing.T, cfg appliance.Config) {
+			if !cfg.NoMediaFastPath {
+				t.Error("--no-media-fastpath: NoMediaFastPath = false")
+			}
+		}},
+		{name: "media fast path off from the environment", env: map[string]string{"CALLBOX_NO_MEDIA_FASTPATH": "true"},
+			check: func(t *testing.T, cfg appliance.Config) {
+				if !cfg.NoMediaFastPath {
+					t.Error("CALLBOX_NO_MEDIA_FASTPATH=true: NoMediaFastPath = false")
+				}
+			}},
+		{name: "media fast path flag beats the environment", env: map[string]string{"CALLBOX_NO_MEDIA_FASTPATH": "true"},
+			args: []string{"--no-media-fastpath=false"}, check: func(t *testing.T, cfg appliance.Config) {
+				if cfg.NoMediaFastPath {
+					t.Error("--no-media-fastpath=false over CALLBOX_NO_MEDIA_FASTPATH=true: NoMediaFastPath = true")
+				}
+			}},
+		{name: "media fast path switch not a bool", env: map[string]string{"CALLBOX_NO_MEDIA_FASTPATH": "maybe"}, err: "CALLBOX_NO_MEDIA_FASTPATH"},
 		{name: "rates", args: []string{"--login-rate", "120", "--call-rate", "6"}, check: func(t *testing.T, cfg appliance.Config) {
 			if want := (signaling.Rate{Burst: 120, Every: 500 * time.Millisecond}); cfg.LoginRate != want {
 				t.Errorf("LoginRate = %+v, want %+v", cfg.LoginRate, want)
