@@ -111,6 +111,17 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 
 	alice := s.login("alice", sfuclient.Config{})
 	bob := s.login("bob", sfuclient.Config{})
+	// The SFU's receive path and socket series are there before any
+	// media, the fast path's packets at 0.
+	before := scrape(t, metricsURL)
+	for _, name := range sfuPathSeries {
+		if got := value(before, name); got < 0 {
+			t.Errorf("before the call: no %s", name)
+		}
+	}
+	if got := value(before, "callbox_sfu_fastpath_packets_total"); got != 0 {
+		t.Errorf("before the call: callbox_sfu_fastpath_packets_total = %v, want 0", got)
+	}
 	callID := videoCall(t, ctx, alice, bob)
 
 	during := scrape(t, metricsURL)
@@ -125,9 +136,23 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 		{"callbox_sfu_rooms", nil, 1},
 		{"callbox_sfu_peers", nil, 2},
 		{"callbox_sfu_tracks", nil, 4},
+		{"callbox_sfu_fastpath_enabled", nil, 1},
+		{"callbox_sfu_fastpath_fallbacks_total", nil, 0},
+		{"callbox_sfu_fastpath_auth_failures_total", nil, 0},
 	} {
 		if got := value(during, c.name, c.labels...); got != c.want {
 			t.Errorf("during the call: %s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	// Each side's media went through the fast path once its streams were
+	// bound (videoCall waits for 100 packets of each of four tracks), and
+	// through the batched socket calls.
+	if got := value(during, "callbox_sfu_fastpath_packets_total"); got <= 0 {
+		t.Errorf("during the call: callbox_sfu_fastpath_packets_total = %v, want > 0", got)
+	}
+	for _, op := range []string{"read", "write"} {
+		if got := value(during, "callbox_sfu_udp_socket_calls_total", "op", op); got <= 0 {
+			t.Errorf("during the call: callbox_sfu_udp_socket_calls_total{op=%q} = %v, want > 0", op, got)
 		}
 	}
 
@@ -227,6 +252,52 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 	var queues []webhook.AppStats
 	if err := json.Unmarshal(raw, &queues); err != nil || len(queues) != 1 || queues[0].SDKAppID != s.app.SDKAppID || !queues[0].Configured || queues[0].Pending != 0 {
 		t.Errorf("healthz webhooks = %s (%v)", raw, err)
+	}
+}
+
+// sfuPathSeries are the SFU's receive path and media socket series, there
+// whenever the SFU is.
+var sfuPathSeries = []string{"callbox_sfu_fastpath_enabled", "callbox_sfu_fastpath_packets_total",
+	"callbox_sfu_fastpath_fallbacks_total", "callbox_sfu_fastpath_auth_failures_total",
+	"callbox_sfu_fastpath_dropped_packets_total", "callbox_sfu_udp_socket_calls_total"}
+
+// TestMetricsWithoutMediaFastPath: with the operator's kill switch
+// (--no-media-fastpath) a call's media still flows, all of it through
+// pion's receive path: the fast path is reported off and forwards nothing.
+func TestMetricsWithoutMediaFastPath(t *testing.T) {
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *appliance.Config) {
+		c.MetricsListener = mln
+		c.NoMediaFastPath = true
+	})
+	alice := s.login("alice", sfuclient.Config{})
+	bob := s.login("bob", sfuclient.Config{})
+	videoCall(t, s.ctx, alice, bob)
+
+	fams := scrape(t, "http://"+mln.Addr().String()+"/metrics")
+	for _, name := range sfuPathSeries {
+		if got := value(fams, name); got < 0 {
+			t.Errorf("no %s", name)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		want float64
+	}{
+		{"callbox_sfu_fastpath_enabled", 0},
+		{"callbox_sfu_fastpath_packets_total", 0},
+		{"callbox_sfu_fastpath_fallbacks_total", 0},
+	} {
+		if got := value(fams, c.name); got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// videoCall saw 100 packets of every track arrive: pion forwarded them.
+	if got := value(fams, "callbox_sfu_forwarded_packets_total"); got < 400 {
+		t.Errorf("callbox_sfu_forwarded_packets_total = %v, want at least 400", got)
 	}
 }
 

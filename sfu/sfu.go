@@ -119,10 +119,12 @@ type Stats struct {
 	// for syscalls per forwarded packet (callbox bench sfu).
 	UDPReadCalls  uint64
 	UDPWriteCalls uint64
-	// The receive fast path (fastpath.go): packets it forwarded, streams
-	// it handed back to pion, packets that did not authenticate, packets
-	// it dropped (not authenticated, replayed or cut short, once the
-	// stream was past its first packets).
+	// The receive fast path (fastpath.go): whether it is on (not
+	// Config.NoFastPath), packets it forwarded, streams it handed back to
+	// pion, packets that did not authenticate, packets it dropped (not
+	// authenticated, replayed or cut short, once the stream was past its
+	// first packets).
+	FastPath          bool
 	FastPathPackets   uint64
 	FastPathFallbacks uint64
 	FastPathAuthFails uint64
@@ -336,6 +338,7 @@ func (s *Server) Stats() Stats {
 	st.DroppedTCPConns = s.tcpDrops.total()
 	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
 	if s.fast != nil {
+		st.FastPath = true
 		st.FastPathPackets, st.FastPathFallbacks = s.fast.packets.Load(), s.fast.fallbacks.Load()
 		st.FastPathAuthFails, st.FastPathDropped = s.fast.authFails.Load(), s.fast.dropped.Load()
 	}

@@ -95,6 +95,12 @@ var (
 	sfuSwitches    = desc("sfu_layer_switches_total", "Simulcast layer changes made for subscribers.")
 	sfuDroppedUDP  = desc("sfu_dropped_datagrams_total", "UDP datagrams on the media port that belonged to no session.")
 	sfuDroppedConn = desc("sfu_dropped_tcp_connections_total", "ICE-TCP connections refused or failed.")
+	sfuFastPath    = desc("sfu_fastpath_enabled", "1 when the SFU's receive fast path is on, 0 when serve --no-media-fastpath turned it off.")
+	sfuFastPackets = desc("sfu_fastpath_packets_total", "Received RTP packets the receive fast path decrypted and forwarded itself; the others took pion's receive path.")
+	sfuFallbacks   = desc("sfu_fastpath_fallbacks_total", "Media streams the receive fast path handed back to pion's receive path because its SRTP keys did not decrypt them.")
+	sfuAuthFails   = desc("sfu_fastpath_auth_failures_total", "Received SRTP packets that failed authentication on the receive fast path.")
+	sfuFastDropped = desc("sfu_fastpath_dropped_packets_total", "Received packets the receive fast path dropped: not authenticated, replayed or cut short.")
+	sfuUDPCalls    = desc("sfu_udp_socket_calls_total", "Socket calls that moved data on the media UDP port, by op: read (recvmmsg) or write (sendmmsg, sendto).", "op")
 
 	turnAllocations = desc("turn_allocations", "Live TURN allocations.")
 	turnBytes       = desc("turn_relayed_bytes_total", "Bytes relayed by TURN, by direction.", "direction")
@@ -118,6 +124,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectedUsers, logins, loginFailures, liveCalls, callSetups, callResults, inviteLatency,
 		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuSwitches, sfuDroppedUDP, sfuDroppedConn,
+		sfuFastPath, sfuFastPackets, sfuFallbacks, sfuAuthFails, sfuFastDropped, sfuUDPCalls,
 		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures, hookDelivered, hookFailed,
 		storeSize, certExpiry} {
 		ch <- d
@@ -181,6 +188,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(sfuSwitches, s.LayerSwitches)
 		counter(sfuDroppedUDP, s.DroppedDatagrams)
 		counter(sfuDroppedConn, s.DroppedTCPConns)
+		gauge(sfuFastPath, boolValue(s.FastPath))
+		counter(sfuFastPackets, s.FastPathPackets)
+		counter(sfuFallbacks, s.FastPathFallbacks)
+		counter(sfuAuthFails, s.FastPathAuthFails)
+		counter(sfuFastDropped, s.FastPathDropped)
+		counter(sfuUDPCalls, s.UDPReadCalls, "read")
+		counter(sfuUDPCalls, s.UDPWriteCalls, "write")
 	}
 	if src.TURN != nil {
 		s := src.TURN()
@@ -220,4 +234,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(certExpiry, float64(t.Unix()))
 		}
 	}
+}
+
+// boolValue is a 0/1 gauge's value.
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
