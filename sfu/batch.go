@@ -1,10 +1,12 @@
 package sfu
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 )
@@ -60,6 +62,13 @@ type batchConn struct {
 	bufs   [][]byte
 	n      int
 	errs   uint64 // datagrams lost to send errors
+	// UDP GSO (flush): runs of equal-sized datagrams to one address leave
+	// as one message the kernel segments. noGSO once the kernel refused.
+	out     []ipv4.Message
+	outOOB  [][]byte
+	taken   []bool
+	noGSO   bool
+	gsoRuns uint64 // messages sent with UDP_SEGMENT, for tests
 
 	readCalls, writeCalls atomic.Uint64 // socket syscalls, for Stats
 }
@@ -71,6 +80,12 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	}
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), rx: rx, rxSlow: make([]bool, rxBatch),
 		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize), bufs: make([][]byte, batchSize)}
+	b.out, b.outOOB, b.taken = make([]ipv4.Message, batchSize), make([][]byte, batchSize), make([]bool, batchSize)
+	b.noGSO = !gsoSupported
+	for i := range b.out {
+		b.out[i].Buffers = make([][]byte, 0, batchSize)
+		b.outOOB[i] = make([]byte, gsoControlLen)
+	}
 	for i := range b.msgs {
 		b.bufs[i] = make([]byte, ringSlot)
 		b.addrs[i].IP = make(net.IP, 16)
@@ -184,16 +199,95 @@ func (b *batchConn) end() {
 // flushLocked sends the queue. Called locked; the send blocks only if the
 // socket buffer (4 MiB) is full.
 func (b *batchConn) flushLocked() {
-	for sent := 0; sent < b.n; {
+	msgs := b.msgs[:b.n]
+	if !b.noGSO && b.n > 1 {
+		msgs = b.groupLocked()
+	}
+	for sent := 0; sent < len(msgs); {
 		b.writeCalls.Add(1)
-		k, err := b.pc.WriteBatch(b.msgs[sent:b.n], 0)
+		k, err := b.pc.WriteBatch(msgs[sent:], 0)
 		if err != nil {
-			// Drop the datagram at fault and go on (a bad address,
-			// ICMP-reported errors): one receiver must not stall all.
-			b.errs++
+			if m := &msgs[sent+k]; len(m.Buffers) > 1 {
+				// Send the run one datagram at a time. If the kernel
+				// refused segmentation itself (EIO: a device without
+				// checksum offload; EINVAL, ENOPROTOOPT: no UDP_SEGMENT),
+				// never group again; another error (a full buffer, an
+				// unreachable address) is this run's alone.
+				if gsoRefused(err) {
+					b.noGSO = true
+				}
+				for _, p := range m.Buffers {
+					b.writeCalls.Add(1)
+					if _, err := b.UDPConn.WriteTo(p, m.Addr); err != nil {
+						b.errs++
+					}
+				}
+			} else {
+				// Drop the datagram at fault and go on (a bad address,
+				// ICMP-reported errors): one receiver must not stall all.
+				b.errs++
+			}
 			k++
 		}
 		sent += k
 	}
 	b.n = 0
+}
+
+func gsoRefused(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) || errors.Is(err, syscall.ENOPROTOOPT) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
+// Limits of one segmented message: the kernel's UDP_MAX_SEGMENTS (64 on
+// older kernels) and an IP datagram's 64 KiB.
+const (
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 60000
+)
+
+// groupLocked regroups the queue for UDP GSO (issue 18 item 3): a
+// destination's consecutive datagrams of one size (the last of a run may be
+// shorter) become one message the kernel cuts at that size, as a received
+// batch holding several packets of a video frame gives every subscriber.
+// Each destination's datagrams keep their order; messages go out in the
+// order of their first datagram. It allocates nothing.
+func (b *batchConn) groupLocked() []ipv4.Message {
+	for i := 0; i < b.n; i++ {
+		b.taken[i] = false
+	}
+	m := 0
+	for i := 0; i < b.n; i++ {
+		if b.taken[i] {
+			continue
+		}
+		b.taken[i] = true
+		first := b.msgs[i].Buffers[0]
+		size, total := len(first), len(first)
+		out := &b.out[m]
+		m++
+		out.Buffers = append(out.Buffers[:0], first)
+		out.Addr, out.OOB = b.msgs[i].Addr, nil
+		to := &b.addrs[i]
+		for j := i + 1; j < b.n && len(out.Buffers) < gsoMaxSegments; j++ {
+			a := &b.addrs[j]
+			if b.taken[j] || a.Port != to.Port || !a.IP.Equal(to.IP) {
+				continue
+			}
+			p := b.msgs[j].Buffers[0]
+			if len(p) > size || total+len(p) > gsoMaxBytes {
+				break // starts the destination's next message
+			}
+			b.taken[j] = true
+			out.Buffers = append(out.Buffers, p)
+			total += len(p)
+			if len(p) < size {
+				break // a shorter one ends a run
+			}
+		}
+		if len(out.Buffers) > 1 {
+			out.OOB = gsoControl(b.outOOB[m-1], size)
+			b.gsoRuns++
+		}
+	}
+	return b.out[:m]
 }

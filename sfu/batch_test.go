@@ -68,3 +68,76 @@ func TestBatchConn(t *testing.T) {
 		t.Error("direct write queued or lost")
 	}
 }
+
+// TestBatchConnGSO: runs of equal-sized datagrams to one receiver leave as
+// one segmented message (UDP GSO, where the kernel has it), and every
+// receiver still gets each datagram whole, once, in its own order, among
+// other receivers' datagrams, sizes that end or break runs, and more than
+// one batch.
+func TestBatchConnGSO(t *testing.T) {
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	b, err := newBatchConn(udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rx []*net.UDPConn
+	for i := 0; i < 3; i++ {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadBuffer(socketBuffer)
+		defer c.Close()
+		rx = append(rx, c)
+	}
+	// Receiver 0 gets runs of 1,100-byte packets with a shorter one now
+	// and then; receiver 1 sizes that grow (no run); receiver 2 equal
+	// ones. 150 datagrams: three flushes, one of them at a full queue.
+	want := make([][]string, 3)
+	b.begin()
+	for i := 0; i < 150; i++ {
+		r := i % 3
+		size := 1100
+		switch {
+		case r == 0 && i%21 == 0:
+			size = 300
+		case r == 1:
+			size = 100 + i
+		}
+		p := make([]byte, size)
+		for k := range p {
+			p[k] = 'a' + byte(i%26)
+		}
+		copy(p, fmt.Sprintf("pkt %d ", i))
+		want[r] = append(want[r], string(p))
+		if _, err := b.WriteToAddrPort(p, rx[r].LocalAddr().(*net.UDPAddr).AddrPort()); err != nil {
+			t.Fatal(err)
+		}
+		if i == 100 {
+			b.end() // a flush in the middle
+			b.begin()
+		}
+	}
+	b.end()
+	buf := make([]byte, 65536)
+	for r, c := range rx {
+		for k, w := range want[r] {
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("receiver %d, datagram %d: %v", r, k, err)
+			}
+			if string(buf[:n]) != w {
+				t.Fatalf("receiver %d, datagram %d: got %d bytes %.12q, want %d bytes %.12q", r, k, n, buf[:n], len(w), w)
+			}
+		}
+	}
+	if gsoSupported && b.gsoRuns == 0 && !b.noGSO {
+		t.Error("no run was sent segmented")
+	}
+	t.Logf("segmented messages: %d, GSO off: %v, send calls: %d for 150 datagrams", b.gsoRuns, b.noGSO, b.writeCalls.Load())
+}

@@ -31,3 +31,10 @@ func (r *recvBatch) recv() (int, error) {
 func (r *recvBatch) len(int) int { return r.n }
 
 func (r *recvBatch) from(int) netip.AddrPort { return r.addr }
+
+// gsoSupported: UDP_SEGMENT is Linux's.
+const gsoSupported = false
+
+const gsoControlLen = 0
+
+func gsoControl([]byte, int) []byte { return nil }

@@ -29,7 +29,9 @@ type backendSnap struct {
 	sfuFwd, relayFwd uint64
 	sfuSys, relaySys uint64        // socket I/O calls of each server
 	cpu              time.Duration // server CPU, if exact
-	mallocs          uint64        // server-only mallocs, if mallocsOK
+	softirq          time.Duration // the server CPU's ksoftirqd, if softirqOK
+	softirqOK        bool
+	mallocs          uint64 // server-only mallocs, if mallocsOK
 	mallocsOK        bool
 	gcs              uint32
 }

@@ -72,16 +72,23 @@ type Config struct {
 
 // Window is one measured window of one variant.
 type Window struct {
-	Variant      string  `json:"variant"` // "relay" or "sfu"
-	Rep          int     `json:"rep"`
-	Forwarded    uint64  `json:"forwarded"`
-	Received     uint64  `json:"received"`
-	Expected     uint64  `json:"expected"`
-	Seconds      float64 `json:"seconds"`
-	ProcessCPU   float64 `json:"processCpuSeconds"`
-	Method       string  `json:"method"`  // server CPU from: "child-rusage", "thread-clock" or "profile"
-	Samples      int     `json:"samples"` // CPU profile samples in the window (profile method)
-	ServerCPU    float64 `json:"serverCpuSeconds"`
+	Variant    string  `json:"variant"` // "relay" or "sfu"
+	Rep        int     `json:"rep"`
+	Forwarded  uint64  `json:"forwarded"`
+	Received   uint64  `json:"received"`
+	Expected   uint64  `json:"expected"`
+	Seconds    float64 `json:"seconds"`
+	ProcessCPU float64 `json:"processCpuSeconds"`
+	Method     string  `json:"method"`  // server CPU from: "child-rusage", "thread-clock" or "profile"
+	Samples    int     `json:"samples"` // CPU profile samples in the window (profile method)
+	// ServerCPU is the server process's CPU plus, when it is pinned,
+	// SoftirqCPU: the time its CPU's ksoftirqd ran in the window.
+	ServerCPU  float64 `json:"serverCpuSeconds"`
+	SoftirqCPU float64 `json:"softirqCpuSeconds"`
+	// BusyCPU is everything the server's CPU did in the window, whoever
+	// for (/proc/stat, 10 ms ticks): about ServerCPU on a quiet machine,
+	// more if other work ran there.
+	BusyCPU      float64 `json:"busyCpuSeconds"`
 	FwdPerCPUSec float64 `json:"fwdPerCpuSecond"`
 	Loss         float64 `json:"loss"`
 	AllocsPerFwd float64 `json:"allocsPerFwd"`
@@ -386,6 +393,10 @@ func measure(ctx context.Context, cfg Config, be backend, v *variant, rep int) (
 			w.GCs = b.be.gcs - a.be.gcs
 		}
 		w.ServerCPU = (b.be.cpu - a.be.cpu).Seconds()
+		if a.be.softirqOK && b.be.softirqOK {
+			w.SoftirqCPU = (b.be.softirq - a.be.softirq).Seconds()
+			w.ServerCPU += w.SoftirqCPU
+		}
 	case profiled:
 		w.Method = "profile"
 		byRole, n, err := labelCPU(prof.Bytes(), roleKey)

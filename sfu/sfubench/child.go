@@ -53,6 +53,8 @@ type childMsg struct {
 	SFUSys  uint64           `json:"sfuSys,omitempty"`
 	RelSys  uint64           `json:"relaySys,omitempty"`
 	CPU     time.Duration    `json:"cpu,omitempty"`
+	Softirq time.Duration    `json:"softirq,omitempty"` // ksoftirqd of the pinned CPU
+	SoftOK  bool             `json:"softOK,omitempty"`
 	Mallocs uint64           `json:"mallocs,omitempty"`
 	GCs     uint32           `json:"gcs,omitempty"`
 }
@@ -60,8 +62,11 @@ type childMsg struct {
 // ChildMain serves an SFU and a relay to the parent Run over stdin and
 // stdout until stdin closes, and returns the exit code.
 func ChildMain() int {
+	var softirq softirqClock
+	softOK := false
 	if cpu, err := strconv.Atoi(os.Getenv(childEnv)); err == nil {
 		pinProcess(cpu)
+		softirq, softOK = newSoftirqClock(cpu)
 	}
 	if name := os.Getenv(ProfileEnv); name != "" {
 		f, err := os.Create(name)
@@ -140,6 +145,9 @@ func ChildMain() int {
 			st := s.Stats()
 			r := childMsg{Op: "snap", SFUFwd: st.ForwardedPackets, SFUSys: st.UDPReadCalls + st.UDPWriteCalls,
 				CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), Mallocs: ms.Mallocs, GCs: ms.NumGC}
+			if softOK {
+				r.Softirq, r.SoftOK = softirq.read()
+			}
 			if relay != nil {
 				r.RelFwd, r.RelSys = relay.forwarded.Load(), relay.syscalls.Load()
 			}
@@ -300,7 +308,8 @@ func (c *child) exact(string) bool { return true }
 
 func (c *child) snap(string) (backendSnap, error) {
 	r, err := c.request(childMsg{Op: "snap"})
-	return backendSnap{sfuFwd: r.SFUFwd, relayFwd: r.RelFwd, sfuSys: r.SFUSys, relaySys: r.RelSys, cpu: r.CPU, mallocs: r.Mallocs, mallocsOK: true, gcs: r.GCs}, err
+	return backendSnap{sfuFwd: r.SFUFwd, relayFwd: r.RelFwd, sfuSys: r.SFUSys, relaySys: r.RelSys, cpu: r.CPU, mallocs: r.Mallocs, mallocsOK: true, gcs: r.GCs,
+		softirq: r.Softirq, softirqOK: r.SoftOK}, err
 }
 
 func (c *child) close() {

@@ -62,14 +62,14 @@ func (r *Result) write(w io.Writer, asJSON bool) error {
 		if r.Pinned {
 			pin = "server pinned to CPU 0, load to CPU 1"
 		}
-		fmt.Fprintf(w, "server CPU: rusage of the server process (relay and SFU alternate in it; %s); allocations: server process only\n", pin)
+		fmt.Fprintf(w, "server CPU: rusage of the server process (relay and SFU alternate in it; %s) plus its CPU's ksoftirqd (softirq); allocations: server process only\n", pin)
 	} else {
 		fmt.Fprintf(w, "server CPU (in-process): relay from its OS thread's CPU clock; sfu as its share (pprof label role=server) of a CPU profile of the window times process CPU; allocations: whole process, load clients included\n")
 	}
-	fmt.Fprintf(w, "%-6s %3s %9s %9s %8s %8s %7s %11s %7s %10s %8s %3s %6s\n", "var", "rep", "fwd", "recv", "load-cpu", "srv-cpu", "samples", "fwd/cpu-s", "loss", "allocs/fwd", "sys/fwd", "gc", "rcvbuf")
+	fmt.Fprintf(w, "%-6s %3s %9s %9s %8s %8s %8s %7s %11s %7s %10s %8s %3s %6s\n", "var", "rep", "fwd", "recv", "load-cpu", "srv-cpu", "softirq", "samples", "fwd/cpu-s", "loss", "allocs/fwd", "sys/fwd", "gc", "rcvbuf")
 	for _, x := range r.Windows {
-		fmt.Fprintf(w, "%-6s %3d %9d %9d %7.2fs %7.3fs %7d %11.0f %6.3f%% %10.3f %8.3f %3d %6d\n", x.Variant, x.Rep, x.Forwarded, x.Received,
-			x.ProcessCPU, x.ServerCPU, x.Samples, x.FwdPerCPUSec, 100*x.Loss, x.AllocsPerFwd, x.SyscallsPerFwd, x.GCs, x.RcvbufErrors)
+		fmt.Fprintf(w, "%-6s %3d %9d %9d %7.2fs %7.3fs %7.3fs %7d %11.0f %6.3f%% %10.3f %8.3f %3d %6d\n", x.Variant, x.Rep, x.Forwarded, x.Received,
+			x.ProcessCPU, x.ServerCPU, x.SoftirqCPU, x.Samples, x.FwdPerCPUSec, 100*x.Loss, x.AllocsPerFwd, x.SyscallsPerFwd, x.GCs, x.RcvbufErrors)
 	}
 	for _, x := range r.Windows {
 		if x.Method == "profile" && x.Samples < 100 {
