@@ -103,6 +103,11 @@ func (a *Appliance) build() error {
 	if err != nil {
 		return fmt.Errorf("start sfu: %w", err)
 	}
+	if cfg.NoMediaFastPath {
+		// Said at every start, so a kill switch left on after the upgrade
+		// that needed it does not go unnoticed.
+		a.log.Warn("media fast path off (--no-media-fastpath): every received media packet takes pion's receive path")
+	}
 	a.turn, a.ice, err = a.startTURN(sfuAddrs(cfg))
 	if err != nil {
 		return err
