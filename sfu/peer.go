@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
@@ -158,6 +159,12 @@ func (p *Peer) publishOffer(sdp string) error {
 	if sdp == "" {
 		return fmt.Errorf("%w: empty sdp", ErrBadMessage)
 	}
+	if err := checkOffer(sdp, p.s.cfg.IncludeLoopback); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
+	if err := p.s.tryOffer(sdp); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -171,9 +178,6 @@ func (p *Peer) publishOffer(sdp string) error {
 // is held from SetLocalDescription until the answer is out, so no
 // candidate of the new description can overtake it.
 func (p *Peer) answerLocked(sdp string) error {
-	if err := checkOffer(sdp, p.s.cfg.IncludeLoopback); err != nil {
-		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
-	}
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
 	}
@@ -197,15 +201,54 @@ func (p *Peer) answerLocked(sdp string) error {
 	return nil
 }
 
-// checkOffer refuses the publish offers pion refuses only after it has
-// entered have-remote-offer, which it cannot leave again (pion v4 takes no
-// rollback of a remote offer), so that every later offer of the client
-// would be refused too (FuzzHandle): ICE credentials or a DTLS fingerprint
-// ("alg value") neither at session level nor in every medium, a medium
-// without a mid or with another's, more than one track (msid) in a medium
-// (pion takes that for Plan B), and a candidate that does not parse. Every
-// candidate in the offer must also pass checkCandidate, as trickled ones
-// do. Browsers' Unified Plan offers pass.
+// tryOffer applies a publish offer to a throwaway PC of the publish API
+// and answers it there, and reports what pion refused. Pion checks most of
+// an offer (ICE credentials, DTLS fingerprint, payload types, header
+// extensions, candidates) only after it has entered have-remote-offer, and
+// v4 cannot leave that state again: a remote offer takes no rollback, so
+// the publish PC would refuse every later offer of the client (FuzzHandle).
+// An offer that fails here never reaches the peer's publish PC. The trial
+// PC sets no local description, so it gathers nothing and sends nothing.
+func (s *Server) tryOffer(offer string) error {
+	se := s.pubSE // a copy: the trial must not touch the shared ICE muxes
+	se.SetICEUDPMux(nil)
+	se.SetICETCPMux(nil)
+	se.LoggerFactory = trialLogs{s.log}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(s.pubME), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire})
+	if err != nil {
+		return fmt.Errorf("sfu: trial pc: %w", err)
+	}
+	defer func() {
+		if err := pc.Close(); err != nil {
+			s.log.Warn("close trial pc", "err", err)
+		}
+	}()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return err
+	}
+	if _, err := pc.CreateAnswer(nil); err != nil {
+		return fmt.Errorf("no answer: %w", err)
+	}
+	return nil
+}
+
+// trialLogs puts a trial PC's pion warnings at Debug: they are about the
+// offer tryOffer's error already reports, or the trial PC closing while it
+// starts.
+type trialLogs struct{ log *slog.Logger }
+
+func (f trialLogs) NewLogger(scope string) logging.LeveledLogger {
+	return quietWarnings{pionLogger(f.log, "trial "+scope)}
+}
+
+// checkOffer refuses what the SFU will not take in a publish offer even
+// where pion would: ICE credentials or a DTLS fingerprint ("alg value")
+// neither at session level nor in every medium, a medium without a mid or
+// with another's, more than one track (msid) in a medium (pion takes that
+// for Plan B), and a candidate that does not parse. Every candidate in the
+// offer must also pass checkCandidate, as trickled ones do. Browsers'
+// Unified Plan offers pass. What pion itself refuses, tryOffer finds.
 func checkOffer(offer string, allowLoopback bool) error {
 	var d sdp.SessionDescription
 	if err := d.UnmarshalString(offer); err != nil {
