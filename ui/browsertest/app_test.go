@@ -3,9 +3,11 @@ package browsertest_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,10 +32,12 @@ const docShotsEnv = "CALLBOX_DOC_SCREENSHOTS"
 
 const appWait = 20 * time.Second
 
-// person is one user's tab of the app.
+// person is one user's tab of the app, in Chromium (ctx) or in Firefox
+// (ff).
 type person struct {
 	user string
 	ctx  context.Context
+	ff   *browsertest.FirefoxTab
 }
 
 // inviteLink runs `callbox user invite` against the running server, as
@@ -87,6 +91,22 @@ func (p *person) dark(t *testing.T) {
 func join(t *testing.T, env *browsertest.Env, user, name string, size [2]int64) *person {
 	t.Helper()
 	p := openLink(t, env, user, inviteLink(t, env, user), size)
+	p.signIn(t, name)
+	return p
+}
+
+// joinFirefox is join in a Firefox tab (its default window size).
+func joinFirefox(t *testing.T, env *browsertest.Env, user, name string) *person {
+	t.Helper()
+	p := &person{user: user, ff: env.Firefox(t, user)}
+	p.ff.Navigate(t, inviteLink(t, env, user))
+	p.signIn(t, name)
+	return p
+}
+
+func (p *person) signIn(t *testing.T, name string) {
+	t.Helper()
+	user := p.user
 	p.wait(t, `document.body.dataset.screen === 'signin' && !document.getElementById('join-form').hidden`)
 	if got := p.eval(t, `location.href`); strings.Contains(got, "sig=") {
 		t.Errorf("%s: the sig stayed in the address bar: %s", user, got)
@@ -94,21 +114,35 @@ func join(t *testing.T, env *browsertest.Env, user, name string, size [2]int64) 
 	p.run(t, fmt.Sprintf(`document.getElementById('join-name').value = %q`, name))
 	p.click(t, "#join-btn")
 	p.wait(t, `document.body.dataset.screen === 'main'`)
-	return p
 }
 
 func (p *person) wait(t *testing.T, cond string) {
 	t.Helper()
+	if p.ff != nil {
+		p.ff.WaitFor(t, cond, appWait)
+		return
+	}
 	browsertest.WaitFor(t, p.ctx, cond, appWait)
 }
 
 func (p *person) run(t *testing.T, js string) {
 	t.Helper()
+	if p.ff != nil {
+		p.ff.Eval(t, "void ("+js+"\n)")
+		return
+	}
 	browsertest.Eval[chromedp.Void](t, p.ctx, js)
 }
 
 func (p *person) eval(t *testing.T, js string) string {
 	t.Helper()
+	if p.ff != nil {
+		var s string
+		if err := json.Unmarshal(p.ff.Eval(t, "String("+js+"\n)"), &s); err != nil {
+			t.Fatalf("%s (firefox): %s: %v", p.user, js, err)
+		}
+		return s
+	}
 	return browsertest.Eval[string](t, p.ctx, "String("+js+")")
 }
 
@@ -123,6 +157,9 @@ func (p *person) click(t *testing.T, sel string) {
 // key presses a key in the page (Enter "\r", Escape "\x1b").
 func (p *person) key(t *testing.T, k string) {
 	t.Helper()
+	if p.ff != nil {
+		t.Fatalf("%s: key presses are not driven in Firefox; click instead", p.user)
+	}
 	browsertest.Do(t, p.ctx, chromedp.KeyEvent(k))
 }
 
@@ -148,7 +185,10 @@ func (p *person) videoPlays(t *testing.T, user string) {
 	t.Helper()
 	v := fmt.Sprintf(`document.querySelector('.tile[data-user=%q][data-video="on"] video')`, user)
 	p.wait(t, fmt.Sprintf(`(() => { const v = %s; return v && v.videoWidth > 0 && v.readyState >= 2 && !v.paused && v.currentTime > 0; })()`, v))
-	at := browsertest.Eval[float64](t, p.ctx, v+`.currentTime`)
+	at, err := strconv.ParseFloat(p.eval(t, v+`.currentTime`), 64)
+	if err != nil {
+		t.Fatalf("%s: currentTime: %v", p.user, err)
+	}
 	p.wait(t, fmt.Sprintf(`%s.currentTime > %f`, v, at+0.5))
 }
 
@@ -177,6 +217,10 @@ func (p *person) fits(t *testing.T, sel string) {
 // the README when set, else as the harness's.
 func (p *person) shot(t *testing.T, name string) {
 	t.Helper()
+	if p.ff != nil {
+		p.ff.Screenshot(t, name)
+		return
+	}
 	dir := os.Getenv(docShotsEnv)
 	if dir == "" {
 		browsertest.Screenshot(t, p.ctx, name)
