@@ -144,6 +144,18 @@ class MediaCall {
     });
   }
 
+  // _sendOffer sends a publish offer; it resolves to whether the SFU
+  // refused it (a 4000 reply: docs/protocol.md §4.10). No reply, or no
+  // connection, is no refusal: the answer may still come, or a resume
+  // renegotiates.
+  _sendOffer(sdp) {
+    return this._sdk.link.send('media', { type: 'publish-offer', sdp }).then(() => false, (e) => {
+      if (this._closed) return false;
+      console.warn('TRTCCalling: media publish-offer refused', e.code, e.message);
+      return e.code === 4000;
+    });
+  }
+
   _candidate(pc, c) {
     if (this._closed || !c || !c.candidate) return; // end of gathering needs no marker
     // The SFU refuses mDNS names (docs/media.md §6); it learns such an
@@ -176,9 +188,16 @@ class MediaCall {
         this._pubAnswer = resolve;
         setTimeout(resolve, ANSWER_TIMEOUT_MS);
       });
-      this._send({ type: 'publish-offer', sdp: offer.sdp });
+      const refused = this._sendOffer(offer.sdp);
       this._release('publish');
-      await answered;
+      if (!(await Promise.race([refused, answered.then(() => false)]))) {
+        await answered;
+        return;
+      }
+      // The SFU refused the offer and kept its publish PC as it was
+      // (docs/media.md §6): take ours back too, so the two agree and the
+      // next negotiation starts from there.
+      if (!this._closed && pc.signalingState === 'have-local-offer') await pc.setLocalDescription({ type: 'rollback' });
     };
     this._pubChain = this._pubChain.then(run).catch((e) => console.warn('TRTCCalling: publish negotiation', e));
     return this._pubChain;
