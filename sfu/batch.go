@@ -64,11 +64,12 @@ type batchConn struct {
 	errs   uint64 // datagrams lost to send errors
 	// UDP GSO (flush): runs of equal-sized datagrams to one address leave
 	// as one message the kernel segments. noGSO once the kernel refused.
+	// Both are atomic for Stats, which reads them without mu.
 	out     []ipv4.Message
 	outOOB  [][]byte
 	taken   []bool
-	noGSO   bool
-	gsoRuns uint64 // messages sent with UDP_SEGMENT, for tests
+	noGSO   atomic.Bool
+	gsoRuns atomic.Uint64 // messages sent with UDP_SEGMENT
 
 	readCalls, writeCalls atomic.Uint64 // socket syscalls, for Stats
 }
@@ -81,7 +82,7 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), rx: rx, rxSlow: make([]bool, rxBatch),
 		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize), bufs: make([][]byte, batchSize)}
 	b.out, b.outOOB, b.taken = make([]ipv4.Message, batchSize), make([][]byte, batchSize), make([]bool, batchSize)
-	b.noGSO = !gsoSupported
+	b.noGSO.Store(!gsoSupported)
 	for i := range b.out {
 		b.out[i].Buffers = make([][]byte, 0, batchSize)
 		b.outOOB[i] = make([]byte, gsoControlLen)
@@ -200,7 +201,7 @@ func (b *batchConn) end() {
 // socket buffer (4 MiB) is full.
 func (b *batchConn) flushLocked() {
 	msgs := b.msgs[:b.n]
-	if !b.noGSO && b.n > 1 {
+	if !b.noGSO.Load() && b.n > 1 {
 		msgs = b.groupLocked()
 	}
 	for sent := 0; sent < len(msgs); {
@@ -214,7 +215,7 @@ func (b *batchConn) flushLocked() {
 				// never group again; another error (a full buffer, an
 				// unreachable address) is this run's alone.
 				if gsoRefused(err) {
-					b.noGSO = true
+					b.noGSO.Store(true)
 				}
 				for _, p := range m.Buffers {
 					b.writeCalls.Add(1)
@@ -286,7 +287,7 @@ func (b *batchConn) groupLocked() []ipv4.Message {
 		}
 		if len(out.Buffers) > 1 {
 			out.OOB = gsoControl(b.outOOB[m-1], size)
-			b.gsoRuns++
+			b.gsoRuns.Add(1)
 		}
 	}
 	return b.out[:m]

@@ -136,8 +136,8 @@ func TestBatchConnGSO(t *testing.T) {
 			}
 		}
 	}
-	if gsoSupported && b.gsoRuns == 0 && !b.noGSO {
+	if gsoSupported && b.gsoRuns.Load() == 0 && !b.noGSO.Load() {
 		t.Error("no run was sent segmented")
 	}
-	t.Logf("segmented messages: %d, GSO off: %v, send calls: %d for 150 datagrams", b.gsoRuns, b.noGSO, b.writeCalls.Load())
+	t.Logf("segmented messages: %d, GSO off: %v, send calls: %d for 150 datagrams", b.gsoRuns.Load(), b.noGSO.Load(), b.writeCalls.Load())
 }

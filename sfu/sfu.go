@@ -119,6 +119,11 @@ type Stats struct {
 	// for syscalls per forwarded packet (callbox bench sfu).
 	UDPReadCalls  uint64
 	UDPWriteCalls uint64
+	// UDP GSO in the batch flush (batch.go): whether it is in use (the
+	// kernel has UDP_SEGMENT and has not refused it), and messages sent
+	// with UDP_SEGMENT, each a run of datagrams to one address.
+	GSO         bool
+	GSOMessages uint64
 	// The receive fast path (fastpath.go): whether it is on (not
 	// Config.NoFastPath), packets it forwarded, streams it handed back to
 	// pion, packets that did not authenticate, packets it dropped (not
@@ -337,6 +342,7 @@ func (s *Server) Stats() Stats {
 	st.DroppedDatagrams = s.udpDrops.total()
 	st.DroppedTCPConns = s.tcpDrops.total()
 	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
+	st.GSO, st.GSOMessages = !s.batch.noGSO.Load(), s.batch.gsoRuns.Load()
 	if s.fast != nil {
 		st.FastPath = true
 		st.FastPathPackets, st.FastPathFallbacks = s.fast.packets.Load(), s.fast.fallbacks.Load()

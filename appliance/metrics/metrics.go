@@ -101,6 +101,8 @@ var (
 	sfuAuthFails   = desc("sfu_fastpath_auth_failures_total", "Received SRTP packets that failed authentication on the receive fast path.")
 	sfuFastDropped = desc("sfu_fastpath_dropped_packets_total", "Received packets the receive fast path dropped: not authenticated, replayed or cut short.")
 	sfuUDPCalls    = desc("sfu_udp_socket_calls_total", "Socket calls that moved data on the media UDP port, by op: read (recvmmsg) or write (sendmmsg, sendto).", "op")
+	sfuGSO         = desc("sfu_udp_gso_enabled", "1 while the SFU sends runs of equal-sized datagrams to one address with UDP GSO (UDP_SEGMENT); 0 when the kernel lacks it or refused it.")
+	sfuGSOMessages = desc("sfu_udp_gso_messages_total", "Messages the SFU sent with UDP GSO, each a run of datagrams to one address that the kernel cut.")
 
 	turnAllocations = desc("turn_allocations", "Live TURN allocations.")
 	turnBytes       = desc("turn_relayed_bytes_total", "Bytes relayed by TURN, by direction.", "direction")
@@ -124,7 +126,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectedUsers, logins, loginFailures, liveCalls, callSetups, callResults, inviteLatency,
 		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuSwitches, sfuDroppedUDP, sfuDroppedConn,
-		sfuFastPath, sfuFastPackets, sfuFallbacks, sfuAuthFails, sfuFastDropped, sfuUDPCalls,
+		sfuFastPath, sfuFastPackets, sfuFallbacks, sfuAuthFails, sfuFastDropped, sfuUDPCalls, sfuGSO, sfuGSOMessages,
 		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures, hookDelivered, hookFailed,
 		storeSize, certExpiry} {
 		ch <- d
@@ -195,6 +197,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(sfuFastDropped, s.FastPathDropped)
 		counter(sfuUDPCalls, s.UDPReadCalls, "read")
 		counter(sfuUDPCalls, s.UDPWriteCalls, "write")
+		gauge(sfuGSO, boolValue(s.GSO))
+		counter(sfuGSOMessages, s.GSOMessages)
 	}
 	if src.TURN != nil {
 		s := src.TURN()
