@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -283,5 +284,36 @@ func TestCheckOffer(t *testing.T) {
 				t.Errorf("checkOffer = %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestHalfwayOfferLogged: an offer that got past tryOffer and that pion
+// then took only halfway would leave the publish PC refusing every later
+// offer; the peer logs that at Error. (answerLocked is called directly
+// here, past tryOffer.)
+func TestHalfwayOfferLogged(t *testing.T) {
+	h := &levels{got: map[string]slog.Level{}}
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1, Logger: slog.New(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Join("r", "p", func(json.RawMessage) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Leave()
+	bad := strings.Replace(browserOffer(t), "a=group:BUNDLE ", "a=group:BUNDLE 7 ", 1)
+	if err := s.tryOffer(bad); err == nil {
+		t.Fatal("tryOffer takes an offer whose BUNDLE group names no medium")
+	}
+	p.mu.Lock()
+	err = p.answerLocked(bad)
+	p.mu.Unlock()
+	h.mu.Lock()
+	lvl, ok := h.got["publish offer refused halfway"]
+	h.mu.Unlock()
+	if err == nil || !ok || lvl != slog.LevelError {
+		t.Errorf("answerLocked: %v; logged %v at %v, want an Error", err, ok, lvl)
 	}
 }

@@ -177,7 +177,15 @@ func (p *Peer) publishOffer(sdp string) error {
 // answerLocked applies the publisher's offer and sends our answer. sendMu
 // is held from SetLocalDescription until the answer is out, so no
 // candidate of the new description can overtake it.
-func (p *Peer) answerLocked(sdp string) error {
+func (p *Peer) answerLocked(sdp string) (err error) {
+	defer func() {
+		if st := p.pub.SignalingState(); err != nil && st != webrtc.SignalingStateStable {
+			// An offer tryOffer let through and pion then took only
+			// halfway: this client's publish PC refuses every later
+			// offer, so the client must rejoin. Say so loudly.
+			p.log.Error("publish offer refused halfway", "state", st.String(), "err", err)
+		}
+	}()
 	if err := p.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
 	}
@@ -220,7 +228,8 @@ func (s *Server) tryOffer(offer string) error {
 		return fmt.Errorf("sfu: trial pc: %w", err)
 	}
 	defer func() {
-		if err := pc.Close(); err != nil {
+		// Graceful: the trial's goroutines are gone when tryOffer returns.
+		if err := pc.GracefulClose(); err != nil {
 			s.log.Warn("close trial pc", "err", err)
 		}
 	}()
