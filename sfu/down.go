@@ -40,7 +40,7 @@ const epochCount = 32
 // downTrack is one published track as sent to one subscriber. It is our
 // own webrtc.TrackLocal (perf-notes rule 3): the publisher's reader sets
 // SSRC, payload type, sequence number and timestamp in its shared header
-// and calls WriteRTP; pion marshals and encrypts in its pooled buffer.
+// and calls write, which seals and sends it (fastsend.go).
 type downTrack struct {
 	peer     *Peer // the subscriber
 	t        *pubTrack
@@ -223,8 +223,14 @@ func (d *downTrack) write(b *binding, h *rtp.Header, payload []byte, ext *[2]byt
 		size := 12 + 8 + len(payload) + int(h.PaddingSize)
 		setTWCC(h, b.twcc, ext, d.peer.cc.stamp(size, now))
 	}
-	// An error means the subscribe PC is closing; Leave cleans up.
-	_, _ = b.ws.WriteRTP(h, payload)
+	switch d.peer.sendPath.Load() {
+	case sendFast:
+		d.peer.fastSend.write(h, payload)
+	case sendPion:
+		// An error means the subscribe PC is closing; Leave cleans up.
+		_, _ = b.ws.WriteRTP(h, payload)
+	default: // not connected yet: pion would drop it too (fastsend.go)
+	}
 }
 
 // rebaseVP8 sets the picture id and TL0PICIDX offsets so that the new

@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -30,11 +31,16 @@ func TestSRTPKeysPinned(t *testing.T) {
 		"conn":              reflect.TypeFor[*dtls.Conn](),
 		"lock":              reflect.TypeFor[sync.RWMutex](),
 		"remoteCryptexMode": reflect.TypeFor[srtp.CryptexMode](),
+		"localCryptexMode":  reflect.TypeFor[srtp.CryptexMode](),
 	} {
 		f, ok := dt.FieldByName(name)
 		if !ok || f.Type != want {
 			t.Errorf("webrtc.DTLSTransport.%s: %v (present %v), want %v: the SRTP fast path is off", name, f.Type, ok, want)
 		}
+	}
+	// The send path writes to pion's SRTP endpoint for ICE-TCP pairs.
+	if f, ok := dt.FieldByName("srtpEndpoint"); !ok || f.Type.Kind() != reflect.Pointer || !f.Type.Implements(reflect.TypeFor[io.Writer]()) {
+		t.Errorf("webrtc.DTLSTransport.srtpEndpoint: %v (present %v), want a pointer that is an io.Writer: the SRTP send fast path is off", f.Type, ok)
 	}
 	if f, ok := reflect.TypeFor[dtls.State]().FieldByName("isClient"); !ok || f.Type.Kind() != reflect.Bool {
 		t.Errorf("dtls.State.isClient missing or not a bool: the SRTP fast path is off")
@@ -49,6 +55,9 @@ func TestSRTPKeysPinned(t *testing.T) {
 	}
 	if _, err := remoteSRTPContext(nil, srtpReplayWindow); err == nil {
 		t.Error("keys from no DTLS transport")
+	}
+	if _, _, err := localSRTPContext(tr); err == nil {
+		t.Error("send keys from an unconnected DTLS transport")
 	}
 }
 

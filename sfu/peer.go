@@ -42,6 +42,9 @@ type Peer struct {
 	twcc                   twccState     // feedback to the publisher (feedback.go)
 	rr                     reportClock   // receiver reports to the publisher; Run only
 	cc                     subCC         // congestion control towards p as a subscriber (subcc.go)
+	sendPath               atomic.Int32  // sendPending, sendFast or sendPion (fastsend.go)
+	fastSend               *fastSender   // set before sendPath becomes sendFast
+	sendOnce               sync.Once     // startSend's decision
 	budgets                budgetLog     // the video budget of recent layer ticks; under selMu
 	selMu                  sync.Mutex    // one layer selection at a time: a tick's, a view's (setLayer) or a cut's (stepDown)
 	lastStepDown           atomic.Int64  // unix nanos of the last stepDown
@@ -69,6 +72,7 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 		downs:  make(map[*pubTrack]*downTrack),
 		done:   make(chan struct{}),
 	}
+	p.initSend()
 	cfg := webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire}
 	var err error
 	if p.pub, err = s.pubAPI(&p.twcc).NewPeerConnection(cfg); err != nil {
@@ -84,6 +88,7 @@ func newPeer(s *Server, r *room, participant string, id uint64, send func(json.R
 	p.sub.OnICECandidate(func(c *webrtc.ICECandidate) { p.sendCandidate(pcSubscribe, c) })
 	p.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected {
+			p.startSend()
 			p.requestKeyframes()
 		}
 	})

@@ -34,6 +34,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -58,7 +59,8 @@ type Config struct {
 	PublicIPs       []string // NAT 1:1 host candidates (--public-ip)
 	IncludeLoopback bool     // offer loopback candidates (tests)
 	// NoFastPath leaves every received packet to pion's receive path
-	// (fastpath.go), for comparison and as a way out.
+	// (fastpath.go) and every sent one to pion's send path
+	// (fastsend.go), for comparison and as a way out.
 	NoFastPath bool
 	Logger     *slog.Logger
 	Now        func() time.Time
@@ -78,18 +80,21 @@ var (
 // Server is the SFU. Create it with New, drive its tickers with Run, and
 // release it with Close.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	now    func() time.Time
-	udp    *net.UDPConn
-	batch  *batchConn // recvmmsg/sendmmsg wrapper of udp, under the mux
-	fast   *fastPath  // SRTP receive fast path in the mux's reader; nil = off
-	udpMux *ice.UDPMuxDefault
-	tcpLn  *net.TCPListener
-	tcpMux *ice.TCPMuxDefault
-	pubME  *webrtc.MediaEngine // shared by every publish PC (pion copies it)
-	pubSE  webrtc.SettingEngine
-	subAPI *webrtc.API
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	udp   *net.UDPConn
+	batch *batchConn // recvmmsg/sendmmsg wrapper of udp, under the mux
+	fast  *fastPath  // SRTP receive fast path in the mux's reader; nil = off
+	// fastSent counts RTP packets the send fast path sealed and sent
+	// (fastsend.go).
+	fastSent atomic.Uint64
+	udpMux   *ice.UDPMuxDefault
+	tcpLn    *net.TCPListener
+	tcpMux   *ice.TCPMuxDefault
+	pubME    *webrtc.MediaEngine // shared by every publish PC (pion copies it)
+	pubSE    webrtc.SettingEngine
+	subAPI   *webrtc.API
 
 	mu     sync.Mutex
 	rooms  map[string]*room
@@ -134,6 +139,9 @@ type Stats struct {
 	FastPathFallbacks uint64
 	FastPathAuthFails uint64
 	FastPathDropped   uint64
+	// FastSendPackets: RTP packets to subscribers that the send fast path
+	// sealed and sent itself (fastsend.go), as against pion's writer.
+	FastSendPackets uint64
 }
 
 // New binds the sockets and prepares the pion APIs. It starts no goroutine of
@@ -343,6 +351,7 @@ func (s *Server) Stats() Stats {
 	st.DroppedTCPConns = s.tcpDrops.total()
 	st.UDPReadCalls, st.UDPWriteCalls = s.batch.readCalls.Load(), s.batch.writeCalls.Load()
 	st.GSO, st.GSOMessages = !s.batch.noGSO.Load(), s.batch.gsoRuns.Load()
+	st.FastSendPackets = s.fastSent.Load()
 	if s.fast != nil {
 		st.FastPath = true
 		st.FastPathPackets, st.FastPathFallbacks = s.fast.packets.Load(), s.fast.fallbacks.Load()
