@@ -106,7 +106,7 @@ func (a *Appliance) build() error {
 	if cfg.NoMediaFastPath {
 		// Said at every start, so a kill switch left on after the upgrade
 		// that needed it does not go unnoticed.
-		a.log.Warn("media fast path off (--no-media-fastpath): every received media packet takes pion's receive path")
+		a.log.Warn("media fast path off (--no-media-fastpath): all media takes pion's receive and send paths")
 	}
 	a.turn, a.ice, err = a.startTURN(sfuAddrs(cfg))
 	if err != nil {

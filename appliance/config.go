@@ -109,8 +109,8 @@ type Config struct {
 	// IncludeLoopback lets the SFU offer loopback candidates (tests, and a
 	// server used only from the same machine).
 	IncludeLoopback bool
-	// NoMediaFastPath sends every received media packet through pion's
-	// receive path instead of the SFU's fast path (sfu.Config.NoFastPath):
+	// NoMediaFastPath sends all media through pion's receive and send
+	// paths instead of the SFU's fast paths (sfu.Config.NoFastPath):
 	// the operator's way out should a pion upgrade break the fast path's
 	// key extraction (--no-media-fastpath).
 	NoMediaFastPath bool

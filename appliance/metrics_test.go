@@ -148,8 +148,10 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 	// Each side's media went through the fast path once its streams were
 	// bound (videoCall waits for 100 packets of each of four tracks), and
 	// through the batched socket calls.
-	if got := value(during, "callbox_sfu_fastpath_packets_total"); got <= 0 {
-		t.Errorf("during the call: callbox_sfu_fastpath_packets_total = %v, want > 0", got)
+	for _, name := range []string{"callbox_sfu_fastpath_packets_total", "callbox_sfu_fastpath_sent_packets_total"} {
+		if got := value(during, name); got <= 0 {
+			t.Errorf("during the call: %s = %v, want > 0", name, got)
+		}
 	}
 	for _, op := range []string{"read", "write"} {
 		if got := value(during, "callbox_sfu_udp_socket_calls_total", "op", op); got <= 0 {
@@ -273,7 +275,7 @@ func TestMetricsAfterOneToOneCall(t *testing.T) {
 // whenever the SFU is.
 var sfuPathSeries = []string{"callbox_sfu_fastpath_enabled", "callbox_sfu_fastpath_packets_total",
 	"callbox_sfu_fastpath_fallbacks_total", "callbox_sfu_fastpath_auth_failures_total",
-	"callbox_sfu_fastpath_dropped_packets_total", "callbox_sfu_udp_socket_calls_total",
+	"callbox_sfu_fastpath_dropped_packets_total", "callbox_sfu_fastpath_sent_packets_total", "callbox_sfu_udp_socket_calls_total",
 	"callbox_sfu_udp_gso_enabled", "callbox_sfu_udp_gso_messages_total"}
 
 // TestMetricsWithoutMediaFastPath: with the operator's kill switch
@@ -305,6 +307,7 @@ func TestMetricsWithoutMediaFastPath(t *testing.T) {
 		{"callbox_sfu_fastpath_enabled", 0},
 		{"callbox_sfu_fastpath_packets_total", 0},
 		{"callbox_sfu_fastpath_fallbacks_total", 0},
+		{"callbox_sfu_fastpath_sent_packets_total", 0},
 	} {
 		if got := value(fams, c.name); got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, got, c.want)

@@ -42,7 +42,7 @@ func serveCommand(b Build) *cli.Command {
 			&cli.IntFlag{Name: "rtc-tcp", Value: appliance.DefaultRTCTCPPort, Usage: "ICE-TCP port for WebRTC media (-1 = off)"},
 			&cli.StringSliceFlag{Name: "public-ip", EnvVars: []string{"CALLBOX_PUBLIC_IP"}, Usage: "public IP of this host behind NAT (1:1), advertised in media candidates and TURN URIs; repeatable"},
 			&cli.BoolFlag{Name: "no-media-fastpath", EnvVars: []string{"CALLBOX_NO_MEDIA_FASTPATH"},
-				Usage: "send every received media packet through pion's receive path instead of the SFU's fast path (a way out should the fast path fail after an upgrade)"},
+				Usage: "send and receive all media through pion's SRTP paths instead of the SFU's fast paths (a way out should they fail after an upgrade)"},
 			&cli.BoolFlag{Name: "turn", Value: true, Usage: "run the embedded TURN server (--turn=false turns it off)"},
 			&cli.IntFlag{Name: "turn-port", Value: turn.DefaultPort, Usage: "TURN port (UDP and TCP)"},
 			&cli.StringFlag{Name: "turn-host", Usage: "the host name or IP put in the TURN URIs clients get (default: --domain, else the first --public-ip, else the --http host, else this host's outbound address)"},

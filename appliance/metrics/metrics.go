@@ -100,6 +100,7 @@ var (
 	sfuFallbacks   = desc("sfu_fastpath_fallbacks_total", "Media streams the receive fast path handed back to pion's receive path because its SRTP keys did not decrypt them.")
 	sfuAuthFails   = desc("sfu_fastpath_auth_failures_total", "Received SRTP packets that failed authentication on the receive fast path.")
 	sfuFastDropped = desc("sfu_fastpath_dropped_packets_total", "Received packets the receive fast path dropped: not authenticated, replayed or cut short.")
+	sfuFastSent    = desc("sfu_fastpath_sent_packets_total", "RTP packets to subscribers that the send fast path sealed and sent itself; the others took pion's send path.")
 	sfuUDPCalls    = desc("sfu_udp_socket_calls_total", "Socket calls that moved data on the media UDP port, by op: read (recvmmsg) or write (sendmmsg, sendto).", "op")
 	sfuGSO         = desc("sfu_udp_gso_enabled", "1 while the SFU sends runs of equal-sized datagrams to one address with UDP GSO (UDP_SEGMENT); 0 when the kernel lacks it or refused it.")
 	sfuGSOMessages = desc("sfu_udp_gso_messages_total", "Messages the SFU sent with UDP GSO, each a run of datagrams to one address that the kernel cut.")
@@ -126,7 +127,7 @@ type collector struct{ src Sources }
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{connectedUsers, logins, loginFailures, liveCalls, callSetups, callResults, inviteLatency,
 		sfuRooms, sfuPeers, sfuTracks, sfuPackets, sfuBytes, sfuNACKed, sfuPLIs, sfuSwitches, sfuDroppedUDP, sfuDroppedConn,
-		sfuFastPath, sfuFastPackets, sfuFallbacks, sfuAuthFails, sfuFastDropped, sfuUDPCalls, sfuGSO, sfuGSOMessages,
+		sfuFastPath, sfuFastPackets, sfuFallbacks, sfuAuthFails, sfuFastDropped, sfuFastSent, sfuUDPCalls, sfuGSO, sfuGSOMessages,
 		turnAllocations, turnBytes, turnPackets, turnRefusals, hookPending, hookInFlight, hookDead, hookFailures, hookDelivered, hookFailed,
 		storeSize, certExpiry} {
 		ch <- d
@@ -195,6 +196,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(sfuFallbacks, s.FastPathFallbacks)
 		counter(sfuAuthFails, s.FastPathAuthFails)
 		counter(sfuFastDropped, s.FastPathDropped)
+		counter(sfuFastSent, s.FastSendPackets)
 		counter(sfuUDPCalls, s.UDPReadCalls, "read")
 		counter(sfuUDPCalls, s.UDPWriteCalls, "write")
 		gauge(sfuGSO, boolValue(s.GSO))
