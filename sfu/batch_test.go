@@ -7,24 +7,32 @@ import (
 	"time"
 )
 
+// loopbackUDP is a UDP socket on 127.0.0.1, closed when t ends.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// loopbackBatch is a batchConn on a loopback socket, closed when t ends.
+func loopbackBatch(t *testing.T) *batchConn {
+	t.Helper()
+	b, err := newBatchConn(loopbackUDP(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestBatchConn(t *testing.T) {
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	b, err := newBatchConn(udp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loopbackBatch(t)
 	var rx []*net.UDPConn
 	for i := 0; i < 3; i++ {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		rx = append(rx, c)
+		rx = append(rx, loopbackUDP(t))
 	}
 	recv := func(c *net.UDPConn) string {
 		t.Helper()
@@ -75,23 +83,11 @@ func TestBatchConn(t *testing.T) {
 // other receivers' datagrams, sizes that end or break runs, and more than
 // one batch.
 func TestBatchConnGSO(t *testing.T) {
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	b, err := newBatchConn(udp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := loopbackBatch(t)
 	var rx []*net.UDPConn
 	for i := 0; i < 3; i++ {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := loopbackUDP(t)
 		_ = c.SetReadBuffer(socketBuffer)
-		defer c.Close()
 		rx = append(rx, c)
 	}
 	// Receiver 0 gets runs of 1,100-byte packets with a shorter one now

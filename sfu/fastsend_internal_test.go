@@ -26,20 +26,7 @@ func TestFastSenderSeals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer udp.Close()
-	b, err := newBatchConn(udp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	b, rx := loopbackBatch(t), loopbackUDP(t)
 	_ = rx.SetReadBuffer(socketBuffer)
 	var ep bytes.Buffer // the endpoint of an ICE-TCP pair
 	var sent atomic.Uint64
