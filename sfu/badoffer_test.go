@@ -2,10 +2,15 @@ package sfu_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"callbox/sfu"
 	"callbox/sfu/sfuclient"
@@ -28,15 +33,24 @@ var badOffers = map[string]func(string) string{
 	"bundle names no medium": func(o string) string {
 		return strings.Replace(o, "a=group:BUNDLE ", "a=group:BUNDLE 7 ", 1)
 	},
-	"payload type without rtpmap": func(o string) string {
-		return strings.Replace(o, "m=audio 9 UDP/TLS/RTP/SAVPF ", "m=audio 9 UDP/TLS/RTP/SAVPF 55 ", 1)
-	},
-	"payload type out of range": func(o string) string {
-		return strings.Replace(o, "m=audio 9 UDP/TLS/RTP/SAVPF ", "m=audio 9 UDP/TLS/RTP/SAVPF 300 ", 1)
-	},
+	"payload type without rtpmap": func(o string) string { return firstFormat(o, "55") },
+	"payload type out of range":   func(o string) string { return firstFormat(o, "300") },
 	"bad extmap": func(o string) string {
 		return strings.Replace(o, "a=mid:0\r\n", "a=mid:0\r\na=extmap:x y\r\n", 1)
 	},
+}
+
+// firstFormat puts payload type pt first in the first medium's formats.
+func firstFormat(sdp, pt string) string {
+	i := strings.Index(sdp, "\r\nm=")
+	if i < 0 {
+		return sdp
+	}
+	head, line, ok := strings.Cut(sdp[i+2:], "\r\n")
+	if f := strings.Fields(head); ok && len(f) > 3 {
+		return sdp[:i+2] + strings.Join(slices.Insert(f, 3, pt), " ") + "\r\n" + line
+	}
+	return sdp
 }
 
 // TestBadOfferRecovery: each bad publish offer gets ErrBadMessage and
@@ -98,6 +112,81 @@ func TestBadOfferRecovery(t *testing.T) {
 	select {
 	case err := <-a.Errors():
 		t.Fatalf("alice: %v", err)
+	default:
+	}
+}
+
+// spoilAnswers relays a client's messages to its peer, each
+// subscribe-answer preceded by the bad variants of it, which must be
+// refused with ErrBadMessage (the BUNDLE one is left out: pion takes that
+// in an answer).
+type spoilAnswers struct {
+	p       *sfu.Peer
+	spoiled atomic.Int32
+	wrong   chan error
+}
+
+func (h *spoilAnswers) Handle(m json.RawMessage) error {
+	var a struct{ Type, SDP string }
+	if json.Unmarshal(m, &a) == nil && a.Type == "subscribe-answer" {
+		for name, mangle := range badOffers {
+			if bad := mangle(a.SDP); name != "bundle names no medium" {
+				if bad == a.SDP {
+					h.wrong <- fmt.Errorf("%s changes nothing in the answer", name)
+					continue
+				}
+				b, _ := json.Marshal(map[string]string{"type": "subscribe-answer", "sdp": bad})
+				if err := h.p.Handle(b); !errors.Is(err, sfu.ErrBadMessage) {
+					h.wrong <- fmt.Errorf("%s: %v, want ErrBadMessage", name, err)
+				}
+			}
+		}
+		h.spoiled.Add(1)
+	}
+	return h.p.Handle(m)
+}
+
+// TestBadAnswerRecovery: each bad subscribe answer gets ErrBadMessage and
+// changes nothing: the good answer that follows is taken, media flows, and
+// so after the SFU's next offer (a restart's).
+func TestBadAnswerRecovery(t *testing.T) {
+	e := newEnv(t)
+	a := e.join("r", "alice", sfuclient.Config{})
+	c, err := sfuclient.New(sfuclient.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := e.s.Join("r", "bob", c.Deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &spoilAnswers{p: p, wrong: make(chan error, 16)}
+	c.Start(h)
+	b := &client{Client: c, name: "bob", peer: p}
+	wg := e.callAV([]*client{a, b}, a)
+	t.Cleanup(func() { p.Leave() })
+	rv := e.readRemote(b, e.waitRemotes(b, "alice/video")["alice/video"], wg)
+	e.waitStream(rv, 50, "video after bad answers")
+
+	rv.SetMaxLoss(1) // what is in flight while the pair changes
+	if err := b.Send(map[string]string{"type": "restart"}); err != nil {
+		t.Fatal(err)
+	}
+	for h.spoiled.Load() < 2 {
+		select {
+		case err := <-b.Errors():
+			t.Fatalf("bob: %v", err)
+		case <-e.ctx.Done():
+			t.Fatal("no second subscribe offer")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	e.waitStream(rv, rv.Span()+50, "video after the restart's bad answers")
+	select {
+	case err := <-h.wrong:
+		t.Error(err)
+	case err := <-b.Errors():
+		t.Errorf("bob: %v", err)
 	default:
 	}
 }

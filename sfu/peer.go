@@ -223,9 +223,45 @@ func (p *Peer) answerLocked(sdp string) (err error) {
 // An offer that fails here never reaches the peer's publish PC. The trial
 // PC sets no local description, so it gathers nothing and sends nothing.
 func (s *Server) tryOffer(offer string) error {
+	return s.trial(func(pc *webrtc.PeerConnection) error {
+		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+			return err
+		}
+		if _, err := pc.CreateAnswer(nil); err != nil {
+			return fmt.Errorf("no answer: %w", err)
+		}
+		return nil
+	})
+}
+
+// tryAnswer is tryOffer for a subscribe answer. Pion takes an answer into
+// stable before it checks most of it and cannot roll that back either: the
+// subscribe PC's offer would stay answered by a bad answer, every later
+// answer and restart refused, and no new subscribe offer sent. The trial
+// PC offers no media: pion matches no medium of an answer to its offer,
+// and what it checks in an answer (ICE credentials, fingerprint, payload
+// types, header extensions, candidates) does not depend on the codecs
+// registered, so the publish API's engine serves.
+func (s *Server) tryAnswer(answer string) error {
+	return s.trial(func(pc *webrtc.PeerConnection) error {
+		offer, err := pc.CreateOffer(nil)
+		if err != nil {
+			return fmt.Errorf("sfu: trial offer: %w", err)
+		}
+		if err := pc.SetLocalDescription(offer); err != nil {
+			return fmt.Errorf("sfu: trial offer: %w", err)
+		}
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer})
+	})
+}
+
+// trial runs f on a throwaway PC of the publish API that uses no network:
+// no ICE muxes, no interface to gather a candidate on.
+func (s *Server) trial(f func(*webrtc.PeerConnection) error) error {
 	se := s.pubSE // a copy: the trial must not touch the shared ICE muxes
 	se.SetICEUDPMux(nil)
 	se.SetICETCPMux(nil)
+	se.SetInterfaceFilter(func(string) bool { return false })
 	se.LoggerFactory = trialLogs{s.log}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(s.pubME), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire})
@@ -233,18 +269,12 @@ func (s *Server) tryOffer(offer string) error {
 		return fmt.Errorf("sfu: trial pc: %w", err)
 	}
 	defer func() {
-		// Graceful: the trial's goroutines are gone when tryOffer returns.
+		// Graceful: the trial's goroutines are gone when it returns.
 		if err := pc.GracefulClose(); err != nil {
 			s.log.Warn("close trial pc", "err", err)
 		}
 	}()
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-		return err
-	}
-	if _, err := pc.CreateAnswer(nil); err != nil {
-		return fmt.Errorf("no answer: %w", err)
-	}
-	return nil
+	return f(pc)
 }
 
 // trialLogs puts a trial PC's pion warnings at Debug: they are about the
@@ -319,6 +349,19 @@ func checkOffer(offer string, allowLoopback bool) error {
 func (p *Peer) subscribeAnswer(sdp string) error {
 	if sdp == "" {
 		return fmt.Errorf("%w: empty sdp", ErrBadMessage)
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return ErrPeerLeft
+	}
+	if !p.offered {
+		p.mu.Unlock()
+		return ErrNotNegotiating
+	}
+	p.mu.Unlock()
+	if err := p.s.tryAnswer(sdp); err != nil {
+		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
 	}
 	p.mu.Lock()
 	if p.closed {
