@@ -125,6 +125,18 @@ mutation nack-quiet-stays sfu/feedback.go "./sfu/" <<'EDIT'
 s/\t\t\tr\.quiet = false\n/\t\t\t\/\/ mutation: the stream stays quiet\n/
 EDIT
 
+# (q) UDP GSO's regrouping lets a longer datagram join a run: the kernel
+# cuts it at the run's size, and the subscriber gets two broken packets.
+mutation gso-longer-joins-run sfu/batch.go "./sfu/" <<'EDIT'
+s/if len\(p\) > size \|\| total\+len\(p\) > gsoMaxBytes \{/if total+len(p) > gsoMaxBytes { \/\/ mutation: a longer datagram joins the run/
+EDIT
+
+# (r) The send fast path sends to the pair's address from the UDP mux even
+# when ICE chose a TCP pair.
+mutation fastsend-udp-to-tcp-pair sfu/fastsend.go "./sfu/" <<'EDIT'
+s/pair\.Local\.Protocol == webrtc\.ICEProtocolUDP \{/pair.Local.Protocol == webrtc.ICEProtocolUDP || true { \/\/ mutation/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
