@@ -134,7 +134,7 @@ EDIT
 # (r) The send fast path sends to the pair's address from the UDP mux even
 # when ICE chose a TCP pair.
 mutation fastsend-udp-to-tcp-pair sfu/fastsend.go "./sfu/" <<'EDIT'
-s/pair\.Local\.Protocol == webrtc\.ICEProtocolUDP \{/pair.Local.Protocol == webrtc.ICEProtocolUDP || true { \/\/ mutation/
+s/pair\.Local\.Protocol == webrtc\.ICEProtocolUDP \{/(pair.Local.Protocol == webrtc.ICEProtocolUDP || true) { \/\/ mutation/
 EDIT
 
 # --- the run ---------------------------------------------------------------
