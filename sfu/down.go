@@ -128,7 +128,12 @@ func (d *downTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	}
 	d.peer.log.Warn("subscriber lacks the codec", "track", d.t.id, "codec", d.t.codec.MimeType)
 	if len(codecs) == 0 {
-		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+		// An answer that left this medium no codec at all. An error
+		// here would fail the answer only after pion took it (it starts
+		// the senders last), which leaves the subscribe PC refusing
+		// every later answer; without a codec the track sends nothing,
+		// as for any codec the subscriber lacks.
+		return webrtc.RTPCodecParameters{}, nil
 	}
 	return codecs[0], nil
 }

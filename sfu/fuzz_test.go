@@ -317,3 +317,35 @@ func TestHalfwayOfferLogged(t *testing.T) {
 		t.Errorf("answerLocked: %v; logged %v at %v, want an Error", err, ok, lvl)
 	}
 }
+
+// TestPayloadTypesKept: pion keeps the codecs of every offer a PC took and
+// refuses, only after it has taken it halfway, an offer that maps one of
+// their payload types to another codec; the SFU refuses it first, and the
+// next good offer is answered.
+func TestPayloadTypesKept(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err := s.Join("r", "p", func(json.RawMessage) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Leave()
+	offer := browserOffer(t)
+	probe := mustJSON(sdpMsg{Type: msgPublishOffer, SDP: offer})
+	if err := p.Handle(probe); err != nil {
+		t.Fatal(err)
+	}
+	remapped := strings.Replace(offer, "a=rtpmap:96 VP8/90000", "a=rtpmap:96 VP9/90000", 1)
+	if remapped == offer {
+		t.Fatal("the offer has no VP8 at 96")
+	}
+	if err := p.Handle(mustJSON(sdpMsg{Type: msgPublishOffer, SDP: remapped})); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("offer mapping 96 to VP9 after VP8: %v, want ErrBadMessage", err)
+	}
+	if err := p.Handle(probe); err != nil {
+		t.Errorf("the good offer after it: %v", err)
+	}
+}

@@ -121,13 +121,25 @@ func (s *Server) buildAPIs() error {
 	}
 	s.pubME, s.pubSE = pubME, se
 
+	subME, err := subMediaEngine()
+	if err != nil {
+		return err
+	}
+	s.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
+	return nil
+}
+
+// subMediaEngine is the media engine of subscribe PCs (and of tryAnswer's
+// trial PC, since what pion refuses in an answer depends on it).
+func subMediaEngine() (*webrtc.MediaEngine, error) {
 	subME := &webrtc.MediaEngine{}
 	if err := subME.RegisterCodec(opus, webrtc.RTPCodecTypeAudio); err != nil {
-		return fmt.Errorf("sfu: register opus: %w", err)
+		return nil, fmt.Errorf("sfu: register opus: %w", err)
 	}
 	for _, c := range codecs(false) {
 		if err := subME.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
-			return fmt.Errorf("sfu: register %s: %w", c.MimeType, err)
+			return nil, fmt.Errorf("sfu: register %s: %w", c.MimeType, err)
 		}
 	}
 	// Transport-wide sequence numbers on everything sent to a subscriber,
@@ -135,12 +147,10 @@ func (s *Server) buildAPIs() error {
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		subME.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, kind)
 		if err := subME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, kind); err != nil {
-			return fmt.Errorf("sfu: register transport-cc: %w", err)
+			return nil, fmt.Errorf("sfu: register transport-cc: %w", err)
 		}
 	}
-	s.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithSettingEngine(se),
-		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
-	return nil
+	return subME, nil
 }
 
 // loggerFactory routes pion's logs into slog. pion's Info is chatty, so it

@@ -60,6 +60,7 @@ type Peer struct {
 	needICE    bool // the next subscribe offer restarts ICE
 	pendingPub []webrtc.ICECandidateInit
 	pendingSub []webrtc.ICECandidateInit
+	pubCodecs  payloadTypes // of every publish offer taken (see payloadTypes)
 	nextTrack  int
 	dropped    Stats // counters of downTracks already removed
 }
@@ -170,13 +171,101 @@ func (p *Peer) publishOffer(sdp string) error {
 	if err := p.s.tryOffer(sdp); err != nil {
 		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
 	}
+	pts, err := payloadTypesOf(sdp)
+	if err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return ErrPeerLeft
 	}
 	defer p.mu.Unlock()
-	return p.answerLocked(sdp)
+	if err := p.pubCodecs.keeps(pts); err != nil {
+		return fmt.Errorf("%w: publish offer: %v", ErrBadMessage, err)
+	}
+	if err := p.answerLocked(sdp); err != nil {
+		return err
+	}
+	p.pubCodecs = p.pubCodecs.merge(pts)
+	return nil
+}
+
+// payloadTypes maps, kind by kind ("audio", "video"), each payload type of
+// a description's media to its codec ("vp8/90000"). Pion's media engine
+// keeps every codec of every description a PC took (it negotiates several
+// per kind), and refuses a description that gives one of those payload
+// types another codec, but only after it has taken it halfway; so the
+// SFU refuses those first: a client's offers keep their payload types,
+// and an answer uses those of the SFU's offer (RFC 3264 §6.1, §8.3.2).
+type payloadTypes map[string]map[uint8]string
+
+func payloadTypesOf(desc string) (payloadTypes, error) {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(desc); err != nil {
+		return nil, err
+	}
+	pts := payloadTypes{}
+	for _, m := range d.MediaDescriptions {
+		kind := strings.ToLower(m.MediaName.Media)
+		if kind != "audio" && kind != "video" {
+			continue
+		}
+		one := &sdp.SessionDescription{MediaDescriptions: []*sdp.MediaDescription{m}}
+		for pt, c := range one.GetCodecMap() {
+			if pts[kind] == nil {
+				pts[kind] = map[uint8]string{}
+			}
+			codec := strings.ToLower(c.Name) + "/" + strconv.FormatUint(uint64(c.ClockRate), 10)
+			if old, ok := pts[kind][pt]; ok && old != codec {
+				return nil, fmt.Errorf("%s payload type %d is %s and %s", kind, pt, old, codec)
+			}
+			pts[kind][pt] = codec
+		}
+	}
+	return pts, nil
+}
+
+// keeps says whether every payload type of pts that known has names the
+// same codec there.
+func (known payloadTypes) keeps(pts payloadTypes) error {
+	for kind, m := range pts {
+		for pt, codec := range m {
+			if old, ok := known[kind][pt]; ok && old != codec {
+				return fmt.Errorf("%s payload type %d was %s, now %s", kind, pt, old, codec)
+			}
+		}
+	}
+	return nil
+}
+
+// within says whether every payload type of pts is one of offer's, with
+// the same codec.
+func (pts payloadTypes) within(offer payloadTypes) error {
+	for kind, m := range pts {
+		for pt, codec := range m {
+			if offer[kind][pt] != codec {
+				return fmt.Errorf("%s payload type %d (%s) is not the offer's", kind, pt, codec)
+			}
+		}
+	}
+	return nil
+}
+
+// merge adds pts to known (a copy).
+func (known payloadTypes) merge(pts payloadTypes) payloadTypes {
+	out := payloadTypes{}
+	for _, src := range []payloadTypes{known, pts} {
+		for kind, m := range src {
+			if out[kind] == nil {
+				out[kind] = map[uint8]string{}
+			}
+			for pt, codec := range m {
+				out[kind][pt] = codec
+			}
+		}
+	}
+	return out
 }
 
 // answerLocked applies the publisher's offer and sends our answer. sendMu
@@ -222,13 +311,28 @@ func (p *Peer) answerLocked(sdp string) (err error) {
 // the publish PC would refuse every later offer of the client (FuzzHandle).
 // An offer that fails here never reaches the peer's publish PC. The trial
 // PC sets no local description, so it gathers nothing and sends nothing.
+//
+// The offer is applied twice, the second time as a renegotiation: pion's
+// media engine parses every medium's header extensions only once it has
+// negotiated that kind (a fresh one only where a codec matched), so the
+// peer's publish PC checks more of a renegotiation than a fresh PC does
+// of a first offer. What it checks against earlier offers (their payload
+// types) the trial cannot know: payloadTypes does that.
 func (s *Server) tryOffer(offer string) error {
-	return s.trial(func(pc *webrtc.PeerConnection) error {
-		if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
-			return err
-		}
-		if _, err := pc.CreateAnswer(nil); err != nil {
-			return fmt.Errorf("no answer: %w", err)
+	return s.trial(s.pubME, func(pc *webrtc.PeerConnection) error {
+		for pass := range 2 {
+			if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+				return err
+			}
+			answer, err := pc.CreateAnswer(nil)
+			if err != nil {
+				return fmt.Errorf("no answer: %w", err)
+			}
+			if pass == 0 {
+				if err := pc.SetLocalDescription(answer); err != nil {
+					return fmt.Errorf("no answer: %w", err)
+				}
+			}
 		}
 		return nil
 	})
@@ -238,12 +342,20 @@ func (s *Server) tryOffer(offer string) error {
 // stable before it checks most of it and cannot roll that back either: the
 // subscribe PC's offer would stay answered by a bad answer, every later
 // answer and restart refused, and no new subscribe offer sent. The trial
-// PC offers no media: pion matches no medium of an answer to its offer,
-// and what it checks in an answer (ICE credentials, fingerprint, payload
-// types, header extensions, candidates) does not depend on the codecs
-// registered, so the publish API's engine serves.
+// PC offers no media (pion matches no medium of an answer to its offer)
+// and has the subscribe PCs' media engine. Unlike tryOffer it can apply
+// the answer only once (a second offer of the trial PC finds no
+// transceiver for the answer's media), so what pion checks only on a
+// renegotiation is checked by checkHeaderExtensions first.
 func (s *Server) tryAnswer(answer string) error {
-	return s.trial(func(pc *webrtc.PeerConnection) error {
+	if err := checkHeaderExtensions(answer); err != nil {
+		return err
+	}
+	me, err := subMediaEngine()
+	if err != nil {
+		return err
+	}
+	return s.trial(me, func(pc *webrtc.PeerConnection) error {
 		offer, err := pc.CreateOffer(nil)
 		if err != nil {
 			return fmt.Errorf("sfu: trial offer: %w", err)
@@ -255,15 +367,40 @@ func (s *Server) tryAnswer(answer string) error {
 	})
 }
 
-// trial runs f on a throwaway PC of the publish API that uses no network:
-// no ICE muxes, no interface to gather a candidate on.
-func (s *Server) trial(f func(*webrtc.PeerConnection) error) error {
+// checkHeaderExtensions parses every header extension (a=extmap) of every
+// audio and video medium as pion does once it has negotiated that kind: a
+// fresh PC skips those of a medium none of whose codecs it matched.
+func checkHeaderExtensions(desc string) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(desc); err != nil {
+		return err
+	}
+	for i, m := range d.MediaDescriptions {
+		if !strings.EqualFold(m.MediaName.Media, "audio") && !strings.EqualFold(m.MediaName.Media, "video") {
+			continue
+		}
+		for _, a := range m.Attributes {
+			if a.Key == sdp.AttrKeyExtMap {
+				var e sdp.ExtMap
+				if err := e.Unmarshal(a.String()); err != nil {
+					return fmt.Errorf("medium %d: %w", i, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// trial runs f on a throwaway PC with media engine me (pion copies it)
+// that uses no network: no ICE muxes, no interface to gather a candidate
+// on.
+func (s *Server) trial(me *webrtc.MediaEngine, f func(*webrtc.PeerConnection) error) error {
 	se := s.pubSE // a copy: the trial must not touch the shared ICE muxes
 	se.SetICEUDPMux(nil)
 	se.SetICETCPMux(nil)
 	se.SetInterfaceFilter(func(string) bool { return false })
 	se.LoggerFactory = trialLogs{s.log}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(s.pubME), webrtc.WithSettingEngine(se))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle, RTCPMuxPolicy: webrtc.RTCPMuxPolicyRequire})
 	if err != nil {
 		return fmt.Errorf("sfu: trial pc: %w", err)
@@ -359,7 +496,22 @@ func (p *Peer) subscribeAnswer(sdp string) error {
 		p.mu.Unlock()
 		return ErrNotNegotiating
 	}
+	var offer string
+	if d := p.sub.PendingLocalDescription(); d != nil {
+		offer = d.SDP
+	}
 	p.mu.Unlock()
+	offerPTs, err := payloadTypesOf(offer)
+	if err != nil {
+		return fmt.Errorf("sfu: subscribe offer: %w", err)
+	}
+	answerPTs, err := payloadTypesOf(sdp)
+	if err != nil {
+		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
+	}
+	if err := answerPTs.within(offerPTs); err != nil {
+		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
+	}
 	if err := p.s.tryAnswer(sdp); err != nil {
 		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
 	}
