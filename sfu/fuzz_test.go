@@ -259,6 +259,11 @@ func checkAnswer(offer, answer string) error {
 // offer meet the rules of trickled ones (no multicast, no loopback unless
 // allowed), or the SFU would send connectivity checks where it must not.
 func TestCheckOffer(t *testing.T) {
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	offer := browserOffer(t)
 	withCandidate := func(c string) string {
 		return strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\na=candidate:"+c+"\r\n", 1)
@@ -275,6 +280,9 @@ func TestCheckOffer(t *testing.T) {
 		{"loopback candidate", withCandidate("1 1 udp 2130706431 127.0.0.1 5000 typ host"), false, false},
 		{"loopback candidate allowed", withCandidate("1 1 udp 2130706431 127.0.0.1 5000 typ host"), true, true},
 		{"garbage candidate", withCandidate("garbage"), false, false},
+		// A browser without camera or microphone permission hides its
+		// addresses behind mDNS names: skipped, not refused.
+		{"mdns candidate", withCandidate("1 1 udp 2130706431 5d2c1f3a-8b7e-4c1d-9a2b-0f1e2d3c4b5a.local 5000 typ host"), false, true},
 		{"repeated mid", strings.Replace(offer, "a=mid:1", "a=mid:0", 1), false, false},
 		{"two tracks in a medium", strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\na=msid:s other\r\n", 1), false, false},
 		{"no fingerprint", strings.ReplaceAll(offer, "a=fingerprint:", "a=x-fingerprint:"), false, false},
@@ -282,6 +290,11 @@ func TestCheckOffer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := checkOffer(tc.offer, tc.loopback); (err == nil) != tc.ok {
 				t.Errorf("checkOffer = %v, want ok %v", err, tc.ok)
+			}
+			if tc.ok {
+				if err := s.tryOffer(tc.offer); err != nil {
+					t.Errorf("pion refuses what checkOffer lets through: %v", err)
+				}
 			}
 		})
 	}

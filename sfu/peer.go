@@ -471,6 +471,13 @@ func checkOffer(offer string, allowLoopback bool) error {
 					msids[msid] = true
 				}
 			case "candidate":
+				if mdnsCandidate(a.Value) {
+					// A browser that hides its addresses (no camera or
+					// microphone permission) names its host candidates
+					// <uuid>.local. pion, with mDNS off, skips them; the
+					// SFU learns the address from the browser's checks.
+					continue
+				}
 				if err := checkCandidate(webrtc.ICECandidateInit{Candidate: "candidate:" + a.Value}, allowLoopback); err != nil {
 					return fmt.Errorf("medium %d: %w", i, err)
 				}
@@ -481,6 +488,13 @@ func checkOffer(offer string, allowLoopback bool) error {
 		}
 	}
 	return nil
+}
+
+// mdnsCandidate reports whether an SDP candidate value names its address
+// with an mDNS host name (RFC 8445 §5.1.1.1's privacy form).
+func mdnsCandidate(value string) bool {
+	f := strings.Fields(value)
+	return len(f) > 4 && strings.HasSuffix(strings.ToLower(f[4]), ".local")
 }
 
 func (p *Peer) subscribeAnswer(sdp string) error {
