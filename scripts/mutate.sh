@@ -137,6 +137,12 @@ mutation fastsend-udp-to-tcp-pair sfu/fastsend.go "./sfu/" <<'EDIT'
 s/pair\.Local\.Protocol == webrtc\.ICEProtocolUDP \{/(pair.Local.Protocol == webrtc.ICEProtocolUDP || true) { \/\/ mutation/
 EDIT
 
+# (s) A batch scope's further reads (what arrived while a batch was
+# handled) are dropped: neither the fast path nor pion sees them.
+mutation drop-further-reads sfu/batch.go "./sfu/" <<'EDIT'
+s/\t\t\tb\.rxN, b\.rxNext, n = m, 0, m\n/\t\t\tb.rxN, b.rxNext, n = m, m, 0 \/\/ mutation\n/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}

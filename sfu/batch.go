@@ -13,7 +13,10 @@ import (
 
 const (
 	// batchSize is the most datagrams one sendmmsg carries.
-	batchSize = 64
+	batchSize = 256
+	// rxRounds is how many more reads a batch scope may take of what
+	// arrived while it was handled.
+	rxRounds = 4
 	// rxBatch is the most datagrams one recvmmsg reads; rxSlot the room
 	// for each, pion's own read size (ice receiveMTU), so nothing pion
 	// would have read whole is cut.
@@ -84,7 +87,7 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	b.out, b.outOOB, b.taken = make([]ipv4.Message, batchSize), make([][]byte, batchSize), make([]bool, batchSize)
 	b.noGSO.Store(!gsoSupported)
 	for i := range b.out {
-		b.out[i].Buffers = make([][]byte, 0, batchSize)
+		b.out[i].Buffers = make([][]byte, 0, gsoMaxSegments)
 		b.outOOB[i] = make([]byte, gsoControlLen)
 	}
 	for i := range b.msgs {
@@ -139,9 +142,26 @@ func (b *batchConn) ReadFromAddrPort(p []byte) (int, netip.AddrPort, error) {
 		// One scope for the whole batch: every send it causes, to any
 		// subscriber of any session, leaves in one sendmmsg at end.
 		b.begin()
-		for i := 0; i < n; i++ {
-			l := b.rx.len(i)
-			b.rxSlow[i] = l >= 0 && !(*h).handle(b.rx.bufs[i][:l], b.rx.from(i))
+		for round := 0; ; round++ {
+			slow := false
+			for i := 0; i < n; i++ {
+				l := b.rx.len(i)
+				b.rxSlow[i] = l >= 0 && !(*h).handle(b.rx.bufs[i][:l], b.rx.from(i))
+				slow = slow || b.rxSlow[i]
+			}
+			// Datagrams that arrived while this batch was handled join
+			// its flush: a frame's packets then leave as one run per
+			// subscriber (GSO) rather than a few. Not while pion has yet
+			// to read some of this batch's buffers.
+			if slow || round == rxRounds {
+				break
+			}
+			m, err := b.rx.more()
+			if err != nil || m == 0 { // an error comes back from the next recv
+				break
+			}
+			b.readCalls.Add(1)
+			b.rxN, b.rxNext, n = m, 0, m
 		}
 		b.end()
 	}

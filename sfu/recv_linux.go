@@ -27,6 +27,7 @@ type recvBatch struct {
 	n    int   // datagrams read by the last call
 	err  error // of the last call
 	read func(fd uintptr) bool
+	poll func(fd uintptr)
 }
 
 func newRecvBatch(c *net.UDPConn) (*recvBatch, error) {
@@ -39,7 +40,18 @@ func newRecvBatch(c *net.UDPConn) (*recvBatch, error) {
 		r.bufs[i] = make([]byte, rxSlot)
 	}
 	r.read = r.recvmmsg // bound once: a method value per call would allocate
+	r.poll = func(fd uintptr) { r.recvmmsg(fd) }
 	return r, nil
+}
+
+// more reads what the socket holds now, up to rxBatch, without waiting:
+// 0 if nothing is there.
+func (r *recvBatch) more() (int, error) {
+	r.n, r.err = 0, nil
+	if err := r.rc.Control(r.poll); err != nil {
+		return 0, err
+	}
+	return r.n, r.err
 }
 
 // recv blocks until at least one datagram is there and reads what the

@@ -28,6 +28,9 @@ func (r *recvBatch) recv() (int, error) {
 	return 1, nil
 }
 
+// more reads nothing here: one datagram per call, always through recv.
+func (r *recvBatch) more() (int, error) { return 0, nil }
+
 func (r *recvBatch) len(int) int { return r.n }
 
 func (r *recvBatch) from(int) netip.AddrPort { return r.addr }
