@@ -255,15 +255,35 @@ func checkAnswer(offer, answer string) error {
 	return nil
 }
 
+// loneServer is an SFU on loopback with no TCP port, closed when t ends;
+// logger nil discards its log.
+func loneServer(t *testing.T, logger *slog.Logger) *Server {
+	t.Helper()
+	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// lonePeer joins s's room "r" as a peer whose messages go nowhere, left
+// when t ends.
+func lonePeer(t *testing.T, s *Server) *Peer {
+	t.Helper()
+	p, err := s.Join("r", "p", func(json.RawMessage) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Leave)
+	return p
+}
+
 // TestCheckOffer: what checkOffer lets through to pion. Candidates in an
 // offer meet the rules of trickled ones (no multicast, no loopback unless
 // allowed), or the SFU would send connectivity checks where it must not.
 func TestCheckOffer(t *testing.T) {
-	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := loneServer(t, nil)
 	offer := browserOffer(t)
 	withCandidate := func(c string) string {
 		return strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\na=candidate:"+c+"\r\n", 1)
@@ -306,22 +326,14 @@ func TestCheckOffer(t *testing.T) {
 // here, past tryOffer.)
 func TestHalfwayOfferLogged(t *testing.T) {
 	h := &levels{got: map[string]slog.Level{}}
-	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1, Logger: slog.New(h)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.Join("r", "p", func(json.RawMessage) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Leave()
+	s := loneServer(t, slog.New(h))
+	p := lonePeer(t, s)
 	bad := strings.Replace(browserOffer(t), "a=group:BUNDLE ", "a=group:BUNDLE 7 ", 1)
 	if err := s.tryOffer(bad); err == nil {
 		t.Fatal("tryOffer takes an offer whose BUNDLE group names no medium")
 	}
 	p.mu.Lock()
-	err = p.answerLocked(bad)
+	err := p.answerLocked(bad)
 	p.mu.Unlock()
 	h.mu.Lock()
 	lvl, ok := h.got["publish offer refused halfway"]
@@ -336,16 +348,8 @@ func TestHalfwayOfferLogged(t *testing.T) {
 // their payload types to another codec; the SFU refuses it first, and the
 // next good offer is answered.
 func TestPayloadTypesKept(t *testing.T) {
-	s, err := New(Config{ListenIP: "127.0.0.1", IncludeLoopback: true, TCPPort: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	p, err := s.Join("r", "p", func(json.RawMessage) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Leave()
+	s := loneServer(t, nil)
+	p := lonePeer(t, s)
 	offer := browserOffer(t)
 	probe := mustJSON(sdpMsg{Type: msgPublishOffer, SDP: offer})
 	if err := p.Handle(probe); err != nil {

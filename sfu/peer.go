@@ -497,18 +497,25 @@ func mdnsCandidate(value string) bool {
 	return len(f) > 4 && strings.HasSuffix(strings.ToLower(f[4]), ".local")
 }
 
+// answerWantedLocked is nil while a subscribe offer awaits its answer.
+func (p *Peer) answerWantedLocked() error {
+	switch {
+	case p.closed:
+		return ErrPeerLeft
+	case !p.offered:
+		return ErrNotNegotiating
+	}
+	return nil
+}
+
 func (p *Peer) subscribeAnswer(sdp string) error {
 	if sdp == "" {
 		return fmt.Errorf("%w: empty sdp", ErrBadMessage)
 	}
 	p.mu.Lock()
-	if p.closed {
+	if err := p.answerWantedLocked(); err != nil {
 		p.mu.Unlock()
-		return ErrPeerLeft
-	}
-	if !p.offered {
-		p.mu.Unlock()
-		return ErrNotNegotiating
+		return err
 	}
 	var offer string
 	if d := p.sub.PendingLocalDescription(); d != nil {
@@ -530,13 +537,9 @@ func (p *Peer) subscribeAnswer(sdp string) error {
 		return fmt.Errorf("%w: subscribe answer: %v", ErrBadMessage, err)
 	}
 	p.mu.Lock()
-	if p.closed {
+	if err := p.answerWantedLocked(); err != nil {
 		p.mu.Unlock()
-		return ErrPeerLeft
-	}
-	if !p.offered {
-		p.mu.Unlock()
-		return ErrNotNegotiating
+		return err
 	}
 	if err := p.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		p.mu.Unlock()
