@@ -138,12 +138,13 @@ func (fs *fastSender) write(h *rtp.Header, payload []byte) {
 	if err != nil {
 		return
 	}
+	var n int
 	if fs.to.IsValid() {
-		_, err = fs.batch.WriteToAddrPort(sealed, fs.to)
+		n, err = fs.batch.WriteToAddrPort(sealed, fs.to)
 	} else {
-		_, err = fs.endpoint.Write(sealed)
+		n, err = fs.endpoint.Write(sealed) // 0, nil: pion has no pair (a restart, a failure) and drops it
 	}
-	if err == nil {
+	if err == nil && n > 0 {
 		fs.sent.Add(1)
 	}
 }

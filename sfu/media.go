@@ -125,6 +125,7 @@ func (s *Server) buildAPIs() error {
 	if err != nil {
 		return err
 	}
+	s.subME = subME
 	s.subAPI = webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithSettingEngine(se),
 		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return nil

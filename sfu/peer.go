@@ -351,11 +351,7 @@ func (s *Server) tryAnswer(answer string) error {
 	if err := checkHeaderExtensions(answer); err != nil {
 		return err
 	}
-	me, err := subMediaEngine()
-	if err != nil {
-		return err
-	}
-	return s.trial(me, func(pc *webrtc.PeerConnection) error {
+	return s.trial(s.subME, func(pc *webrtc.PeerConnection) error {
 		offer, err := pc.CreateOffer(nil)
 		if err != nil {
 			return fmt.Errorf("sfu: trial offer: %w", err)

@@ -93,6 +93,7 @@ type Server struct {
 	tcpLn    *net.TCPListener
 	tcpMux   *ice.TCPMuxDefault
 	pubME    *webrtc.MediaEngine // shared by every publish PC (pion copies it)
+	subME    *webrtc.MediaEngine // the same for subscribe PCs and tryAnswer's trial
 	pubSE    webrtc.SettingEngine
 	subAPI   *webrtc.API
 
