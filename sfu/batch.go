@@ -2,13 +2,12 @@ package sfu
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"golang.org/x/net/ipv4"
 )
 
 const (
@@ -49,7 +48,6 @@ type fastHandler interface {
 // in arrival order, after that scope has closed.
 type batchConn struct {
 	*net.UDPConn
-	pc *ipv4.PacketConn
 
 	// read side: the mux's reader goroutine only
 	rx     *recvBatch
@@ -60,16 +58,15 @@ type batchConn struct {
 
 	mu     sync.Mutex
 	scopes int
-	msgs   []ipv4.Message
-	addrs  []net.UDPAddr
-	bufs   [][]byte
+	bufs   [][]byte         // queue slots, ringSlot bytes each
+	queue  [][]byte         // queued datagram i, in bufs[i]
+	to     []netip.AddrPort // and where it goes
 	n      int
 	errs   uint64 // datagrams lost to send errors
+	tx     *sendBatch
 	// UDP GSO (flush): runs of equal-sized datagrams to one address leave
 	// as one message the kernel segments. noGSO once the kernel refused.
 	// Both are atomic for Stats, which reads them without mu.
-	out     []ipv4.Message
-	outOOB  [][]byte
 	taken   []bool
 	noGSO   atomic.Bool
 	gsoRuns atomic.Uint64 // messages sent with UDP_SEGMENT
@@ -82,19 +79,15 @@ func newBatchConn(c *net.UDPConn) (*batchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{UDPConn: c, pc: ipv4.NewPacketConn(c), rx: rx, rxSlow: make([]bool, rxBatch),
-		msgs: make([]ipv4.Message, batchSize), addrs: make([]net.UDPAddr, batchSize), bufs: make([][]byte, batchSize)}
-	b.out, b.outOOB, b.taken = make([]ipv4.Message, batchSize), make([][]byte, batchSize), make([]bool, batchSize)
-	b.noGSO.Store(!gsoSupported)
-	for i := range b.out {
-		b.out[i].Buffers = make([][]byte, 0, gsoMaxSegments)
-		b.outOOB[i] = make([]byte, gsoControlLen)
+	tx, err := newSendBatch(c)
+	if err != nil {
+		return nil, err
 	}
-	for i := range b.msgs {
+	b := &batchConn{UDPConn: c, rx: rx, rxSlow: make([]bool, rxBatch), tx: tx,
+		bufs: make([][]byte, batchSize), queue: make([][]byte, batchSize), to: make([]netip.AddrPort, batchSize), taken: make([]bool, batchSize)}
+	b.noGSO.Store(!gsoSupported)
+	for i := range b.bufs {
 		b.bufs[i] = make([]byte, ringSlot)
-		b.addrs[i].IP = make(net.IP, 16)
-		b.msgs[i].Buffers = [][]byte{nil}
-		b.msgs[i].Addr = &b.addrs[i]
 	}
 	return b, nil
 }
@@ -179,18 +172,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	}
 	i := b.n
 	n := copy(b.bufs[i], p)
-	b.msgs[i].Buffers[0] = b.bufs[i][:n]
-	a := &b.addrs[i]
-	if ip := addr.Addr(); ip.Is4() {
-		v4 := ip.As4()
-		a.IP = a.IP[:4]
-		copy(a.IP, v4[:])
-	} else {
-		v6 := ip.As16()
-		a.IP = a.IP[:16]
-		copy(a.IP, v6[:])
-	}
-	a.Port = int(addr.Port())
+	b.queue[i], b.to[i] = b.bufs[i][:n], addr
 	b.n++
 	if b.n == batchSize {
 		b.flushLocked()
@@ -220,15 +202,18 @@ func (b *batchConn) end() {
 // flushLocked sends the queue. Called locked; the send blocks only if the
 // socket buffer (4 MiB) is full.
 func (b *batchConn) flushLocked() {
-	msgs := b.msgs[:b.n]
-	if !b.noGSO.Load() && b.n > 1 {
-		msgs = b.groupLocked()
+	if b.n == 0 {
+		return
 	}
-	for sent := 0; sent < len(msgs); {
+	b.buildLocked()
+	for sent, msgs := 0, b.tx.n; sent < msgs; {
 		b.writeCalls.Add(1)
-		k, err := b.pc.WriteBatch(msgs[sent:], 0)
+		k, err := b.tx.send(sent)
+		if err == nil && k == 0 {
+			err = io.ErrShortWrite // never from the kernel; do not spin on it
+		}
 		if err != nil {
-			if m := &msgs[sent+k]; len(m.Buffers) > 1 {
+			if m := sent + k; b.tx.count(m) > 1 {
 				// Send the run one datagram at a time. If the kernel
 				// refused segmentation itself (EIO: a device without
 				// checksum offload; EINVAL, ENOPROTOOPT: no UDP_SEGMENT),
@@ -237,12 +222,8 @@ func (b *batchConn) flushLocked() {
 				if gsoRefused(err) {
 					b.noGSO.Store(true)
 				}
-				for _, p := range m.Buffers {
-					b.writeCalls.Add(1)
-					if _, err := b.UDPConn.WriteTo(p, m.Addr); err != nil {
-						b.errs++
-					}
-				}
+				b.writeCalls.Add(uint64(b.tx.count(m)))
+				b.errs += uint64(b.tx.sendEach(m))
 			} else {
 				// Drop the datagram at fault and go on (a bad address,
 				// ICMP-reported errors): one receiver must not stall all.
@@ -266,49 +247,59 @@ const (
 	gsoMaxBytes    = 60000
 )
 
-// groupLocked regroups the queue for UDP GSO (issue 18 item 3): a
-// destination's consecutive datagrams of one size (the last of a run may be
-// shorter) become one message the kernel cuts at that size, as a received
-// batch holding several packets of a video frame gives every subscriber.
-// Each destination's datagrams keep their order; messages go out in the
-// order of their first datagram. It allocates nothing.
-func (b *batchConn) groupLocked() []ipv4.Message {
+// buildLocked turns the queue into the flush's messages. With UDP GSO
+// (issue 18 item 3) it regroups: a destination's consecutive datagrams of
+// one size (the last of a run may be shorter) become one message the
+// kernel cuts at that size, as a received batch holding several packets of
+// a video frame gives every subscriber. Each destination's datagrams keep
+// their order; messages go out in the order of their first datagram. It
+// allocates nothing.
+func (b *batchConn) buildLocked() {
+	b.tx.reset()
+	if b.noGSO.Load() || b.n == 1 {
+		for i := 0; i < b.n; i++ {
+			if !b.tx.add(b.to[i]) {
+				b.errs++
+				continue
+			}
+			b.tx.seg(b.queue[i])
+		}
+		return
+	}
 	for i := 0; i < b.n; i++ {
 		b.taken[i] = false
 	}
-	m := 0
 	for i := 0; i < b.n; i++ {
 		if b.taken[i] {
 			continue
 		}
 		b.taken[i] = true
-		first := b.msgs[i].Buffers[0]
-		size, total := len(first), len(first)
-		out := &b.out[m]
-		m++
-		out.Buffers = append(out.Buffers[:0], first)
-		out.Addr, out.OOB = b.msgs[i].Addr, nil
-		to := &b.addrs[i]
-		for j := i + 1; j < b.n && len(out.Buffers) < gsoMaxSegments; j++ {
-			a := &b.addrs[j]
-			if b.taken[j] || a.Port != to.Port || !a.IP.Equal(to.IP) {
+		to, first := b.to[i], b.queue[i]
+		if !b.tx.add(to) {
+			b.errs++
+			continue
+		}
+		b.tx.seg(first)
+		size, total, segs := len(first), len(first), 1
+		for j := i + 1; j < b.n && segs < gsoMaxSegments; j++ {
+			if b.taken[j] || b.to[j] != to {
 				continue
 			}
-			p := b.msgs[j].Buffers[0]
+			p := b.queue[j]
 			if len(p) > size || total+len(p) > gsoMaxBytes {
 				break // starts the destination's next message
 			}
 			b.taken[j] = true
-			out.Buffers = append(out.Buffers, p)
+			b.tx.seg(p)
 			total += len(p)
+			segs++
 			if len(p) < size {
 				break // a shorter one ends a run
 			}
 		}
-		if len(out.Buffers) > 1 {
-			out.OOB = gsoControl(b.outOOB[m-1], size)
+		if segs > 1 {
+			b.tx.cut(size)
 			b.gsoRuns.Add(1)
 		}
 	}
-	return b.out[:m]
 }

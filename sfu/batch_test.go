@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -137,4 +138,71 @@ func TestBatchConnGSO(t *testing.T) {
 		t.Error("no run was sent segmented")
 	}
 	t.Logf("segmented messages: %d, GSO off: %v, send calls: %d for 150 datagrams", b.gsoRuns.Load(), b.noGSO.Load(), b.writeCalls.Load())
+}
+
+// TestBatchConnFamilies: the flush addresses every destination the way its
+// socket's family needs (IPv4 mapped on a dual-stack socket, as the server's
+// socket on the unspecified address is), and a destination the socket
+// cannot reach (IPv6 from an IPv4 socket) costs only its own datagrams.
+func TestBatchConnFamilies(t *testing.T) {
+	v6, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	t.Cleanup(func() { v6.Close() })
+	v4 := loopbackUDP(t)
+	for _, tc := range []struct {
+		name     string
+		listen   *net.UDPAddr
+		reach6   bool
+		wantLost uint64
+	}{
+		{"dual-stack", &net.UDPAddr{}, true, 0},
+		{"ipv4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}, false, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.ListenUDP("udp", tc.listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			b, err := newBatchConn(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to4, to6 := v4.LocalAddr().(*net.UDPAddr).AddrPort(), v6.LocalAddr().(*net.UDPAddr).AddrPort()
+			b.begin()
+			for i := 0; i < 3; i++ {
+				for _, to := range []netip.AddrPort{to6, to4} {
+					if _, err := b.WriteToAddrPort([]byte(fmt.Sprintf("pkt %d", i)), to); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			b.end()
+			if b.errs != tc.wantLost {
+				t.Errorf("%d datagrams lost, want %d", b.errs, tc.wantLost)
+			}
+			recvs := []*net.UDPConn{v4}
+			if tc.reach6 {
+				recvs = append(recvs, v6)
+			}
+			buf := make([]byte, 1500)
+			for _, r := range recvs {
+				for i := 0; i < 3; i++ {
+					_ = r.SetReadDeadline(time.Now().Add(2 * time.Second))
+					n, from, err := r.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						t.Fatalf("%s: datagram %d: %v", r.LocalAddr(), i, err)
+					}
+					if got, want := string(buf[:n]), fmt.Sprintf("pkt %d", i); got != want {
+						t.Errorf("%s got %q, want %q", r.LocalAddr(), got, want)
+					}
+					if from.Port() != c.LocalAddr().(*net.UDPAddr).AddrPort().Port() {
+						t.Errorf("%s: from %s, not the batch's socket", r.LocalAddr(), from)
+					}
+				}
+			}
+		})
+	}
 }

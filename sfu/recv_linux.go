@@ -130,21 +130,3 @@ func sockaddrAddrPort(sa []byte) netip.AddrPort {
 	}
 	return netip.AddrPort{}
 }
-
-// gsoSupported: Linux has UDP_SEGMENT (4.18 and later; an older kernel
-// refuses the first segmented send and batchConn stops trying).
-const gsoSupported = true
-
-var gsoControlLen = unix.CmsgSpace(2)
-
-// gsoControl writes into b the control message that asks the kernel to cut
-// a message into datagrams of size bytes (UDP_SEGMENT).
-func gsoControl(b []byte, size int) []byte {
-	b = b[:gsoControlLen]
-	clear(b)
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(b[unix.CmsgLen(0):], uint16(size))
-	return b
-}

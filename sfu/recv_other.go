@@ -34,10 +34,3 @@ func (r *recvBatch) more() (int, error) { return 0, nil }
 func (r *recvBatch) len(int) int { return r.n }
 
 func (r *recvBatch) from(int) netip.AddrPort { return r.addr }
-
-// gsoSupported: UDP_SEGMENT is Linux's.
-const gsoSupported = false
-
-const gsoControlLen = 0
-
-func gsoControl([]byte, int) []byte { return nil }
