@@ -189,6 +189,7 @@ func (s *sendBatch) sendto(fd uintptr) bool {
 func (s *sendBatch) sockaddr(i int, to netip.AddrPort) (uint32, bool) {
 	return encodeSockaddr(&s.sa[i], s.family, to)
 }
+
 // encodeSockaddr writes `to` as a sockaddr for a socket of family: IPv4
 // mapped into IPv6 on an AF_INET6 socket, a zone as its interface index.
 // It fails for IPv6 on an AF_INET socket and for an unknown zone.

@@ -14,10 +14,10 @@ const gsoSupported = false
 // sendmmsg is not available (send_linux.go). Messages are never segmented
 // here (gsoSupported), so each holds one datagram.
 type sendBatch struct {
-	c   *net.UDPConn
-	to  [batchSize]netip.AddrPort
-	p   [batchSize][]byte
-	n   int
+	c  *net.UDPConn
+	to [batchSize]netip.AddrPort
+	p  [batchSize][]byte
+	n  int
 }
 
 func newSendBatch(c *net.UDPConn) (*sendBatch, error) { return &sendBatch{c: c}, nil }
