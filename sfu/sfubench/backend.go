@@ -91,7 +91,7 @@ func (b *inProcess) join(name string, c *sfuclient.Client) (sfuclient.Handler, e
 }
 
 func (b *inProcess) startRelay(subs []netip.AddrPort) (netip.AddrPort, error) {
-	r, err := startRelay(b.ctx, subs)
+	r, err := startRelay(b.ctx, subs, true)
 	if err != nil {
 		return netip.AddrPort{}, err
 	}

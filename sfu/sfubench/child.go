@@ -131,7 +131,7 @@ func ChildMain() int {
 				}
 			}
 		case "relay":
-			relay, err = startRelay(ctx, m.Addrs)
+			relay, err = startRelay(ctx, m.Addrs, false)
 			r := childMsg{Op: "relay", Err: errString(err)}
 			if err == nil {
 				r.Addr = relay.addr()
