@@ -143,6 +143,13 @@ mutation drop-further-reads sfu/batch.go "./sfu/" <<'EDIT'
 s/\t\t\tb\.rxN, b\.rxNext, n = m, 0, m\n/\t\t\tb.rxN, b.rxNext, n = m, m, 0 \/\/ mutation\n/
 EDIT
 
+# (t) The batch flush writes no address into an IPv6 sockaddr: on a
+# dual-stack socket (the server on the unspecified address) every datagram
+# to an IPv6 peer goes nowhere.
+mutation sockaddr-v6-zeroed sfu/send_linux.go "./sfu/" <<'EDIT'
+s/\ta16 := a\.As16\(\)\n\tcopy\(b\[8:24\], a16\[:\]\)\n/\t\/\/ mutation: the IPv6 address is left zero\n/
+EDIT
+
 # --- the run ---------------------------------------------------------------
 
 filter=${1:-}
