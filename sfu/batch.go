@@ -168,7 +168,7 @@ func (b *batchConn) WriteToAddrPort(p []byte, addr netip.AddrPort) (int, error) 
 	if b.scopes == 0 || len(p) > ringSlot {
 		b.mu.Unlock()
 		b.writeCalls.Add(1)
-		return b.UDPConn.WriteToUDPAddrPort(p, addr)
+		return b.tx.sendOne(p, addr)
 	}
 	i := b.n
 	n := copy(b.bufs[i], p)

@@ -77,6 +77,11 @@ func TestBatchConn(t *testing.T) {
 	if b.n != 0 || recv(rx[0]) != "direct" {
 		t.Error("direct write queued or lost")
 	}
+	// pion's direct sends (STUN, DTLS, RTCP) allocate nothing either.
+	to := rx[1].LocalAddr().(*net.UDPAddr).AddrPort()
+	if n := testing.AllocsPerRun(100, func() { _, _ = b.WriteToAddrPort(p[:8], to) }); n != 0 {
+		t.Errorf("a direct write allocates %.1f times", n)
+	}
 }
 
 // TestBatchConnGSO: runs of equal-sized datagrams to one receiver leave as

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -45,6 +46,8 @@ type sendBatch struct {
 	errno      syscall.Errno
 	write      func(fd uintptr) bool
 	writeOne   func(fd uintptr) bool
+
+	ones sync.Pool // *oneSend, for sendOne
 }
 
 // gsoSupported: Linux has UDP_SEGMENT (4.18 and later; an older kernel
@@ -185,6 +188,58 @@ func (s *sendBatch) sendto(fd uintptr) bool {
 		return true
 	}
 }
+
+// oneSend is one datagram sendOne is sending.
+type oneSend struct {
+	p     []byte
+	sa    [syscall.SizeofSockaddrInet6]byte
+	salen uint32
+	errno syscall.Errno
+	write func(fd uintptr) bool // bound once per oneSend
+}
+
+func (o *oneSend) sendto(fd uintptr) bool {
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.p))), uintptr(len(o.p)), 0,
+			uintptr(unsafe.Pointer(&o.sa[0])), uintptr(o.salen))
+		switch e {
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+			continue
+		}
+		o.errno = e
+		return true
+	}
+}
+
+// sendOne sends p to `to` now, outside any batch: pion's STUN, DTLS and
+// RTCP, from any goroutine. RawSyscall for the same reason as the flush:
+// these few sends a second kept waking sysmon.
+func (s *sendBatch) sendOne(p []byte, to netip.AddrPort) (int, error) {
+	o, _ := s.ones.Get().(*oneSend)
+	if o == nil {
+		o = &oneSend{}
+		o.write = o.sendto
+	}
+	defer s.ones.Put(o)
+	var ok bool
+	if o.salen, ok = encodeSockaddr(&o.sa, s.family, to); !ok {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errUnreachableFamily}
+	}
+	o.p, o.errno = p, 0
+	err := s.rc.Write(o.write)
+	o.p = nil
+	if err == nil && o.errno != 0 {
+		err = o.errno
+	}
+	if err != nil {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: err}
+	}
+	return len(p), nil
+}
+
+var errUnreachableFamily = errors.New("address not reachable from this socket's family")
 
 func (s *sendBatch) sockaddr(i int, to netip.AddrPort) (uint32, bool) {
 	return encodeSockaddr(&s.sa[i], s.family, to)

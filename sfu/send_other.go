@@ -51,3 +51,7 @@ func (s *sendBatch) sendEach(i int) int {
 	}
 	return 0
 }
+
+func (s *sendBatch) sendOne(p []byte, to netip.AddrPort) (int, error) {
+	return s.c.WriteToUDPAddrPort(p, to)
+}
