@@ -100,6 +100,12 @@ const samplerJS = `((pc) => {
 	window.vqNow = () => window.vq.at(-1) || {};
 	window.vqMark = () => performance.now() / 1000;
 	window.vqFirst = (t0, minW, maxW) => window.vq.find((s) => s.t >= t0 && s.w >= minW && s.w <= maxW) || null;
+	// vqSteady: every sample of the last secs seconds was at least minW wide.
+	window.vqSteady = (minW, secs) => {
+		const now = window.vqNow().t;
+		return now !== undefined && window.vq[0].t <= now - secs &&
+			window.vq.every((s) => s.t < now - secs || s.w >= minW);
+	};
 	const at = (t) => window.vq.find((s) => s.t >= t) || window.vq.at(-1);
 	window.vqFps = (from, to) => { const a = at(from), b = at(to); return b.t > a.t ? (b.frames - a.frames) / (b.t - a.t) : 0; };
 	window.vqStall = (from, to) => {
@@ -230,6 +236,10 @@ func TestSDKStepDownUp(t *testing.T) {
 func TestSDKViewFollows(t *testing.T) {
 	env := browsertest.Start(t, nil)
 	al, bea, _ := qualityCall(t, env)
+	// Start from a settled call: qualityCall returns at the first frame
+	// over 640 px, which can be the top layer sent before bea's estimate
+	// is known; the estimate's first climb is not what this measures.
+	browsertest.WaitFor(t, bea.ctx, `vqSteady(1280, 2)`, 40*time.Second)
 	full := browsertest.Eval[vqSample](t, bea.ctx, `vqNow()`).W
 
 	t0 := browsertest.Eval[float64](t, bea.ctx, `vqMark()`)
