@@ -256,16 +256,7 @@ const (
 // allocates nothing.
 func (b *batchConn) buildLocked() {
 	b.tx.reset()
-	if b.noGSO.Load() || b.n == 1 {
-		for i := 0; i < b.n; i++ {
-			if !b.tx.add(b.to[i]) {
-				b.errs++
-				continue
-			}
-			b.tx.seg(b.queue[i])
-		}
-		return
-	}
+	group := !b.noGSO.Load()
 	for i := 0; i < b.n; i++ {
 		b.taken[i] = false
 	}
@@ -281,7 +272,7 @@ func (b *batchConn) buildLocked() {
 		}
 		b.tx.seg(first)
 		size, total, segs := len(first), len(first), 1
-		for j := i + 1; j < b.n && segs < gsoMaxSegments; j++ {
+		for j := i + 1; group && j < b.n && segs < gsoMaxSegments; j++ {
 			if b.taken[j] || b.to[j] != to {
 				continue
 			}

@@ -26,7 +26,8 @@ import (
 // send buffer (EAGAIN) waits in the netpoller through RawConn.Write, as
 // before. The TURN plane does the same (turn/fastpath/rawudp_linux.go).
 //
-// Only the batch's flush uses it, under batchConn.mu.
+// The flush uses it under batchConn.mu; sendOne, from any goroutine, only
+// reads rc and family.
 type sendBatch struct {
 	rc     syscall.RawConn
 	family int // the socket's: AF_INET, or AF_INET6 (IPv4 goes mapped)
@@ -39,15 +40,12 @@ type sendBatch struct {
 	n    int            // messages built
 	nseg int            // iov entries used
 
-	// the call in flight (bound once: a closure per call would allocate)
+	// the sendmmsg in flight (bound once: a closure per call would allocate)
 	from, sent int
-	one        []byte // sendto's datagram
-	oneTo      int    // and message, whose address it takes
 	errno      syscall.Errno
 	write      func(fd uintptr) bool
-	writeOne   func(fd uintptr) bool
 
-	ones sync.Pool // *oneSend, for sendOne
+	ones sync.Pool // *oneSend, for sendto
 }
 
 // gsoSupported: Linux has UDP_SEGMENT (4.18 and later; an older kernel
@@ -74,7 +72,7 @@ func newSendBatch(c *net.UDPConn) (*sendBatch, error) {
 	}); err != nil || serr != nil {
 		return nil, fmt.Errorf("sfu: mux socket: %w", errors.Join(err, serr))
 	}
-	s.write, s.writeOne = s.sendmmsg, s.sendto
+	s.write = s.sendmmsg
 	return s, nil
 }
 
@@ -85,7 +83,7 @@ func (s *sendBatch) reset() { s.n, s.nseg = 0, 0 }
 // IPv4 socket, an unknown zone): the caller counts it lost.
 func (s *sendBatch) add(to netip.AddrPort) bool {
 	i := s.n
-	nl, ok := s.sockaddr(i, to)
+	nl, ok := encodeSockaddr(&s.sa[i], s.family, to)
 	if !ok {
 		return false
 	}
@@ -162,40 +160,59 @@ func (s *sendBatch) sendmmsg(fd uintptr) bool {
 // sendEach sends message i's datagrams one by one, unsegmented, and
 // returns how many failed.
 func (s *sendBatch) sendEach(i int) (failed int) {
-	iov := unsafe.Slice(s.hdr[i].Hdr.Iov, s.segs[i])
-	for k := range iov {
-		s.one, s.oneTo, s.errno = unsafe.Slice(iov[k].Base, iov[k].Len), i, 0
-		if err := s.rc.Write(s.writeOne); err != nil || s.errno != 0 {
+	h := &s.hdr[i].Hdr
+	for _, v := range unsafe.Slice(h.Iov, s.segs[i]) {
+		if s.sendto(unsafe.Slice(v.Base, v.Len), &s.sa[i], h.Namelen) != nil {
 			failed++
 		}
 	}
-	s.one = nil
 	return failed
 }
 
-func (s *sendBatch) sendto(fd uintptr) bool {
-	h := &s.hdr[s.oneTo].Hdr
-	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.one))), uintptr(len(s.one)), 0,
-			uintptr(unsafe.Pointer(h.Name)), uintptr(h.Namelen))
-		switch e {
-		case unix.EAGAIN:
-			return false
-		case unix.EINTR:
-			continue
-		}
-		s.errno = e
-		return true
+// sendOne sends p to `to` now, outside any batch: pion's STUN, DTLS and
+// RTCP, from any goroutine. RawSyscall for the same reason as the flush:
+// these few sends a second kept waking sysmon.
+func (s *sendBatch) sendOne(p []byte, to netip.AddrPort) (int, error) {
+	var sa [syscall.SizeofSockaddrInet6]byte
+	salen, ok := encodeSockaddr(&sa, s.family, to)
+	err := errUnreachableFamily
+	if ok {
+		err = s.sendto(p, &sa, salen)
 	}
+	if err != nil {
+		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: err}
+	}
+	return len(p), nil
 }
 
-// oneSend is one datagram sendOne is sending.
+var errUnreachableFamily = errors.New("address not reachable from this socket's family")
+
+// oneSend is one datagram sendto is sending: pooled, with its RawConn
+// callback bound once, so that a send allocates nothing.
 type oneSend struct {
 	p     []byte
 	sa    [syscall.SizeofSockaddrInet6]byte
 	salen uint32
 	errno syscall.Errno
-	write func(fd uintptr) bool // bound once per oneSend
+	write func(fd uintptr) bool
+}
+
+// sendto sends one datagram to sa with a raw sendto, waiting in the
+// netpoller while the send buffer is full.
+func (s *sendBatch) sendto(p []byte, sa *[syscall.SizeofSockaddrInet6]byte, salen uint32) error {
+	o, _ := s.ones.Get().(*oneSend)
+	if o == nil {
+		o = &oneSend{}
+		o.write = o.sendto
+	}
+	o.p, o.sa, o.salen, o.errno = p, *sa, salen, 0
+	err := s.rc.Write(o.write)
+	if err == nil && o.errno != 0 {
+		err = o.errno
+	}
+	o.p = nil
+	s.ones.Put(o)
+	return err
 }
 
 func (o *oneSend) sendto(fd uintptr) bool {
@@ -211,38 +228,6 @@ func (o *oneSend) sendto(fd uintptr) bool {
 		o.errno = e
 		return true
 	}
-}
-
-// sendOne sends p to `to` now, outside any batch: pion's STUN, DTLS and
-// RTCP, from any goroutine. RawSyscall for the same reason as the flush:
-// these few sends a second kept waking sysmon.
-func (s *sendBatch) sendOne(p []byte, to netip.AddrPort) (int, error) {
-	o, _ := s.ones.Get().(*oneSend)
-	if o == nil {
-		o = &oneSend{}
-		o.write = o.sendto
-	}
-	defer s.ones.Put(o)
-	var ok bool
-	if o.salen, ok = encodeSockaddr(&o.sa, s.family, to); !ok {
-		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: errUnreachableFamily}
-	}
-	o.p, o.errno = p, 0
-	err := s.rc.Write(o.write)
-	o.p = nil
-	if err == nil && o.errno != 0 {
-		err = o.errno
-	}
-	if err != nil {
-		return 0, &net.OpError{Op: "write", Net: "udp", Addr: net.UDPAddrFromAddrPort(to), Err: err}
-	}
-	return len(p), nil
-}
-
-var errUnreachableFamily = errors.New("address not reachable from this socket's family")
-
-func (s *sendBatch) sockaddr(i int, to netip.AddrPort) (uint32, bool) {
-	return encodeSockaddr(&s.sa[i], s.family, to)
 }
 
 // encodeSockaddr writes `to` as a sockaddr for a socket of family: IPv4
