@@ -105,15 +105,30 @@ func (p *Plane) reserve() {
 	}
 }
 
-// flush sends the queued datagrams and counts them.
+// flush sends the queued datagrams and counts them. They are counted
+// before they leave and uncounted if the kernel refuses them, as the
+// packet counters are: a client that has its datagram finds it counted
+// (counted after the send, a test reading the counts once its echo was
+// back could miss the last flush).
 func (p *Plane) flush() {
-	toPeer, toClient := p.bt.flush(func(s *send) {
-		if s.toPeer {
-			p.c.UncountToPeer(len(s.b))
+	var toPeer, toClient uint64
+	for i := range p.bt.nsend {
+		if p.bt.sends[i].toPeer {
+			toPeer++
+		} else {
+			toClient++
 		}
-	})
+	}
 	p.fast.toPeer.Add(toPeer)
 	p.fast.toClient.Add(toClient)
+	p.bt.flush(func(s *send) {
+		if s.toPeer {
+			p.c.UncountToPeer(len(s.b))
+			p.fast.toPeer.Add(^uint64(0))
+		} else {
+			p.fast.toClient.Add(^uint64(0))
+		}
+	})
 	if p.bt.syscalls != 0 {
 		p.c.Syscalls.Add(p.bt.syscalls)
 		p.bt.syscalls = 0
@@ -121,11 +136,10 @@ func (p *Plane) flush() {
 }
 
 // flush sends what is queued: per socket, in the order queued, one
-// sendmmsg (sendto for a single datagram). It returns the datagrams sent
-// to peers and to clients, and calls fail for each one the kernel
-// refused (a full socket buffer: dropped, as a send that would block).
-// The slots are free again afterwards.
-func (bt *batch) flush(fail func(s *send)) (toPeer, toClient uint64) {
+// sendmmsg (sendto for a single datagram). It calls fail for each one
+// the kernel refused (a full socket buffer: dropped, as a send that would
+// block). The slots are free again afterwards.
+func (bt *batch) flush(fail func(s *send)) {
 	for i := 0; i < bt.nsend; i++ {
 		bt.picked[i] = false
 	}
@@ -159,19 +173,12 @@ func (bt *batch) flush(fail func(s *send)) (toPeer, toClient uint64) {
 			bt.sendGroup(fd, group[:n])
 		}
 		for k := 0; k < n; k++ {
-			s := &bt.sends[group[k]]
-			switch {
-			case bt.failed[k]:
-				fail(s)
-			case s.toPeer:
-				toPeer++
-			default:
-				toClient++
+			if bt.failed[k] {
+				fail(&bt.sends[group[k]])
 			}
 		}
 	}
 	bt.nsend, bt.used = 0, 0
-	return toPeer, toClient
 }
 
 // sendGroup sends the datagrams of group over fd and marks in failed, by
